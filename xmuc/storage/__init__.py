@@ -1,0 +1,59 @@
+# -*- test-case-name: tests.storage.test_storage -*-
+"""
+Persistent state of a node, behind L{IStore}: a memory store for tests and
+throwaway nodes, an SQLite store for real ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xmuc.storage.interfaces import (
+    IStore,
+    LastActivity,
+    OfflineMessage,
+    Roster,
+    RosterItem,
+    ScramCredentials,
+    UnknownUser,
+    UserExists,
+)
+from xmuc.storage.memory import MemoryStore
+from xmuc.storage.sqlite import SQLiteStore
+
+__all__ = [
+    "IStore",
+    "LastActivity",
+    "OfflineMessage",
+    "Roster",
+    "RosterItem",
+    "ScramCredentials",
+    "UnknownUser",
+    "UserExists",
+    "MemoryStore",
+    "SQLiteStore",
+    "makeStore",
+]
+
+
+def makeStore(
+    backend: str,
+    path: str | None,
+    reactor: Any = None,
+    maxOfflineMessages: int = 1000,
+) -> IStore:
+    """
+    Build the store a configuration names; it still has to be started.
+
+    @param backend: C{"memory"} or C{"sqlite"}.
+    @param path: the database file, required for C{"sqlite"}.
+    @param reactor: the reactor on which the SQLite store delivers results.
+    @raise ValueError: for an unknown backend or a missing path.
+    """
+    if backend == "memory":
+        return MemoryStore(maxOfflineMessages=maxOfflineMessages)
+    if backend == "sqlite":
+        if not path:
+            raise ValueError("the sqlite storage backend needs a path")
+        return SQLiteStore(path, reactor=reactor, maxOfflineMessages=maxOfflineMessages)
+    raise ValueError(f"unknown storage backend {backend!r}")

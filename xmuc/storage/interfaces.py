@@ -1,0 +1,254 @@
+# -*- test-case-name: tests.storage.test_storage -*-
+"""
+The one storage interface of a node.
+
+Every method returns a L{Deferred}. The memory store answers synchronously
+(an already-fired Deferred); the SQLite store runs its queries on a thread
+pool so that nothing slow happens on the reactor thread.
+
+Users are named by their RFC 7622 localpart (already PRECIS-prepared, so a
+plain C{str} key); contacts by the string form of a bare JID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zope.interface import Attribute, Interface
+
+
+class UserExists(Exception):
+    """
+    L{IStore.createUser} was asked for a username that is taken.
+    """
+
+
+class UnknownUser(Exception):
+    """
+    An operation named a user the store does not hold.
+    """
+
+
+@dataclass(frozen=True)
+class ScramCredentials:
+    """
+    What the node keeps of a password: one set per SCRAM hash, never the
+    password itself.
+
+    @ivar mechanism: C{"SCRAM-SHA-1"} or C{"SCRAM-SHA-256"}.
+    """
+
+    mechanism: str
+    salt: bytes
+    storedKey: bytes
+    serverKey: bytes
+    iterations: int
+
+
+@dataclass(frozen=True)
+class RosterItem:
+    """
+    One contact of a roster (RFC 6121 section 2.1.2).
+
+    @ivar subscription: C{"none"}, C{"to"}, C{"from"} or C{"both"}.
+    @ivar ask: C{True} when an outbound subscription request is pending
+        (the C{ask='subscribe'} state).
+    @ivar approved: C{True} when the user pre-approved the contact's
+        subscription request (RFC 6121 section 3.4).
+    @ivar pendingIn: C{True} when the contact asked to subscribe to the user
+        and the user has not answered yet.
+    @ivar pendingInStanza: the serialised inbound subscribe request, kept so
+        that it can be redelivered at each login until it is answered.
+    @ivar inRoster: C{False} for a record kept only for pending state (a
+        subscription request from a stranger): it is not shown in roster
+        results or pushes.
+    """
+
+    jid: str
+    name: str | None = None
+    subscription: str = "none"
+    ask: bool = False
+    approved: bool = False
+    groups: tuple[str, ...] = ()
+    pendingIn: bool = False
+    pendingInStanza: str | None = None
+    inRoster: bool = True
+
+
+@dataclass(frozen=True)
+class OfflineMessage:
+    """
+    A message kept for a user who had no available resource (XEP-0160).
+
+    @ivar stanza: the serialised message, as the sender's server stamped it.
+    @ivar stamp: POSIX time at which it was stored.
+    """
+
+    stanza: str
+    stamp: float
+
+
+@dataclass(frozen=True)
+class LastActivity:
+    """
+    When a user last went offline, and the status it left with (XEP-0012).
+    """
+
+    stamp: float
+    status: str = ""
+
+
+@dataclass
+class Roster:
+    """
+    A user's roster with its version (RFC 6121 section 2.6).
+
+    @ivar version: a decimal string that grows with each change.
+    @ivar items: contacts keyed by bare JID string, including records with
+        C{inRoster=False}.
+    """
+
+    version: str
+    items: dict[str, RosterItem] = field(default_factory=dict)
+
+
+class IStore(Interface):
+    """
+    Persistent state of one node.
+    """
+
+    maxOfflineMessages = Attribute(
+        "How many offline messages one user may have; C{storeOffline} fires "
+        "with C{False} past it."
+    )
+
+    def start():
+        """
+        Open the store, creating or upgrading its schema.
+
+        @rtype: L{Deferred} firing with L{None}
+        """
+
+    def stop():
+        """
+        Close the store.
+
+        @rtype: L{Deferred} firing with L{None}
+        """
+
+    # Accounts
+
+    def createUser(username, credentials):
+        """
+        Create a user with its SCRAM credentials.
+
+        @type credentials: L{list} of L{ScramCredentials}
+        @raise UserExists: (as a failure) when the username is taken.
+        """
+
+    def setCredentials(username, credentials):
+        """
+        Replace a user's credentials (a password change).
+
+        @raise UnknownUser: (as a failure).
+        """
+
+    def getCredentials(username):
+        """
+        @return: L{Deferred} firing with a L{dict} of mechanism name to
+            L{ScramCredentials}, or L{None} when there is no such user.
+        """
+
+    def deleteUser(username):
+        """
+        Delete a user and everything stored for it (roster, offline
+        messages, vCard, block list, last activity).
+
+        @raise UnknownUser: (as a failure).
+        """
+
+    def listUsers():
+        """
+        @return: L{Deferred} firing with a sorted L{list} of usernames.
+        """
+
+    # Roster
+
+    def getRoster(username):
+        """
+        @return: L{Deferred} firing with the user's L{Roster} (an empty one
+            with version C{"0"} for a user without contacts).
+        """
+
+    def setRosterItem(username, item):
+        """
+        Add or replace one record and bump the roster version.
+
+        @type item: L{RosterItem}
+        @return: L{Deferred} firing with the new version string.
+        """
+
+    def removeRosterItem(username, jid):
+        """
+        Remove one record (no error when absent) and bump the version.
+
+        @return: L{Deferred} firing with the new version string.
+        """
+
+    # Offline messages (XEP-0160)
+
+    def storeOffline(username, message):
+        """
+        @type message: L{OfflineMessage}
+        @return: L{Deferred} firing with C{True} when stored, C{False} when
+            the user's quota (C{maxOfflineMessages}) is full.
+        """
+
+    def popOffline(username):
+        """
+        Take all of a user's offline messages, oldest first, and delete
+        them.
+
+        @return: L{Deferred} firing with a L{list} of L{OfflineMessage}.
+        """
+
+    # vcard-temp (XEP-0054)
+
+    def getVCard(username):
+        """
+        @return: L{Deferred} firing with the serialised vCard or L{None}.
+        """
+
+    def setVCard(username, xml):
+        """
+        Store the serialised vCard.
+        """
+
+    # Blocking (XEP-0191)
+
+    def getBlockList(username):
+        """
+        @return: L{Deferred} firing with a L{set} of JID strings.
+        """
+
+    def addBlocks(username, jids):
+        """
+        Add JID strings to the block list.
+        """
+
+    def removeBlocks(username, jids):
+        """
+        Remove JID strings from the block list; an empty C{jids} clears it.
+        """
+
+    # Last activity (XEP-0012)
+
+    def setLastActivity(username, activity):
+        """
+        @type activity: L{LastActivity}
+        """
+
+    def getLastActivity(username):
+        """
+        @return: L{Deferred} firing with a L{LastActivity} or L{None}.
+        """
