@@ -1,0 +1,301 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+node.ini, parsed once into typed sections.
+
+Each section is a frozen dataclass whose fields are the options, with their
+defaults. A wrong, missing or unknown option raises L{ConfigError} whose
+message is one line naming the section and key; the twistd plugin and the
+admin command print that line and stop, without a traceback.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from xmuc.core.jid import InvalidJID, prepDomain, prepJID
+
+
+class ConfigError(Exception):
+    """
+    The configuration cannot be used; the message says where and why.
+    """
+
+
+@dataclass(frozen=True)
+class Address:
+    """
+    A listening or connecting address.
+    """
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def _parseAddress(text: str) -> Address:
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"{text!r} is not [host]:port")
+        port = rest[1:]
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"{text!r} is not host:port")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"{port!r} is not a port number")
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port {number} is out of range")
+    return Address(host, number)
+
+
+def _parseBool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+def _parseList(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.replace(",", " ").split() if part)
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    """
+    [node]: who this node is and where it keeps its files.
+    """
+
+    domain: str = "localhost"
+    data_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class TLSSection:
+    """
+    [tls]: the certificate the node presents. Empty paths mean a
+    self-signed certificate kept in the data directory, generated on first
+    start.
+    """
+
+    certificate: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class C2SSection:
+    """
+    [c2s]: client connections.
+    """
+
+    listen: tuple[Address, ...] = (Address("127.0.0.1", 5222),)
+    direct_tls_listen: tuple[Address, ...] = ()
+    require_tls: bool = True
+    allow_plain: bool = True
+    max_stanza_size: int = 262144
+    auth_timeout: float = 30.0
+    idle_timeout: float = 900.0
+    rate_limit: int = 10240
+    rate_burst: int = 262144
+    backlog: int = 1024
+
+
+@dataclass(frozen=True)
+class StorageSection:
+    """
+    [storage]: where state lives.
+    """
+
+    backend: str = "sqlite"
+    path: str = ""
+    max_offline: int = 1000
+
+
+@dataclass(frozen=True)
+class ServicesSection:
+    """
+    [services]: optional server features.
+    """
+
+    registration: bool = False
+    admins: tuple[str, ...] = ()
+    version_show_os: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """
+    The whole configuration of a node.
+
+    @ivar baseDir: the directory relative paths are resolved against (the
+        directory of the configuration file).
+    """
+
+    node: NodeSection = field(default_factory=NodeSection)
+    tls: TLSSection = field(default_factory=TLSSection)
+    c2s: C2SSection = field(default_factory=C2SSection)
+    storage: StorageSection = field(default_factory=StorageSection)
+    services: ServicesSection = field(default_factory=ServicesSection)
+    baseDir: str = "."
+
+    def path(self, value: str) -> str:
+        """
+        Resolve a configured path against the configuration's directory.
+        """
+        return os.path.normpath(os.path.join(self.baseDir, value))
+
+    @property
+    def dataDir(self) -> str:
+        return self.path(self.node.data_dir)
+
+    @property
+    def certificatePath(self) -> str:
+        if self.tls.certificate:
+            return self.path(self.tls.certificate)
+        return os.path.join(self.dataDir, "cert.pem")
+
+    @property
+    def keyPath(self) -> str:
+        if self.tls.key:
+            return self.path(self.tls.key)
+        if self.tls.certificate:
+            return self.certificatePath
+        return os.path.join(self.dataDir, "key.pem")
+
+    @property
+    def generateCertificate(self) -> bool:
+        return not self.tls.certificate
+
+    @property
+    def storagePath(self) -> str:
+        if self.storage.path:
+            return self.path(self.storage.path)
+        return os.path.join(self.dataDir, "xmuc.sqlite")
+
+
+_SECTIONS: dict[str, type] = {
+    "node": NodeSection,
+    "tls": TLSSection,
+    "c2s": C2SSection,
+    "storage": StorageSection,
+    "services": ServicesSection,
+}
+
+
+def _convert(section: str, key: str, fieldType: str, text: str) -> Any:
+    """
+    Turn the text of one option into its typed value.
+    """
+    if fieldType == "str":
+        return text.strip()
+    if fieldType == "bool":
+        return _parseBool(text)
+    if fieldType == "int":
+        value = int(text.strip())
+        if value < 0:
+            raise ValueError(f"{value} is negative")
+        return value
+    if fieldType == "float":
+        number = float(text.strip())
+        if number < 0:
+            raise ValueError(f"{number} is negative")
+        return number
+    if fieldType == "tuple[Address, ...]":
+        return tuple(_parseAddress(part) for part in _parseList(text))
+    if fieldType == "tuple[str, ...]":
+        return _parseList(text)
+    raise AssertionError(f"no converter for {fieldType}")  # pragma: no cover
+
+
+def _validate(config: Config) -> None:
+    """
+    Checks that look at more than one option or at a value's meaning.
+    """
+    try:
+        domain = prepDomain(config.node.domain)
+    except InvalidJID as e:
+        raise ConfigError(f"[node] domain: {e}")
+    if domain != config.node.domain:
+        raise ConfigError(f"[node] domain: write it as {domain!r}")
+    if config.storage.backend not in ("sqlite", "memory"):
+        raise ConfigError(
+            f"[storage] backend: {config.storage.backend!r} is not sqlite or memory"
+        )
+    if config.tls.key and not config.tls.certificate:
+        raise ConfigError("[tls] key: set certificate too")
+    if not config.c2s.listen and not config.c2s.direct_tls_listen:
+        raise ConfigError("[c2s] listen: no listener configured")
+    if config.c2s.max_stanza_size < 10000:
+        raise ConfigError("[c2s] max_stanza_size: must be at least 10000 (RFC 6120)")
+    if config.c2s.backlog < 1:
+        raise ConfigError("[c2s] backlog: must be at least 1")
+    for admin in config.services.admins:
+        try:
+            parsed = prepJID(admin)
+        except InvalidJID as e:
+            raise ConfigError(f"[services] admins: {admin!r}: {e}")
+        if parsed.user is None or parsed.resource is not None:
+            raise ConfigError(f"[services] admins: {admin!r} is not a bare JID")
+
+
+def parseConfig(text: str, baseDir: str = ".") -> Config:
+    """
+    Parse the text of a node.ini.
+
+    @raise ConfigError: with a one-line message naming section and key.
+    """
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=("#", ";"), strict=True
+    )
+    parser.optionxform = str  # type: ignore[assignment]
+    try:
+        parser.read_string(text)
+    except configparser.Error as e:
+        raise ConfigError(" ".join(str(e).split()))
+    sections: dict[str, Any] = {}
+    for name in parser.sections():
+        if name not in _SECTIONS:
+            raise ConfigError(f"[{name}]: unknown section")
+        cls = _SECTIONS[name]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, text in parser.items(name):
+            if key not in fields:
+                raise ConfigError(f"[{name}] {key}: unknown option")
+            try:
+                values[key] = _convert(name, key, str(fields[key].type), text)
+            except ValueError as e:
+                raise ConfigError(f"[{name}] {key}: {e}")
+        sections[name] = cls(**values)
+    config = Config(baseDir=baseDir, **sections)
+    _validate(config)
+    return config
+
+
+def loadConfig(path: str) -> Config:
+    """
+    Read and parse a node.ini file.
+
+    @raise ConfigError: when it cannot be read or is not valid.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text")
+    return parseConfig(text, os.path.dirname(os.path.abspath(path)))

@@ -1,0 +1,255 @@
+# -*- test-case-name: tests.test_node -*-
+"""
+The node: one object holding what every part of the server shares, and the
+registration points that feature modules hook into.
+
+Feature modules (one XEP each, in L{xmuc.im}) expose C{install(node)}; the
+list in L{FEATURES} is the one place they are enabled.
+
+Hooks (named events, each a list of handlers; L{Hooks.fire} stops at the
+first handler that returns a true value and returns that value):
+
+  - C{c2s-outbound(session, stanza)}: a stanza from a client, after its
+    C{from} was stamped and before routing; true means consumed.
+  - C{local-inbound(stanza, to)}: a stanza for a local account, before
+    delivery; true means consumed.
+  - C{message-delivered(stanza, to, sessions)}: a message was delivered to
+    these local sessions of the account C{to}.
+  - C{message-sent(session, stanza)}: a client sent a message (after
+    routing).
+  - C{message-offline(stanza, to)}: nobody could take a message for the
+    account C{to}; true means kept.
+  - C{session-bound(session)}, C{session-closed(session)}.
+  - C{session-initial-presence(session)}: a session sent its first
+    available presence.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random as _random
+from typing import Any, Awaitable, Callable
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.words.protocols.jabber.error import StanzaError
+from twisted.words.protocols.jabber.jid import JID
+from twisted.words.protocols.jabber.xmlstream import toResponse
+from twisted.words.xish import domish
+
+from xmuc.config import Config
+from xmuc.core.errors import exceptionReply
+from xmuc.router import Router
+from xmuc.storage.interfaces import IStore
+
+#: Feature modules, each with an C{install(node)} function.
+FEATURES = (
+    "xmuc.im.delivery",
+    "xmuc.im.roster",
+    "xmuc.im.presence",
+    "xmuc.im.offline",
+    "xmuc.im.disco",
+    "xmuc.im.ping",
+    "xmuc.im.version",
+    "xmuc.im.last",
+    "xmuc.im.time",
+    "xmuc.im.vcard",
+    "xmuc.im.blocking",
+    "xmuc.im.carbons",
+    "xmuc.im.register",
+    "xmuc.im.adhoc",
+)
+
+
+class Hooks:
+    """
+    Named events with ordered handlers.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[tuple[int, Callable[..., Any]]]] = {}
+
+    def add(self, name: str, handler: Callable[..., Any], priority: int = 0) -> None:
+        """
+        Run C{handler} for event C{name}; higher priorities run first.
+        """
+        handlers = self._handlers.setdefault(name, [])
+        handlers.append((priority, handler))
+        handlers.sort(key=lambda entry: -entry[0])
+
+    def fire(self, name: str, *args: Any) -> Any:
+        """
+        Call the handlers of C{name} in order until one returns a true
+        value, and return that value (or L{None}).
+        """
+        for _, handler in self._handlers.get(name, ()):
+            result = handler(*args)
+            if result:
+                return result
+        return None
+
+
+IQHandler = Callable[
+    [domish.Element, JID, Any],
+    "domish.Element | None | Awaitable[domish.Element | None]",
+]
+
+
+class IQDispatcher:
+    """
+    Declarative IQ dispatch: handlers keyed by type and payload namespace.
+
+    A handler is called as C{handler(iq, sender, session)} and returns the
+    payload of the result (or L{None} for an empty result), possibly through
+    a Deferred or coroutine. Raising a domain exception or a L{StanzaError}
+    answers with the mapped error.
+    """
+
+    log = Logger()
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str], IQHandler] = {}
+
+    def register(self, kind: str, namespace: str, handler: IQHandler) -> None:
+        """
+        Handle IQs of type C{kind} (C{get} or C{set}) whose payload is in
+        C{namespace}.
+        """
+        self._handlers[(kind, namespace)] = handler
+
+    def handles(self, namespace: str) -> bool:
+        """
+        Whether any handler is registered for C{namespace}.
+        """
+        return any(ns == namespace for _, ns in self._handlers)
+
+    def dispatch(
+        self,
+        iq: domish.Element,
+        sender: JID,
+        session: Any,
+        send: Callable[[domish.Element], None],
+    ) -> bool:
+        """
+        Run the handler for a request IQ and C{send} its answer.
+
+        @return: C{False} when no handler matches (the caller decides what
+            that means), C{True} otherwise.
+        """
+        payload = _firstChild(iq)
+        if payload is None:
+            return False
+        handler = self._handlers.get((iq.getAttribute("type"), payload.uri))
+        if handler is None:
+            return False
+
+        def answer(result: domish.Element | None) -> None:
+            response = toResponse(iq, "result")
+            if result is not None:
+                response.addChild(result)
+            send(response)
+
+        def fail(failure: Any) -> None:
+            if not failure.check(StanzaError, *_DOMAIN_ERRORS):
+                self.log.failure("IQ handler failed", failure)
+            reply = exceptionReply(iq, failure.value)
+            if reply is not None:
+                send(reply)
+
+        d = defer.maybeDeferred(handler, iq, sender, session)
+        if not isinstance(d, defer.Deferred):  # pragma: no cover
+            d = defer.ensureDeferred(d)
+        d.addCallback(_awaitIfCoroutine)
+        d.addCallbacks(answer, fail)
+        d.addErrback(lambda f: self.log.failure("Answering an IQ failed", f))
+        return True
+
+
+def _awaitIfCoroutine(result: Any) -> Any:
+    if hasattr(result, "__await__"):
+        return defer.ensureDeferred(result)
+    return result
+
+
+def _firstChild(element: domish.Element) -> domish.Element | None:
+    for child in element.elements():
+        return child
+    return None
+
+
+def _domainErrors() -> tuple[type, ...]:
+    from xmuc.core.errors import _ERROR_MAP
+
+    return tuple(_ERROR_MAP)
+
+
+_DOMAIN_ERRORS = _domainErrors()
+
+
+class Node:
+    """
+    One XMPP server node.
+
+    @ivar clock: the reactor's time interface (a L{task.Clock} in tests).
+    @ivar random: the source of ids and jitter.
+    @ivar serverIQ: handlers for IQs addressed to the domain itself.
+    @ivar accountIQ: handlers for IQs addressed to a local account's bare
+        JID (or sent by a client without C{to}).
+    @ivar serverFeatures: disco#info features of the domain.
+    @ivar accountFeatures: disco#info features of an account's bare JID.
+    @ivar channelBinding: the tls-server-end-point channel binding data of
+        the node's certificate, L{None} without TLS.
+    @ivar tlsContextFactory: the server TLS context factory, or L{None}.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: Config,
+        store: IStore,
+        clock: IReactorTime,
+        random: _random.Random | None = None,
+        tlsContextFactory: Any = None,
+        channelBinding: bytes | None = None,
+        features: tuple[str, ...] = FEATURES,
+    ) -> None:
+        self.config = config
+        self.domain = config.node.domain
+        self.store = store
+        self.clock = clock
+        self.random = random or _random.Random()
+        self.tlsContextFactory = tlsContextFactory
+        self.channelBinding = channelBinding
+        self.router = Router(self.domain)
+        self.hooks = Hooks()
+        self.serverIQ = IQDispatcher()
+        self.accountIQ = IQDispatcher()
+        self.serverFeatures: set[str] = set()
+        self.accountFeatures: set[str] = set()
+        self.streamFeatures: list[Callable[[Any], domish.Element | None]] = []
+        self.preAuthIQ = IQDispatcher()
+        self.startedAt = clock.seconds()
+        self.modules: dict[str, Any] = {}
+        for name in features:
+            module = importlib.import_module(name)
+            self.modules[name.rsplit(".", 1)[-1]] = module.install(self)
+
+    def route(self, stanza: domish.Element) -> None:
+        """
+        Send a stanza, stamped with its C{from}, towards its C{to}.
+        """
+        self.router.route(stanza)
+
+    def isAdmin(self, address: JID) -> bool:
+        """
+        Whether the bare form of C{address} is a configured administrator.
+        """
+        return address.userhost() in self.config.services.admins
+
+    def makeId(self) -> str:
+        """
+        A fresh identifier for stanzas and streams.
+        """
+        return "%016x" % self.random.getrandbits(64)
