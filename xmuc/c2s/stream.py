@@ -1,0 +1,514 @@
+# -*- test-case-name: tests.c2s.test_stream -*-
+"""
+The client-to-server stream (RFC 6120): negotiation, STARTTLS, SASL,
+resource binding, limits and timeouts.
+
+One L{C2SStream} per TCP connection. It parses with Twisted's expat element
+stream directly (no XPath observers on the hot path) and moves through the
+states of L{_STATES}:
+
+  - C{tls}: waiting for STARTTLS (when TLS is required and not yet on);
+  - C{auth}: waiting for SASL;
+  - C{bind}: authenticated, waiting for resource binding;
+  - C{session}: bound; stanzas are routed.
+
+A stream restart (after TLS and after SASL) resets the parser and expects a
+new stream header; any state change outside the table raises.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.logger import Logger
+from twisted.python import failure
+from twisted.words.xish import domish
+
+from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
+from xmuc.c2s.session import ClientSession
+from xmuc.core.jid import InvalidJID, parseJID
+
+NS_STREAMS = "http://etherx.jabber.org/streams"
+NS_CLIENT = "jabber:client"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
+NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+NS_SASL_CB = "urn:xmpp:sasl-cb:0"
+
+_STATES = {
+    "tls": {"auth"},
+    "auth": {"bind"},
+    "bind": {"session"},
+    "session": set(),
+}
+
+_STANZAS = frozenset(("message", "presence", "iq"))
+_MAX_AUTH_FAILURES = 3
+
+
+class StreamError(Exception):
+    """
+    End the stream with this condition (RFC 6120 section 4.9.3).
+    """
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        super().__init__(condition)
+        self.condition = condition
+        self.text = text
+
+
+def _streamHeader(domain: str, streamId: str) -> bytes:
+    return (
+        "<?xml version='1.0'?>"
+        f"<stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAMS}' "
+        f"id='{streamId}' from='{domish.escapeToXml(domain, 1)}' version='1.0' "
+        "xml:lang='en'>"
+    ).encode("utf-8")
+
+
+class C2SStream(protocol.Protocol):
+    """
+    One client connection.
+
+    @ivar secure: whether TLS is on (STARTTLS done, or a direct-TLS port).
+    @ivar session: the L{ClientSession} once a resource is bound.
+    """
+
+    log = Logger()
+
+    def __init__(self, node: Any, directTLS: bool = False) -> None:
+        self.node = node
+        self.config = node.config.c2s
+        self.secure = directTLS
+        self.state = "auth"
+        self.username: str | None = None
+        self.session: ClientSession | None = None
+        self.closed = False
+        self._parser: Any = None
+        self._headerSent = False
+        self._mechanism: Any = None
+        self._authFailures = 0
+        self._timer: Any = None
+        self._lastActivity = 0.0
+        self._tokens = float(self.config.rate_burst)
+        self._tokensAt = 0.0
+        self._paused = False
+        self.streamId = ""
+
+    # Connection
+
+    def connectionMade(self) -> None:
+        clock = self.node.clock
+        self._lastActivity = self._tokensAt = clock.seconds()
+        if self.config.require_tls and not self.secure:
+            self.state = "tls"
+        self._resetParser()
+        self._timer = clock.callLater(self.config.auth_timeout, self._timeout)
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        self.closed = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._parser = None
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.closed()
+
+    def _timeout(self) -> None:
+        """
+        Close a stream that did not authenticate in time, or an
+        authenticated one that was silent for C{idle_timeout}.
+        """
+        self._timer = None
+        if self.closed:
+            return
+        if self.state != "session":
+            self.streamError("connection-timeout", "authentication took too long")
+            return
+        idle = self.node.clock.seconds() - self._lastActivity
+        remaining = self.config.idle_timeout - idle
+        if remaining > 0:
+            self._timer = self.node.clock.callLater(remaining, self._timeout)
+        else:
+            self.streamError("connection-timeout", "idle for too long")
+
+    # Input
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        now = self.node.clock.seconds()
+        self._lastActivity = now
+        if self.config.rate_limit:
+            self._limit(len(data), now)
+        try:
+            self._parser.parse(data)
+        except StreamError as e:
+            self.streamError(e.condition, e.text)
+        except domish.ParserError as e:
+            text = str(e)
+            if "Maximum stanza size" in text or "Maximum element count" in text:
+                self.streamError("policy-violation", "stanza too large")
+            else:
+                self.streamError("not-well-formed", text)
+
+    def _limit(self, size: int, now: float) -> None:
+        """
+        Token bucket on received bytes: a client over its rate has its
+        reading paused until the bucket refills, so one flood cannot starve
+        the other clients.
+        """
+        rate = self.config.rate_limit
+        burst = self.config.rate_burst
+        self._tokens = min(burst, self._tokens + (now - self._tokensAt) * rate)
+        self._tokensAt = now
+        self._tokens -= size
+        if self._tokens < 0 and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+            self.node.clock.callLater(-self._tokens / rate, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = False
+        if not self.closed:
+            self.transport.resumeProducing()
+
+    def _resetParser(self) -> None:
+        parser = domish.elementStream()
+        parser.DocumentStartEvent = self._onHeader
+        parser.ElementEvent = self._onElement
+        parser.DocumentEndEvent = self._onEnd
+        parser.maxStanzaSize = self.config.max_stanza_size
+        expat = parser.parser
+        expat.StartDoctypeDeclHandler = self._restricted
+        expat.EntityDeclHandler = self._restricted
+        expat.ProcessingInstructionHandler = self._restricted
+        expat.CommentHandler = self._restricted
+        expat.SetParamEntityParsing(0)
+        self._parser = parser
+
+    def _restricted(self, *args: Any) -> None:
+        raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
+
+    def _onHeader(self, root: domish.Element) -> None:
+        if not self._headerSent:
+            self.streamId = self.node.makeId()
+            self.transport.write(_streamHeader(self.node.domain, self.streamId))
+            self._headerSent = True
+        if root.uri != NS_STREAMS or root.name != "stream":
+            raise StreamError("invalid-namespace")
+        if root.defaultUri != NS_CLIENT:
+            raise StreamError("invalid-namespace", "expected jabber:client")
+        if root.getAttribute("to") != self.node.domain:
+            try:
+                to = parseJID(root.getAttribute("to") or "").host
+            except InvalidJID:
+                to = None
+            if to != self.node.domain:
+                raise StreamError("host-unknown")
+        version = root.getAttribute("version", "0.9")
+        try:
+            major = int(version.split(".")[0])
+        except ValueError:
+            raise StreamError("unsupported-version")
+        if major < 1:
+            raise StreamError("unsupported-version")
+        self.transport.write(_streamXml(self._features()))
+
+    def _onEnd(self) -> None:
+        self.closeStream()
+
+    def _onElement(self, element: domish.Element) -> None:
+        state = self.state
+        if state == "session" and element.name in _STANZAS and element.uri == NS_CLIENT:
+            self.session.outbound(element)
+            return
+        if element.uri == NS_TLS and element.name == "starttls":
+            self._startTLS()
+        elif element.uri == NS_SASL:
+            self._sasl(element)
+        elif element.name == "iq" and element.uri == NS_CLIENT:
+            self._preSessionIQ(element)
+        elif element.name in _STANZAS and element.uri == NS_CLIENT:
+            raise StreamError("not-authorized", "authenticate first")
+        else:
+            raise StreamError("unsupported-stanza-type")
+
+    def _setState(self, new: str) -> None:
+        if new not in _STATES[self.state]:
+            raise AssertionError(f"illegal c2s transition {self.state} -> {new}")
+        self.state = new
+
+    # Features
+
+    def _features(self) -> domish.Element:
+        features = domish.Element((NS_STREAMS, "features"))
+        if self.state in ("tls", "auth") and not self.secure and self.node.tlsContextFactory:
+            tls = features.addElement((NS_TLS, "starttls"))
+            if self.state == "tls":
+                tls.addElement("required")
+        if self.state == "auth":
+            mechanisms = features.addElement((NS_SASL, "mechanisms"))
+            for name in self._mechanisms().names:
+                mechanisms.addElement("mechanism", content=name)
+            if self.secure and self.node.channelBinding is not None:
+                binding = features.addElement((NS_SASL_CB, "sasl-channel-binding"))
+                binding.addElement("channel-binding")["type"] = "tls-server-end-point"
+        if self.state in ("tls", "auth"):
+            for provider in self.node.streamFeatures:
+                element = provider(self)
+                if element is not None:
+                    features.addChild(element)
+        if self.state == "bind":
+            features.addElement((NS_BIND, "bind"))
+            session = features.addElement((NS_SESSION, "session"))
+            session.addElement("optional")
+        return features
+
+    def _mechanisms(self) -> MechanismSet:
+        return MechanismSet(
+            self.node.store.getCredentials,
+            self.node.domain,
+            self.secure,
+            self.node.channelBinding,
+            self.config.allow_plain,
+        )
+
+    # STARTTLS
+
+    def _startTLS(self) -> None:
+        if self.secure or self.node.tlsContextFactory is None or self.state not in (
+            "tls",
+            "auth",
+        ):
+            self._send(domish.Element((NS_TLS, "failure")))
+            self.closeStream()
+            return
+        self._send(domish.Element((NS_TLS, "proceed")))
+        self.transport.startTLS(self.node.tlsContextFactory)
+        self.secure = True
+        if self.state == "tls":
+            self._setState("auth")
+        self._restart()
+
+    def _restart(self) -> None:
+        self._headerSent = False
+        self._resetParser()
+
+    # SASL
+
+    def _sasl(self, element: domish.Element) -> None:
+        if self.state == "tls":
+            self._saslFailure("encryption-required")
+            return
+        if self.state != "auth":
+            raise StreamError("policy-violation", "already authenticated")
+        if element.name == "auth":
+            try:
+                self._mechanism = self._mechanisms().create(element.getAttribute("mechanism", ""))
+            except SASLFailure as e:
+                self._saslFailure(e.condition, e.text)
+                return
+            text = str(element).strip()
+            if not text:
+                data = None
+            elif text == "=":
+                data = b""
+            else:
+                data = self._decode(text)
+                if data is None:
+                    return
+            self._step(data)
+        elif element.name == "response":
+            if self._mechanism is None:
+                self._saslFailure("malformed-request", "no authentication under way")
+                return
+            data = self._decode(str(element).strip() or "=")
+            if data is not None:
+                self._step(data)
+        elif element.name == "abort":
+            self._mechanism = None
+            self._saslFailure("aborted")
+        else:
+            raise StreamError("unsupported-stanza-type")
+
+    def _decode(self, text: str) -> bytes | None:
+        if text == "=":
+            return b""
+        try:
+            return base64.b64decode(text, validate=True)
+        except ValueError:
+            self._saslFailure("incorrect-encoding")
+            return None
+
+    def _step(self, data: bytes | None) -> None:
+        mechanism = self._mechanism
+        d = mechanism.step(data)
+
+        def answered(result: Any) -> None:
+            if self.closed or self._mechanism is not mechanism:
+                return
+            if isinstance(result, Challenge):
+                self._saslSend("challenge", result.data)
+            elif isinstance(result, Success):
+                self._authenticated(result)
+
+        def failed(reason: failure.Failure) -> None:
+            if self.closed or self._mechanism is not mechanism:
+                return
+            if reason.check(SASLFailure):
+                self._saslFailure(reason.value.condition, reason.value.text)
+            else:
+                self.log.failure("SASL mechanism failed", reason)
+                self._saslFailure("temporary-auth-failure")
+
+        d.addCallbacks(answered, failed)
+
+    def _saslSend(self, name: str, data: bytes | None) -> None:
+        element = domish.Element((NS_SASL, name))
+        if data is not None:
+            element.addContent(base64.b64encode(data).decode("ascii") or "=")
+        self._send(element)
+
+    def _saslFailure(self, condition: str, text: str | None = None) -> None:
+        self._mechanism = None
+        element = domish.Element((NS_SASL, "failure"))
+        element.addElement(condition)
+        if text:
+            element.addElement("text", content=text)
+        self._send(element)
+        if condition in ("not-authorized", "invalid-authzid", "malformed-request"):
+            self._authFailures += 1
+            if self._authFailures >= _MAX_AUTH_FAILURES:
+                self.streamError("policy-violation", "too many failed authentications")
+
+    def _authenticated(self, result: Success) -> None:
+        self._mechanism = None
+        self.username = result.username
+        self._setState("bind")
+        self._saslSend("success", result.data)
+        self._restart()
+
+    # Before the session
+
+    def _preSessionIQ(self, iq: domish.Element) -> None:
+        if self.state == "bind":
+            bind = iq.firstChildElement()
+            if bind is not None and bind.uri == NS_BIND and iq.getAttribute("type") == "set":
+                self._bind(iq, bind)
+                return
+        elif self.node.preAuthIQ.dispatch(iq, None, self, self._send):
+            return
+        raise StreamError("not-authorized", "authenticate and bind first")
+
+    def _bind(self, iq: domish.Element, bind: domish.Element) -> None:
+        requested = None
+        for child in bind.elements(NS_BIND, "resource"):
+            requested = str(child).strip() or None
+        node = self.node
+        try:
+            if requested is None:
+                requested = "xmuc-" + node.makeId()[:8]
+            address = parseJID(f"{self.username}@{node.domain}/{requested}")
+        except InvalidJID:
+            self._send(_iqError(iq, "bad-request", "modify"))
+            return
+        self._setState("session")
+        self.session = ClientSession(node, self, address)
+        result = domish.Element((None, "iq"))
+        result["type"] = "result"
+        if iq.getAttribute("id"):
+            result["id"] = iq["id"]
+        result.addElement((NS_BIND, "bind")).addElement("jid", content=address.full())
+        self._send(result)
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = node.clock.callLater(self.config.idle_timeout, self._timeout)
+        self.session.bound()
+
+    # Output
+
+    def _send(self, element: domish.Element) -> None:
+        if not self.closed:
+            self.transport.write(element.toXml().encode("utf-8"))
+
+    def sendBytes(self, data: bytes) -> None:
+        """
+        Write already serialised XML.
+        """
+        if not self.closed:
+            self.transport.write(data)
+
+    def streamError(self, condition: str, text: str | None = None) -> None:
+        """
+        Send a stream error and close the stream (RFC 6120 section 4.9).
+        """
+        if self.closed:
+            return
+        if not self._headerSent:
+            self.streamId = self.node.makeId()
+            self.transport.write(_streamHeader(self.node.domain, self.streamId))
+            self._headerSent = True
+        error = domish.Element((NS_STREAMS, "error"))
+        error.addElement((NS_STREAM_ERRORS, condition))
+        if text:
+            error.addElement((NS_STREAM_ERRORS, "text"), content=text)
+        self.log.info(
+            "c2s stream error {condition} ({text}) for {who}",
+            condition=condition,
+            text=text,
+            who=self.session.jid.full() if self.session else self.transport.getPeer(),
+        )
+        self.transport.write(_streamXml(error))
+        self.closeStream()
+
+    def closeStream(self) -> None:
+        """
+        Close the stream and the connection.
+        """
+        if self.closed:
+            return
+        self.transport.write(b"</stream:stream>")
+        self.closed = True
+        self.transport.loseConnection()
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.closed()
+
+
+def _streamXml(element: domish.Element) -> bytes:
+    """
+    Serialise a stream-level element with the C{stream:} prefix the stream
+    header declared.
+    """
+    return element.toXml(
+        prefixes={NS_STREAMS: "stream"}, prefixesInScope=["stream"]
+    ).encode("utf-8")
+
+
+def _iqError(iq: domish.Element, condition: str, kind: str) -> domish.Element:
+    from twisted.words.protocols.jabber.error import StanzaError
+
+    reply = StanzaError(condition, kind).toResponse(iq)
+    reply.children = [c for c in reply.children if c.name == "error"]
+    return reply
+
+
+class C2SFactory(protocol.Factory):
+    """
+    Makes a L{C2SStream} per connection.
+    """
+
+    def __init__(self, node: Any, directTLS: bool = False) -> None:
+        self.node = node
+        self.directTLS = directTLS
+
+    def buildProtocol(self, addr: Any) -> C2SStream:
+        stream = C2SStream(self.node, self.directTLS)
+        stream.factory = self
+        return stream

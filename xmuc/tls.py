@@ -1,0 +1,116 @@
+# -*- test-case-name: tests.test_tls -*-
+"""
+Certificates and server TLS contexts.
+
+A node without a configured certificate generates a self-signed one for its
+domain (and its subdomains) in its data directory on first start.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL, crypto
+
+from xmuc.c2s.sasl import channelBindingData
+
+
+def generateCertificate(domain: str, certPath: str, keyPath: str, days: int = 3650) -> None:
+    """
+    Write a self-signed certificate for C{domain} and C{*.domain}, with an
+    XMPP address SAN, and its private key (mode 0600).
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    san = x509.SubjectAlternativeName(
+        [x509.DNSName(domain), x509.DNSName(f"*.{domain}")]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(san, critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    for path in (certPath, keyPath):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    keyBytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(keyPath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keyBytes)
+    with open(certPath, "wb") as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+class ServerContextFactory:
+    """
+    A server TLS context built once from a certificate chain and key.
+
+    Idle connections release their read and write buffers
+    (C{MODE_RELEASE_BUFFERS}), which keeps an idle TLS session small.
+    """
+
+    def __init__(self, certPath: str, keyPath: str, alpn: tuple[bytes, ...] = ()) -> None:
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
+        context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+        context.use_certificate_chain_file(certPath)
+        context.use_privatekey_file(keyPath)
+        context.check_privatekey()
+        if alpn:
+            protocols = list(alpn)
+
+            def select(connection: SSL.Connection, offered: list[bytes]) -> bytes:
+                for name in offered:
+                    if name in protocols:
+                        return name
+                return SSL.NO_OVERLAPPING_PROTOCOLS
+
+            context.set_alpn_select_callback(select)
+        self._context = context
+
+    def getContext(self) -> SSL.Context:
+        return self._context
+
+
+def loadCertificateBinding(certPath: str) -> bytes:
+    """
+    The tls-server-end-point channel binding data of the first certificate
+    in a PEM file.
+    """
+    with open(certPath, "rb") as f:
+        pem = f.read()
+    certificate = x509.load_pem_x509_certificate(pem)
+    algorithm = certificate.signature_hash_algorithm
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return channelBindingData(der, algorithm.name if algorithm else None)
+
+
+def certificateDomains(certPath: str) -> list[str]:
+    """
+    The DNS names a certificate is for (for diagnostics).
+    """
+    with open(certPath, "rb") as f:
+        certificate = crypto.load_certificate(crypto.FILETYPE_PEM, f.read())
+    cert = certificate.to_cryptography()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return san.value.get_values_for_type(x509.DNSName)
