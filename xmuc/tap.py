@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer, endpoints, task
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
@@ -111,6 +111,12 @@ class NodeService(service.MultiService):
         self.ports = []
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
+        # Let the closing sessions' presence work reach the store first.
+        roster = self.node.modules.get("roster")
+        for _ in range(500):
+            if roster is None or not roster.busy:
+                break
+            yield task.deferLater(self.reactor, 0.01, lambda: None)
         yield service.MultiService.stopService(self)
         yield self.store.stop()
 

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from zope.interface import implementer
 
 from xmuc.c2s.sasl import channelBindingData
 
@@ -57,6 +59,7 @@ def generateCertificate(domain: str, certPath: str, keyPath: str, days: int = 36
         f.write(certificate.public_bytes(serialization.Encoding.PEM))
 
 
+@implementer(IOpenSSLServerConnectionCreator)
 class ServerContextFactory:
     """
     A server TLS context built once from a certificate chain and key.
@@ -87,6 +90,9 @@ class ServerContextFactory:
 
     def getContext(self) -> SSL.Context:
         return self._context
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        return SSL.Connection(self._context, None)
 
 
 def loadCertificateBinding(certPath: str) -> bytes:

@@ -186,6 +186,13 @@ class RosterService:
 
     # Ordering
 
+    @property
+    def busy(self) -> bool:
+        """
+        Whether some account's serialised work is still running.
+        """
+        return bool(self._locks)
+
     def serialise(
         self, username: str, work: Callable[..., Any], *args: Any
     ) -> Deferred[Any]:
@@ -388,10 +395,13 @@ def _subscriptionStanza(kind: str, sender: str, to: str) -> domish.Element:
     return presence
 
 
-def rosterVersioning(stream: Any) -> domish.Element:
+def rosterVersioning(stream: Any) -> domish.Element | None:
     """
-    The stream feature advertising roster versioning (section 2.6.1).
+    The stream feature advertising roster versioning (section 2.6.1),
+    offered once the client is authenticated.
     """
+    if getattr(stream, "state", "bind") != "bind":
+        return None
     return domish.Element((NS_ROSTERVER, "ver"))
 
 
