@@ -85,9 +85,23 @@ class NodeService(service.MultiService):
         )
         self.ports: list[Any] = []
 
-    @defer.inlineCallbacks
-    def startService(self):
+    #: Set by the twistd entry point: a failed start ends the program.
+    exitOnFailure = False
+
+    def startService(self) -> defer.Deferred:
         service.MultiService.startService(self)
+        d = self._start()
+        if self.exitOnFailure:
+            d.addErrback(self._startFailed)
+        return d
+
+    def _startFailed(self, reason: Any) -> None:
+        sys.stderr.write(f"xmuc: cannot start: {reason.getErrorMessage()}\n")
+        self.log.failure("Start-up failed", reason)
+        self.reactor.stop()
+
+    @defer.inlineCallbacks
+    def _start(self):
         yield self.store.start()
         config = self.config
         plain = C2SFactory(self.node)
@@ -130,7 +144,9 @@ def makeService(options: Options) -> service.IService:
 
     try:
         config = loadConfig(options["config"])
-        return NodeService(config, reactor)
+        nodeService = NodeService(config, reactor)
     except ConfigError as e:
         sys.stderr.write(f"xmuc: {e}\n")
         raise SystemExit(1)
+    nodeService.exitOnFailure = True
+    return nodeService
