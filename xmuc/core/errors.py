@@ -14,7 +14,18 @@ from twisted.words.protocols.jabber.error import StanzaError
 from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID
-from xmuc.storage.interfaces import UnknownUser, UserExists
+
+
+class UserExists(Exception):
+    """
+    An account with that username exists already.
+    """
+
+
+class UnknownUser(Exception):
+    """
+    An operation named an account that does not exist.
+    """
 
 
 class NotAllowed(Exception):

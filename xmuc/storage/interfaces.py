@@ -16,17 +16,10 @@ from dataclasses import dataclass, field
 
 from zope.interface import Attribute, Interface
 
+from xmuc.core.errors import UnknownUser, UserExists
 
-class UserExists(Exception):
-    """
-    L{IStore.createUser} was asked for a username that is taken.
-    """
-
-
-class UnknownUser(Exception):
-    """
-    An operation named a user the store does not hold.
-    """
+# UnknownUser and UserExists are defined in core (which may not import
+# storage) and re-exported here for the stores and their callers.
 
 
 @dataclass(frozen=True)
