@@ -24,8 +24,8 @@ from xmuc.c2s.sasl import channelBindingData
 
 def generateCertificate(domain: str, certPath: str, keyPath: str, days: int = 3650) -> None:
     """
-    Write a self-signed certificate for C{domain} and C{*.domain}, with an
-    XMPP address SAN, and its private key (mode 0600).
+    Write a self-signed certificate for C{domain} and C{*.domain} (DNS
+    SANs) and its private key (mode 0600, also when replacing a key file).
     """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
@@ -53,6 +53,7 @@ def generateCertificate(domain: str, certPath: str, keyPath: str, days: int = 36
         serialization.NoEncryption(),
     )
     fd = os.open(keyPath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(keyBytes)
     with open(certPath, "wb") as f:
