@@ -180,9 +180,9 @@ class C2SStream(protocol.Protocol):
 
     def _resetParser(self) -> None:
         parser = domish.elementStream()
-        parser.DocumentStartEvent = self._onHeader
-        parser.ElementEvent = self._onElement
-        parser.DocumentEndEvent = self._onEnd
+        parser.DocumentStartEvent = self._current(parser, self._onHeader)
+        parser.ElementEvent = self._current(parser, self._onElement)
+        parser.DocumentEndEvent = self._current(parser, self._onEnd)
         parser.maxStanzaSize = self.config.max_stanza_size
         expat = parser.parser
         expat.StartDoctypeDeclHandler = self._restricted
@@ -190,7 +190,36 @@ class C2SStream(protocol.Protocol):
         expat.ProcessingInstructionHandler = self._restricted
         expat.CommentHandler = self._restricted
         expat.SetParamEntityParsing(0)
+        startElement = expat.StartElementHandler
+
+        def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
+            # Note where each stanza begins, so that one arriving whole in
+            # a single read is measured too (the parser's own count only
+            # sees stanzas that span reads).
+            if _parser.currElem is None and _parser.documentStarted:
+                self._stanzaStart = expat.CurrentByteIndex
+            startElement(name, attrs)
+
+        expat.StartElementHandler = onStartElement
+        self._stanzaStart = 0
+        self._expat = expat
         self._parser = parser
+
+    def _current(self, parser: Any, handler: Any) -> Any:
+        """
+        Wrap a parser event handler to drop the events of a parser that a
+        stream restart replaced. The rest of the read that carried
+        C{<starttls/>} was sent in plaintext (RFC 6120 section 5.4.3.3: the
+        client sends nothing more before the handshake): acting on it as if
+        sent under TLS would let a man in the middle inject commands, such
+        as an C{<auth/>} for an account of his own (CVE-2011-0411).
+        """
+
+        def handle(*args: Any) -> None:
+            if self._parser is parser:
+                handler(*args)
+
+        return handle
 
     def _restricted(self, *args: Any) -> None:
         raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
@@ -224,6 +253,8 @@ class C2SStream(protocol.Protocol):
         self.closeStream()
 
     def _onElement(self, element: domish.Element) -> None:
+        if self._expat.CurrentByteIndex - self._stanzaStart > self.config.max_stanza_size:
+            raise StreamError("policy-violation", "stanza too large")
         state = self.state
         if state == "session" and element.name in _STANZAS and element.uri == NS_CLIENT:
             self.session.outbound(element)
@@ -259,11 +290,10 @@ class C2SStream(protocol.Protocol):
             if self.secure and self.node.channelBinding is not None:
                 binding = features.addElement((NS_SASL_CB, "sasl-channel-binding"))
                 binding.addElement("channel-binding")["type"] = "tls-server-end-point"
-        if self.state in ("tls", "auth"):
-            for provider in self.node.streamFeatures:
-                element = provider(self)
-                if element is not None:
-                    features.addChild(element)
+        for provider in self.node.streamFeatures:
+            element = provider(self)
+            if element is not None:
+                features.addChild(element)
         if self.state == "bind":
             features.addElement((NS_BIND, "bind"))
             session = features.addElement((NS_SESSION, "session"))
