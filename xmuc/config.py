@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,6 +211,8 @@ def _convert(section: str, key: str, fieldType: str, text: str) -> Any:
         return value
     if fieldType == "float":
         number = float(text.strip())
+        if not math.isfinite(number):
+            raise ValueError(f"{text.strip()!r} is not a finite number")
         if number < 0:
             raise ValueError(f"{number} is negative")
         return number
@@ -265,6 +268,10 @@ def parseConfig(text: str, baseDir: str = ".") -> Config:
         parser.read_string(text)
     except configparser.Error as e:
         raise ConfigError(" ".join(str(e).split()))
+    if parser.defaults():
+        # configparser would copy these into every section; say so rather
+        # than report them as unknown in each, or ignore them.
+        raise ConfigError("[DEFAULT]: unknown section")
     sections: dict[str, Any] = {}
     for name in parser.sections():
         if name not in _SECTIONS:

@@ -121,6 +121,9 @@ class Harness:
 
     @param features: feature modules to install (all by default).
     @param config: extra node.ini text, e.g. C{"[services]\\nregistration = true"}.
+    @param tlsContextFactory: the node's server TLS context factory, for
+        stream tests (L{None}: no STARTTLS offered).
+    @param channelBinding: the node's tls-server-end-point data.
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class Harness:
         features: tuple[str, ...] = FEATURES,
         config: str = "",
         seed: int = 0,
+        tlsContextFactory: Any = None,
+        channelBinding: bytes | None = None,
     ) -> None:
         self.clock = task.Clock()
         self.clock.advance(1_700_000_000)
@@ -136,7 +141,13 @@ class Harness:
         self.store.start()
         self.config = parseConfig(f"[node]\ndomain = {domain}\n{config}")
         self.node = Node(
-            self.config, self.store, self.clock, random.Random(seed), features=features
+            self.config,
+            self.store,
+            self.clock,
+            random.Random(seed),
+            tlsContextFactory=tlsContextFactory,
+            channelBinding=channelBinding,
+            features=features,
         )
         self.domain = domain
 

@@ -68,6 +68,24 @@ def makeCredentials(password: str) -> list[ScramCredentials]:
     return result
 
 
+#: Keys the salts of the stand-in credentials for unknown accounts. Fixed
+#: for the process, so that asking twice about one name gives one salt.
+_FAKE_SALT_KEY = os.urandom(32)
+
+
+def _fakeCredentials(mechanism: str, username: str) -> ScramCredentials:
+    """
+    Stand-in credentials for an account that does not exist, shaped like
+    real ones (scramp's 32-byte salt, the same iteration count) and with a
+    salt that is the same each time, so that the challenge does not tell
+    which usernames exist; no password verifies against them.
+    """
+    salt = hmac.new(
+        _FAKE_SALT_KEY, f"{mechanism}\0{username}".encode("utf-8"), hashlib.sha256
+    ).digest()
+    return ScramCredentials(mechanism, salt, os.urandom(32), os.urandom(32), ITERATIONS)
+
+
 def _checkPassword(password: str, credentials: ScramCredentials) -> bool:
     """
     Whether C{password} derives the stored SCRAM keys.
@@ -150,7 +168,12 @@ class Plain(Mechanism):
         _checkAuthzid(authzid or None, username, self._domain)
         credentials = yield defer.ensureDeferred(_lookupCoroutine(self._lookup, username))
         scram = (credentials or {}).get("SCRAM-SHA-256")
-        if scram is None or not _checkPassword(password, scram):
+        if scram is None:
+            # Do the same key derivation as for a real account, so that the
+            # answer's timing does not tell which usernames exist.
+            _checkPassword(password, _fakeCredentials("SCRAM-SHA-256", username))
+            raise SASLFailure("not-authorized")
+        if not _checkPassword(password, scram):
             raise SASLFailure("not-authorized")
         return Success(username)
 
@@ -225,9 +248,7 @@ class Scram(Mechanism):
         if credentials is None:
             # Answer as for a real account, so that a client cannot tell
             # which usernames exist; the proof will not verify.
-            credentials = ScramCredentials(
-                self._base, os.urandom(16), os.urandom(32), os.urandom(32), ITERATIONS
-            )
+            credentials = _fakeCredentials(self._base, username)
         self._username = username
         info = (
             credentials.salt,

@@ -14,6 +14,8 @@ from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID, parseJID
 
+NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
+
 
 class ClientSession:
     """
@@ -119,6 +121,8 @@ class ClientSession:
             stanza["to"] = toJID.full()
         else:
             toJID = None
+        if self._legacySession(stanza, toJID):
+            return
         try:
             if node.hooks.fire("c2s-outbound", self, stanza):
                 return
@@ -139,6 +143,27 @@ class ClientSession:
             reply = _errorFor(stanza, "internal-server-error")
             if reply is not None:
                 self.send(reply)
+
+    def _legacySession(self, stanza: domish.Element, toJID: JID | None) -> bool:
+        """
+        Answer the RFC 3921 session IQ, which binding made a no-op (RFC 6121
+        appendix E) but which old clients still send and wait on.
+        """
+        if stanza.name != "iq" or stanza.getAttribute("type") != "set":
+            return False
+        payload = stanza.firstChildElement()
+        if payload is None or (payload.uri, payload.name) != (NS_SESSION, "session"):
+            return False
+        if toJID is not None and toJID.full() not in (self.node.domain, self.bare):
+            return False
+        reply = domish.Element((None, "iq"))
+        reply["type"] = "result"
+        if stanza.getAttribute("id") is not None:
+            reply["id"] = stanza["id"]
+        if toJID is not None:
+            reply["from"] = toJID.full()
+        self.send(reply)
+        return True
 
 
 def _errorFor(stanza: domish.Element, condition: str) -> domish.Element | None:

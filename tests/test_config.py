@@ -1,0 +1,336 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+Tests for L{xmuc.config}: defaults, typed options, and one-line errors that
+name the section and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from twisted.trial import unittest
+
+from xmuc.config import (
+    Address,
+    C2SSection,
+    Config,
+    ConfigError,
+    NodeSection,
+    ServicesSection,
+    StorageSection,
+    TLSSection,
+    loadConfig,
+    parseConfig,
+)
+
+#: Every option with a non-default value, to check each is read.
+FULL = """
+[node]
+domain = example.org
+data_dir = /var/lib/xmuc
+
+[tls]
+certificate = cert.pem
+key = key.pem
+
+[c2s]
+listen = 0.0.0.0:5222 [::1]:5223
+direct_tls_listen = 127.0.0.1:5223
+require_tls = false
+allow_plain = no
+max_stanza_size = 65536
+auth_timeout = 12.5
+idle_timeout = 60
+rate_limit = 0
+rate_burst = 1000
+backlog = 5
+
+[storage]
+backend = memory
+path = db.sqlite
+max_offline = 10
+
+[services]
+registration = yes
+admins = admin@example.org, root@example.org
+version_show_os = on
+"""
+
+
+class DefaultsTests(unittest.TestCase):
+    """
+    An empty file is a working configuration.
+    """
+
+    def test_empty(self) -> None:
+        """
+        Every section has its defaults when the file is empty.
+        """
+        config = parseConfig("")
+        self.assertEqual(config.node, NodeSection())
+        self.assertEqual(config.tls, TLSSection())
+        self.assertEqual(config.c2s, C2SSection())
+        self.assertEqual(config.storage, StorageSection())
+        self.assertEqual(config.services, ServicesSection())
+        self.assertEqual(config.node.domain, "localhost")
+        self.assertEqual(config.c2s.listen, (Address("127.0.0.1", 5222),))
+        self.assertTrue(config.c2s.require_tls)
+        self.assertEqual(config.c2s.max_stanza_size, 262144)
+        self.assertEqual(config.storage.backend, "sqlite")
+
+    def test_emptySections(self) -> None:
+        """
+        Sections present but empty keep every default.
+        """
+        text = "\n".join(f"[{name}]" for name in ("node", "tls", "c2s", "storage", "services"))
+        self.assertEqual(parseConfig(text), Config())
+
+    def test_derivedPaths(self) -> None:
+        """
+        Without paths configured, the certificate, key and database live in
+        the data directory, resolved against the file's directory.
+        """
+        config = parseConfig("[node]\ndata_dir = data\n", baseDir="/etc/xmuc")
+        self.assertEqual(config.dataDir, "/etc/xmuc/data")
+        self.assertEqual(config.certificatePath, "/etc/xmuc/data/cert.pem")
+        self.assertEqual(config.keyPath, "/etc/xmuc/data/key.pem")
+        self.assertEqual(config.storagePath, "/etc/xmuc/data/xmuc.sqlite")
+        self.assertTrue(config.generateCertificate)
+
+    def test_certificateWithKeyInside(self) -> None:
+        """
+        A configured certificate without a key means the key is in the same
+        file, and nothing is generated.
+        """
+        config = parseConfig("[tls]\ncertificate = /x/both.pem\n")
+        self.assertEqual(config.keyPath, "/x/both.pem")
+        self.assertFalse(config.generateCertificate)
+
+
+class ValuesTests(unittest.TestCase):
+    """
+    Each option is read into its type.
+    """
+
+    def test_everyOption(self) -> None:
+        """
+        Every option of every section is read.
+        """
+        config = parseConfig(FULL, baseDir="/etc/xmuc")
+        self.assertEqual(config.node, NodeSection("example.org", "/var/lib/xmuc"))
+        self.assertEqual(config.tls, TLSSection("cert.pem", "key.pem"))
+        self.assertEqual(
+            config.c2s,
+            C2SSection(
+                listen=(Address("0.0.0.0", 5222), Address("::1", 5223)),
+                direct_tls_listen=(Address("127.0.0.1", 5223),),
+                require_tls=False,
+                allow_plain=False,
+                max_stanza_size=65536,
+                auth_timeout=12.5,
+                idle_timeout=60.0,
+                rate_limit=0,
+                rate_burst=1000,
+                backlog=5,
+            ),
+        )
+        self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10))
+        self.assertEqual(
+            config.services,
+            ServicesSection(True, ("admin@example.org", "root@example.org"), True),
+        )
+        self.assertEqual(config.keyPath, "/etc/xmuc/key.pem")
+        self.assertEqual(config.storagePath, "/etc/xmuc/db.sqlite")
+
+    def test_everyFieldCovered(self) -> None:
+        """
+        L{FULL} sets every field, so that a new option is not left
+        untested.
+        """
+        config = parseConfig(FULL)
+        for section in (config.node, config.tls, config.c2s, config.storage, config.services):
+            default = type(section)()
+            for f in dataclasses.fields(section):
+                self.assertNotEqual(
+                    getattr(section, f.name), getattr(default, f.name), f.name
+                )
+
+    def test_addressFormat(self) -> None:
+        """
+        Addresses print back as host:port, IPv6 in brackets.
+        """
+        self.assertEqual(str(Address("::1", 5222)), "[::1]:5222")
+        self.assertEqual(str(Address("127.0.0.1", 5222)), "127.0.0.1:5222")
+
+    def test_comments(self) -> None:
+        """
+        Inline comments after a value are ignored.
+        """
+        config = parseConfig("[c2s]\nrequire_tls = false  # for tests\n")
+        self.assertFalse(config.c2s.require_tls)
+
+
+class ErrorTests(unittest.TestCase):
+    """
+    Every mistake is one line naming where it is.
+    """
+
+    def assertError(self, text: str, *expected: str) -> str:
+        e = self.assertRaises(ConfigError, parseConfig, text)
+        message = str(e)
+        self.assertNotIn("\n", message)
+        for part in expected:
+            self.assertIn(part, message)
+        return message
+
+    def test_unknownSection(self) -> None:
+        """
+        An unknown section is named.
+        """
+        self.assertError("[s2s]\nlisten = 1.2.3.4:5269\n", "[s2s]", "unknown section")
+
+    def test_defaultSection(self) -> None:
+        """
+        A C{[DEFAULT]} section (which configparser would copy into every
+        section) is refused, rather than silently ignored.
+        """
+        self.assertError("[DEFAULT]\ndomain = example.org\n", "[DEFAULT]", "unknown section")
+
+    def test_unknownKey(self) -> None:
+        """
+        An unknown option is named with its section.
+        """
+        self.assertError("[c2s]\nrequire_tsl = true\n", "[c2s] require_tsl", "unknown option")
+
+    def test_badBool(self) -> None:
+        """
+        A boolean that is not one is named.
+        """
+        self.assertError("[c2s]\nrequire_tls = maybe\n", "[c2s] require_tls", "'maybe'")
+
+    def test_badInt(self) -> None:
+        """
+        An integer that is not one is named.
+        """
+        self.assertError("[c2s]\nmax_stanza_size = big\n", "[c2s] max_stanza_size")
+
+    def test_negativeInt(self) -> None:
+        """
+        A negative count is refused.
+        """
+        self.assertError("[storage]\nmax_offline = -1\n", "[storage] max_offline", "negative")
+
+    def test_badFloat(self) -> None:
+        """
+        A timeout that is not a finite, non-negative number is refused.
+        """
+        for value in ("soon", "-1", "nan", "inf"):
+            self.assertError(f"[c2s]\nauth_timeout = {value}\n", "[c2s] auth_timeout")
+
+    def test_badAddress(self) -> None:
+        """
+        Addresses without a port, with a bad port, or an unclosed bracket
+        are named.
+        """
+        for value in ("localhost", "localhost:http", "host:70000", "[::1:5222", ":5222"):
+            self.assertError(f"[c2s]\nlisten = {value}\n", "[c2s] listen")
+
+    def test_multilineValue(self) -> None:
+        """
+        A value continued on a second line still gives a one-line error.
+        """
+        self.assertError("[c2s]\nmax_stanza_size = 1\n  2\n", "[c2s] max_stanza_size")
+        self.assertError("[node]\ndomain = a b\n  c\n", "[node] domain")
+
+    def test_badDomain(self) -> None:
+        """
+        A domain that is not a valid JID domainpart is named.
+        """
+        self.assertError("[node]\ndomain = exa mple.org\n", "[node] domain")
+        self.assertError("[node]\ndomain = a@b\n", "[node] domain")
+
+    def test_unpreparedDomain(self) -> None:
+        """
+        A domain in a form other than its prepared one says how to write it.
+        """
+        self.assertError("[node]\ndomain = Example.ORG\n", "[node] domain", "'example.org'")
+
+    def test_badBackend(self) -> None:
+        """
+        An unknown storage backend is named.
+        """
+        self.assertError("[storage]\nbackend = mysql\n", "[storage] backend", "mysql")
+
+    def test_smallStanzaLimit(self) -> None:
+        """
+        A stanza limit under RFC 6120's minimum of 10000 bytes is refused.
+        """
+        self.assertError("[c2s]\nmax_stanza_size = 9999\n", "[c2s] max_stanza_size")
+        self.assertEqual(parseConfig("[c2s]\nmax_stanza_size = 10000\n").c2s.max_stanza_size, 10000)
+
+    def test_noListener(self) -> None:
+        """
+        A node with no client listener at all is refused.
+        """
+        self.assertError("[c2s]\nlisten =\n", "[c2s] listen")
+
+    def test_keyWithoutCertificate(self) -> None:
+        """
+        A key without a certificate is refused.
+        """
+        self.assertError("[tls]\nkey = key.pem\n", "[tls] key")
+
+    def test_badAdmin(self) -> None:
+        """
+        An admin that is not a bare JID is named.
+        """
+        self.assertError("[services]\nadmins = localhost\n", "[services] admins", "'localhost'")
+        self.assertError("[services]\nadmins = a@localhost/r\n", "[services] admins")
+        self.assertError("[services]\nadmins = @@\n", "[services] admins")
+
+    def test_syntax(self) -> None:
+        """
+        A line outside any section, or a duplicate option, is one line too.
+        """
+        self.assertError("domain = example.org\n", "section")
+        self.assertError("[c2s]\nbacklog = 1\nbacklog = 2\n", "backlog", "c2s")
+
+
+class LoadTests(unittest.TestCase):
+    """
+    L{loadConfig} reads a file.
+    """
+
+    def test_load(self) -> None:
+        """
+        The file is read and relative paths resolve against its directory.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "node.ini")
+        with open(path, "w") as f:
+            f.write("[node]\ndomain = example.org\n")
+        config = loadConfig(path)
+        self.assertEqual(config.node.domain, "example.org")
+        self.assertEqual(config.dataDir, os.path.join(directory, "data"))
+
+    def test_missingFile(self) -> None:
+        """
+        A missing file is one line naming the path.
+        """
+        path = os.path.abspath(self.mktemp())
+        e = self.assertRaises(ConfigError, loadConfig, path)
+        self.assertIn(path, str(e))
+        self.assertIn("No such file", str(e))
+        self.assertNotIn("\n", str(e))
+
+    def test_notUTF8(self) -> None:
+        """
+        A file that is not UTF-8 is one line naming the path.
+        """
+        path = os.path.abspath(self.mktemp())
+        with open(path, "wb") as f:
+            f.write(b"[node]\ndomain = \xff\n")
+        e = self.assertRaises(ConfigError, loadConfig, path)
+        self.assertEqual(str(e), f"{path}: not UTF-8 text")

@@ -1,0 +1,459 @@
+# -*- test-case-name: tests.test_tls -*-
+"""
+Tests for L{xmuc.tls}, and for STARTTLS in L{xmuc.c2s.stream} with a real
+TLS handshake over an in-memory connection.
+
+C{twisted.test.iosim} only pretends to negotiate TLS, so L{TLSPipe} runs
+pyOpenSSL over memory BIOs instead: the client sees the server's real
+certificate and computes its own tls-server-end-point channel binding
+from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
+from scramp import ScramClient
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+from twisted.words.xish import domish
+
+from tests.c2s import (
+    NS_SASL,
+    NS_SASL_CB,
+    NS_TLS,
+    StreamReader,
+    header,
+    saslFailureCondition,
+)
+from tests.support.harness import Harness
+from xmuc.c2s.stream import C2SStream
+from xmuc.tls import (
+    ServerContextFactory,
+    certificateDomains,
+    generateCertificate,
+    loadCertificateBinding,
+)
+
+
+class _End:
+    """
+    One end of a L{TLSPipe}: a transport that writes plaintext until
+    C{startTLS}, then TLS records through a pyOpenSSL memory BIO.
+    """
+
+    def __init__(self, isServer: bool) -> None:
+        self.isServer = isServer
+        self.protocol: Any = None
+        self.outgoing: list[bytes] = []
+        self.tls: SSL.Connection | None = None
+        self.disconnecting = False
+        self.producerState = "producing"
+
+    # ITransport
+
+    def write(self, data: bytes) -> None:
+        if self.tls is None:
+            self.outgoing.append(data)
+        else:
+            self.tls.sendall(data)
+            self._flushTLS()
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        self.disconnecting = True
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 40000 if self.isServer else 5222)
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 5222 if self.isServer else 40000)
+
+    def pauseProducing(self) -> None:
+        self.producerState = "paused"
+
+    def resumeProducing(self) -> None:
+        self.producerState = "producing"
+
+    # ITLSTransport
+
+    def startTLS(self, contextFactory: Any) -> None:
+        connection = SSL.Connection(contextFactory.getContext(), None)
+        if self.isServer:
+            connection.set_accept_state()
+        else:
+            connection.set_connect_state()
+            connection.set_tlsext_host_name(b"localhost")
+        self.tls = connection
+        if not self.isServer:
+            self._handshake()
+
+    # Plumbing
+
+    def _handshake(self) -> None:
+        try:
+            self.tls.do_handshake()
+        except SSL.WantReadError:
+            pass
+        self._flushTLS()
+
+    def _flushTLS(self) -> None:
+        while True:
+            try:
+                data = self.tls.bio_read(65536)
+            except SSL.WantReadError:
+                return
+            self.outgoing.append(data)
+
+    def received(self, data: bytes) -> None:
+        if self.tls is None:
+            self.protocol.dataReceived(data)
+            return
+        self.tls.bio_write(data)
+        plaintext = []
+        while True:
+            try:
+                plaintext.append(self.tls.recv(65536))
+            except (SSL.WantReadError, SSL.ZeroReturnError):
+                break
+        self._flushTLS()
+        if plaintext:
+            self.protocol.dataReceived(b"".join(plaintext))
+
+
+class _Client:
+    """
+    The client protocol: collects what the server sends.
+    """
+
+    def __init__(self) -> None:
+        self.reader = StreamReader()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.reader.feed(data)
+
+
+class TLSPipe:
+    """
+    A C2S stream and a client joined in memory, with real TLS.
+    """
+
+    def __init__(self, harness: Harness) -> None:
+        self.server = _End(isServer=True)
+        self.client = _End(isServer=False)
+        self.client.protocol = _Client()
+        self.stream = C2SStream(harness.node)
+        self.server.protocol = self.stream
+        self.stream.makeConnection(self.server)
+
+    def pump(self) -> None:
+        """
+        Move bytes both ways until both ends are quiet.
+        """
+        while self.server.outgoing or self.client.outgoing:
+            for source, sink in ((self.server, self.client), (self.client, self.server)):
+                data, source.outgoing = b"".join(source.outgoing), []
+                if data:
+                    sink.received(data)
+
+    def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.client.write(data)
+        self.pump()
+
+    def received(self) -> list[domish.Element]:
+        self.pump()
+        reader = self.client.protocol.reader
+        elements, reader.elements = reader.elements, []
+        return elements
+
+    def receivedOne(self) -> domish.Element:
+        [element] = self.received()
+        return element
+
+    def peerBinding(self) -> bytes:
+        """
+        The tls-server-end-point data as the client computes it from the
+        certificate it was shown (RFC 5929: SHA-256 for an ECDSA-SHA256
+        signature).
+        """
+        certificate = self.client.tls.get_peer_certificate().to_cryptography()
+        return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def _certificate(case: unittest.TestCase, domain: str = "localhost") -> tuple[str, str]:
+    directory = case.mktemp()
+    certPath = os.path.join(directory, "cert.pem")
+    keyPath = os.path.join(directory, "key.pem")
+    generateCertificate(domain, certPath, keyPath)
+    return certPath, keyPath
+
+
+class CertificateTests(unittest.TestCase):
+    """
+    The self-signed certificate a node makes for itself.
+    """
+
+    def setUp(self) -> None:
+        self.certPath, self.keyPath = _certificate(self, "example.org")
+        with open(self.certPath, "rb") as f:
+            self.certificate = x509.load_pem_x509_certificate(f.read())
+
+    def test_subjectAlternativeNames(self) -> None:
+        """
+        The certificate is for the domain and its subdomains (the MUC
+        service), by subject alternative name.
+        """
+        san = self.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        self.assertEqual(
+            san.value.get_values_for_type(x509.DNSName), ["example.org", "*.example.org"]
+        )
+        self.assertEqual(certificateDomains(self.certPath), ["example.org", "*.example.org"])
+
+    def test_keyMode(self) -> None:
+        """
+        The private key is readable by its owner only.
+        """
+        self.assertEqual(stat.S_IMODE(os.stat(self.keyPath).st_mode), 0o600)
+
+    def test_notACertificateAuthority(self) -> None:
+        """
+        The certificate is a leaf, valid now.
+        """
+        constraints = self.certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+        self.assertFalse(constraints.value.ca)
+        self.assertEqual(self.certificate.subject, self.certificate.issuer)
+
+    def test_channelBinding(self) -> None:
+        """
+        The tls-server-end-point data is the SHA-256 of the certificate's
+        DER encoding.
+        """
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        self.assertEqual(loadCertificateBinding(self.certPath), hashlib.sha256(der).digest())
+
+    def test_contextFactory(self) -> None:
+        """
+        The server context loads the certificate and its key.
+        """
+        context = ServerContextFactory(self.certPath, self.keyPath).getContext()
+        self.assertIsInstance(context, SSL.Context)
+
+    def test_mismatchedKey(self) -> None:
+        """
+        A key that does not belong to the certificate is refused.
+        """
+        _, otherKey = _certificate(self, "example.org")
+        self.assertRaises(SSL.Error, ServerContextFactory, self.certPath, otherKey)
+
+
+class StartTLSTests(unittest.TestCase):
+    """
+    STARTTLS with a real handshake, then SASL over the encrypted stream.
+    """
+
+    def setUp(self) -> None:
+        certPath, keyPath = _certificate(self)
+        self.binding = loadCertificateBinding(certPath)
+        self.harness = Harness(
+            tlsContextFactory=ServerContextFactory(certPath, keyPath),
+            channelBinding=self.binding,
+        )
+        self.harness.createUser("alice", "secret")
+        self.pipe = TLSPipe(self.harness)
+
+    def startTLS(self) -> domish.Element:
+        """
+        Negotiate TLS and return the features of the encrypted stream.
+        """
+        pipe = self.pipe
+        pipe.send(header())
+        features = pipe.receivedOne()
+        self.assertIsNotNone(features.starttls)
+        self.assertIsNotNone(features.starttls.required)
+        pipe.send(f"<starttls xmlns='{NS_TLS}'/>")
+        proceed = pipe.receivedOne()
+        self.assertEqual((proceed.uri, proceed.name), (NS_TLS, "proceed"))
+        pipe.client.startTLS(_ClientContext())
+        pipe.pump()
+        pipe.send(header())
+        self.assertTrue(self.pipe.stream.secure)
+        return pipe.receivedOne()
+
+    def test_featuresAfterTLS(self) -> None:
+        """
+        After the handshake a fresh header is answered with -PLUS
+        mechanisms and the XEP-0440 binding type, and no STARTTLS.
+        """
+        features = self.startTLS()
+        self.assertIsNone(features.starttls)
+        mechanisms = [str(m) for m in features.mechanisms.elements()]
+        self.assertEqual(mechanisms[:2], ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+        self.assertIn("PLAIN", mechanisms)
+        [cb] = list(features.elements(NS_SASL_CB, "sasl-channel-binding"))
+        self.assertEqual(cb.firstChildElement()["type"], "tls-server-end-point")
+        self.assertEqual(len(self.pipe.client.protocol.reader.headers), 2)
+
+    def test_scramPlus(self) -> None:
+        """
+        SCRAM-SHA-256-PLUS succeeds with the binding the client computes
+        from the certificate the handshake showed it, which is the one the
+        node loaded.
+        """
+        self.startTLS()
+        binding = self.pipe.peerBinding()
+        self.assertEqual(binding, self.binding)
+        scram = ScramClient(
+            ["SCRAM-SHA-256-PLUS"], "alice", "secret",
+            channel_binding=("tls-server-end-point", binding),
+        )
+        self.pipe.send(_auth("SCRAM-SHA-256-PLUS", scram.get_client_first()))
+        challenge = self.pipe.receivedOne()
+        scram.set_server_first(base64.b64decode(str(challenge)).decode())
+        self.pipe.send(_response(scram.get_client_final()))
+        success = self.pipe.receivedOne()
+        self.assertEqual(success.name, "success")
+        scram.set_server_final(base64.b64decode(str(success)).decode())
+        self.pipe.send(header())
+        self.assertIsNotNone(self.pipe.receivedOne().bind)
+
+    def test_plain(self) -> None:
+        """
+        PLAIN is accepted once TLS is on.
+        """
+        self.startTLS()
+        self.pipe.send(_auth("PLAIN", "\0alice\0secret"))
+        self.assertEqual(self.pipe.receivedOne().name, "success")
+        self.assertEqual(self.pipe.stream.username, "alice")
+
+    def test_startTLSTwice(self) -> None:
+        """
+        STARTTLS on a stream already under TLS fails and closes it.
+        """
+        self.startTLS()
+        self.pipe.send(f"<starttls xmlns='{NS_TLS}'/>")
+        failure = self.pipe.receivedOne()
+        self.assertEqual((failure.uri, failure.name), (NS_TLS, "failure"))
+        self.assertTrue(self.pipe.server.disconnecting)
+
+
+class _ClientContext:
+    """
+    A client context that accepts the self-signed certificate (the tests
+    check the channel binding instead).
+    """
+
+    def getContext(self) -> SSL.Context:
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        context.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+        return context
+
+
+def _auth(mechanism: str, text: str) -> str:
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return f"<auth xmlns='{NS_SASL}' mechanism='{mechanism}'>{data}</auth>"
+
+
+def _response(text: str) -> str:
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return f"<response xmlns='{NS_SASL}'>{data}</response>"
+
+
+class _RecordingTLSTransport(StringTransport):
+    """
+    A L{StringTransport} that records C{startTLS} without a handshake.
+    """
+
+    contextFactory = None
+
+    def startTLS(self, contextFactory: Any) -> None:
+        self.contextFactory = contextFactory
+
+
+class StartTLSInjectionTests(unittest.TestCase):
+    """
+    Plaintext sent after C{<starttls/>} (CVE-2011-0411).
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(tlsContextFactory=object(), channelBinding=b"\1" * 32)
+        self.harness.createUser("alice", "secret")
+        self.transport = _RecordingTLSTransport()
+        self.stream = C2SStream(self.harness.node)
+        self.stream.makeConnection(self.transport)
+        self.stream.dataReceived(header())
+        self.transport.clear()
+
+    def test_injectedAuth(self) -> None:
+        """
+        An C{<auth/>} in the same read as C{<starttls/>} was sent in
+        plaintext, maybe by a man in the middle: it is not acted on as if
+        sent under TLS.
+        """
+        self.stream.dataReceived(
+            f"<starttls xmlns='{NS_TLS}'/>{_auth('PLAIN', chr(0) + 'alice' + chr(0) + 'secret')}"
+            .encode()
+        )
+        self.assertIs(self.transport.contextFactory, self.harness.node.tlsContextFactory)
+        self.assertEqual(self.transport.value(), f"<proceed xmlns='{NS_TLS}'/>".encode())
+        self.assertIsNone(self.stream.username)
+        self.assertEqual(self.stream.state, "auth")
+
+    def test_injectedHeader(self) -> None:
+        """
+        A stream header in the same read as C{<starttls/>} does not open
+        the new stream; the one sent after the handshake does.
+        """
+        self.stream.dataReceived(f"<starttls xmlns='{NS_TLS}'/>".encode() + header())
+        self.assertEqual(self.transport.value(), f"<proceed xmlns='{NS_TLS}'/>".encode())
+        self.transport.clear()
+        self.stream.dataReceived(header())
+        reader = StreamReader()
+        reader.feed(self.transport.value())
+        [features] = reader.elements
+        self.assertIsNotNone(features.mechanisms)
+
+    def test_saslBeforeTLSThenAfter(self) -> None:
+        """
+        SASL before STARTTLS is C{encryption-required} and does not count
+        against the stream; TLS can still be started afterwards.
+        """
+        self.stream.dataReceived(_auth("PLAIN", "\0alice\0secret").encode())
+        reader = StreamReader()
+        reader.feed(b"<?xml version='1.0'?>" + header() + self.transport.value())
+        [failure] = reader.elements
+        self.assertEqual(saslFailureCondition(failure), "encryption-required")
+        self.assertEqual(self.stream.state, "tls")
+        self.transport.clear()
+        self.stream.dataReceived(f"<starttls xmlns='{NS_TLS}'/>".encode())
+        self.assertEqual(self.transport.value(), f"<proceed xmlns='{NS_TLS}'/>".encode())
+        self.assertTrue(self.stream.secure)
+
+    def test_noStartTLSWithoutCertificate(self) -> None:
+        """
+        STARTTLS on a node without a certificate fails and closes the
+        stream, and is never offered.
+        """
+        harness = Harness(config="[c2s]\nrequire_tls = false\n")
+        transport = _RecordingTLSTransport()
+        stream = C2SStream(harness.node)
+        stream.makeConnection(transport)
+        stream.dataReceived(header())
+        self.assertNotIn(b"starttls", transport.value())
+        transport.clear()
+        stream.dataReceived(f"<starttls xmlns='{NS_TLS}'/>".encode())
+        self.assertIsNone(transport.contextFactory)
+        self.assertTrue(transport.value().startswith(f"<failure xmlns='{NS_TLS}'/>".encode()))
+        self.assertTrue(transport.disconnecting)
+
