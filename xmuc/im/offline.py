@@ -17,6 +17,8 @@ from twisted.python.failure import Failure
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
+from xmuc.core.stanza import parseStanza
+
 from xmuc.storage.interfaces import OfflineMessage, UnknownUser
 
 NS_DELAY = "urn:xmpp:delay"
@@ -65,21 +67,6 @@ def withDelay(stanza: domish.Element, domain: str, seconds: float) -> domish.Ele
     delay["from"] = domain
     delay["stamp"] = stampOf(seconds)
     return copy
-
-
-def parseStanza(xml: str) -> domish.Element:
-    """
-    Parse one stored, serialised stanza.
-    """
-    elements: list[domish.Element] = []
-    stream = domish.elementStream()
-    stream.DocumentStartEvent = lambda root: None
-    stream.ElementEvent = elements.append
-    stream.DocumentEndEvent = lambda: None
-    stream.parse(b"<stream xmlns='jabber:client'>")
-    stream.parse(xml.encode("utf-8"))
-    [element] = elements
-    return element
 
 
 class OfflineService:

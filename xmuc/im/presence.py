@@ -29,7 +29,7 @@ from twisted.words.xish import domish
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.im.blocking import isBlocked
-from xmuc.im.offline import parseStanza
+from xmuc.core.stanza import parseStanza
 from xmuc.im.roster import stateOf
 from xmuc.im.subscription import KINDS, Action, Transition, eventFor
 from xmuc.storage.interfaces import LastActivity, Roster, UnknownUser

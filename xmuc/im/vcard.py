@@ -19,6 +19,8 @@ from twisted.words.protocols.jabber.error import StanzaError
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
+from xmuc.core.stanza import parseElements
+
 from xmuc.core.jid import parseJID
 
 NS_VCARD = "vcard-temp"
@@ -31,13 +33,7 @@ def parseVCard(text: str) -> domish.Element:
     """
     Parse a stored vCard back into an element.
     """
-    elements: list[domish.Element] = []
-    stream = domish.elementStream()
-    stream.DocumentStartEvent = lambda root: None
-    stream.ElementEvent = elements.append
-    stream.DocumentEndEvent = lambda: None
-    stream.parse(b"<stored>")
-    stream.parse(text.encode("utf-8"))
+    elements = parseElements(text, namespace="")
     if len(elements) != 1 or (elements[0].uri, elements[0].name) != (NS_VCARD, "vCard"):
         raise ValueError("not one stored vCard")
     return elements[0]

@@ -1,0 +1,37 @@
+# -*- test-case-name: tests.core.test_stanza -*-
+"""
+Tests for L{xmuc.core.stanza}.
+"""
+
+from twisted.trial import unittest
+
+from xmuc.core.stanza import parseElements, parseStanza
+
+
+class ParseTests(unittest.TestCase):
+    """
+    Stored XML parses back into elements.
+    """
+
+    def test_stanza(self) -> None:
+        """
+        One stored message parses with the jabber:client namespace and its
+        attributes and children.
+        """
+        message = parseStanza("<message to='a@b' type='chat'><body>hi</body></message>")
+        self.assertEqual((message.uri, message.name), ("jabber:client", "message"))
+        self.assertEqual(message["to"], "a@b")
+        self.assertEqual(str(message.body), "hi")
+
+    def test_notOne(self) -> None:
+        """
+        Text that holds two elements is not one stanza.
+        """
+        self.assertRaises(ValueError, parseStanza, "<message/><message/>")
+
+    def test_ownNamespace(self) -> None:
+        """
+        An element with its own namespace keeps it whatever the context.
+        """
+        [vcard] = parseElements("<vCard xmlns='vcard-temp'><FN>A</FN></vCard>", namespace="")
+        self.assertEqual((vcard.uri, vcard.name), ("vcard-temp", "vCard"))
