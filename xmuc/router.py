@@ -68,17 +68,21 @@ class Router:
 
     # Routing
 
-    def route(self, stanza: domish.Element) -> None:
+    def route(self, stanza: domish.Element, to: JID | None = None) -> None:
         """
         Send a stanza on towards its C{to}, which must be set and valid.
         A stanza without C{to} is for the sender's own account and is
         handled by the caller.
+
+        @param to: the already prepared C{to}, when the caller has it (the
+            c2s edge does), so that it is not parsed twice.
         """
-        try:
-            to = parseJID(stanza["to"])
-        except (KeyError, InvalidJID):
-            self.bounce(stanza, "jid-malformed")
-            return
+        if to is None:
+            try:
+                to = parseJID(stanza["to"])
+            except (KeyError, InvalidJID):
+                self.bounce(stanza, "jid-malformed")
+                return
         host = to.host
         if host == self.domain:
             sink = self.local

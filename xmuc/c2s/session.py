@@ -12,7 +12,7 @@ from twisted.logger import Logger
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
-from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.core.jid import InvalidJID, bareJID, parseJID
 
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 
@@ -133,9 +133,9 @@ class ClientSession:
                 node.modules["delivery"].accountIQ(stanza, self.jid, self)
             elif toJID is None:
                 stanza["to"] = self.bare
-                node.route(stanza)
+                node.router.route(stanza, bareJID(self.jid))
             else:
-                node.route(stanza)
+                node.router.route(stanza, toJID)
             if name == "message":
                 node.hooks.fire("message-sent", self, stanza)
         except Exception:
