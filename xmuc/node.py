@@ -39,7 +39,7 @@ from twisted.words.protocols.jabber.xmlstream import toResponse
 from twisted.words.xish import domish
 
 from xmuc.config import Config
-from xmuc.core.errors import exceptionReply
+from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
 from xmuc.router import Router
 from xmuc.storage.interfaces import IStore
 
@@ -151,40 +151,23 @@ class IQDispatcher:
             send(response)
 
         def fail(failure: Any) -> None:
-            if not failure.check(StanzaError, *_DOMAIN_ERRORS):
+            if not failure.check(StanzaError, *DOMAIN_ERRORS):
                 self.log.failure("IQ handler failed", failure)
             reply = exceptionReply(iq, failure.value)
             if reply is not None:
                 send(reply)
 
+        # maybeDeferred also runs coroutine handlers (async def).
         d = defer.maybeDeferred(handler, iq, sender, session)
-        if not isinstance(d, defer.Deferred):  # pragma: no cover
-            d = defer.ensureDeferred(d)
-        d.addCallback(_awaitIfCoroutine)
         d.addCallbacks(answer, fail)
         d.addErrback(lambda f: self.log.failure("Answering an IQ failed", f))
         return True
-
-
-def _awaitIfCoroutine(result: Any) -> Any:
-    if hasattr(result, "__await__"):
-        return defer.ensureDeferred(result)
-    return result
 
 
 def _firstChild(element: domish.Element) -> domish.Element | None:
     for child in element.elements():
         return child
     return None
-
-
-def _domainErrors() -> tuple[type, ...]:
-    from xmuc.core.errors import _ERROR_MAP
-
-    return tuple(_ERROR_MAP)
-
-
-_DOMAIN_ERRORS = _domainErrors()
 
 
 class Node:

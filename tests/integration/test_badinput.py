@@ -8,10 +8,8 @@ implements only tls-unique and tls-exporter).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
-import ssl
 
 from scramp import ScramClient
 

@@ -28,6 +28,7 @@ from twisted.words.xish import domish
 
 from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
+from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
@@ -346,14 +347,11 @@ class C2SStream(protocol.Protocol):
                 return
             text = str(element).strip()
             if not text:
-                data = None
-            elif text == "=":
-                data = b""
-            else:
-                data = self._decode(text)
-                if data is None:
-                    return
-            self._step(data)
+                self._step(None)
+                return
+            data = self._decode(text)
+            if data is not None:
+                self._step(data)
         elif element.name == "response":
             if self._mechanism is None:
                 self._saslFailure("malformed-request", "no authentication under way")
@@ -446,7 +444,7 @@ class C2SStream(protocol.Protocol):
                 requested = "xmuc-" + node.makeId()[:8]
             address = parseJID(f"{self.username}@{node.domain}/{requested}")
         except InvalidJID:
-            self._send(_iqError(iq, "bad-request", "modify"))
+            self._send(errorReply(iq, "bad-request"))
             return
         self._setState("session")
         self.session = ClientSession(node, self, address)
@@ -519,14 +517,6 @@ def _streamXml(element: domish.Element) -> bytes:
     return element.toXml(
         prefixes={NS_STREAMS: "stream"}, prefixesInScope=["stream"]
     ).encode("utf-8")
-
-
-def _iqError(iq: domish.Element, condition: str, kind: str) -> domish.Element:
-    from twisted.words.protocols.jabber.error import StanzaError
-
-    reply = StanzaError(condition, kind).toResponse(iq)
-    reply.children = [c for c in reply.children if c.name == "error"]
-    return reply
 
 
 class C2SFactory(protocol.Factory):

@@ -56,6 +56,10 @@ _ERROR_MAP: dict[type, tuple[str, str | None]] = {
 }
 
 
+#: The exceptions the table maps: expected outcomes, not failures to log.
+DOMAIN_ERRORS: tuple[type, ...] = tuple(_ERROR_MAP)
+
+
 def toStanzaError(exc: BaseException) -> StanzaError:
     """
     The stanza error for an exception: itself when it is one, the mapped

@@ -21,6 +21,7 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from xmuc.core.errors import errorReply
+from xmuc.core.jid import parseJID
 
 
 class LocalDelivery:
@@ -78,7 +79,7 @@ class LocalDelivery:
         if stanza.getAttribute("type") not in ("get", "set"):
             return False
         try:
-            sender = _parse(stanza["from"])
+            sender = parseJID(stanza["from"])
         except Exception:
             return False
         return dispatcher.dispatch(stanza, sender, None, self.node.route)
@@ -119,7 +120,7 @@ class LocalDelivery:
             elif stanza.getAttribute("type") in ("get", "set"):
                 self.router.bounce(stanza, "service-unavailable")
             return
-        sender = _parse(stanza["from"])
+        sender = parseJID(stanza["from"])
         session = None
         if sender.userhost() == to.full():
             session = self.router.session(sender.userhost(), sender.resource)
@@ -136,9 +137,6 @@ class LocalDelivery:
             if target is not None:
                 target.send(stanza)
                 self.node.hooks.fire("message-delivered", stanza, to, (target,))
-                return
-            if kind == "groupchat":
-                self.router.bounce(stanza, "service-unavailable")
                 return
         if kind == "groupchat":
             self.router.bounce(stanza, "service-unavailable")
@@ -169,12 +167,6 @@ class LocalDelivery:
             return tuple(candidates)
         top = max(s.priority for s in candidates)
         return tuple(s for s in candidates if s.priority == top)
-
-
-def _parse(text: str) -> JID:
-    from xmuc.core.jid import parseJID
-
-    return parseJID(text)
 
 
 def install(node: Any) -> LocalDelivery:

@@ -245,3 +245,15 @@ class IStore(Interface):
         """
         @return: L{Deferred} firing with a L{LastActivity} or L{None}.
         """
+
+
+__all__ = [
+    "IStore",
+    "LastActivity",
+    "OfflineMessage",
+    "Roster",
+    "RosterItem",
+    "ScramCredentials",
+    "UnknownUser",
+    "UserExists",
+]
