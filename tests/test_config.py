@@ -188,7 +188,7 @@ class ErrorTests(unittest.TestCase):
         """
         An unknown section is named.
         """
-        self.assertError("[s2s]\nlisten = 1.2.3.4:5269\n", "[s2s]", "unknown section")
+        self.assertError("[s2x]\nlisten = 1.2.3.4:5269\n", "[s2x]", "unknown section")
 
     def test_defaultSection(self) -> None:
         """

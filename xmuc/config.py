@@ -137,6 +137,58 @@ class ServicesSection:
 
 
 @dataclass(frozen=True)
+class S2SSection:
+    """
+    [s2s]: links to other servers (RFC 6120, XEP-0178, XEP-0220).
+    """
+
+    listen: tuple[Address, ...] = (Address("127.0.0.1", 5269),)
+    direct_tls_listen: tuple[Address, ...] = ()
+    require_tls: bool = True
+    require_valid_certificate: bool = False
+    dialback: bool = True
+    ca_file: str = ""
+    dialback_secret: str = ""
+    dns_servers: tuple[Address, ...] = ()
+    connect_timeout: float = 10.0
+    idle_timeout: float = 600.0
+    queue_max: int = 1000
+    queue_expiry: float = 60.0
+    max_stanza_size: int = 262144
+    rate_limit: int = 1048576
+    rate_burst: int = 4194304
+
+
+@dataclass(frozen=True)
+class PeerSection:
+    """
+    [peer:DOMAIN]: the [s2s] security policy for one remote domain.
+    """
+
+    require_tls: bool = True
+    require_valid_certificate: bool = False
+    dialback: bool = True
+
+
+@dataclass(frozen=True)
+class ComponentsSection:
+    """
+    [components]: external components (XEP-0114).
+    """
+
+    listen: tuple[Address, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComponentSection:
+    """
+    [component:HOST]: one external component and its shared secret.
+    """
+
+    secret: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration of a node.
@@ -150,7 +202,30 @@ class Config:
     c2s: C2SSection = field(default_factory=C2SSection)
     storage: StorageSection = field(default_factory=StorageSection)
     services: ServicesSection = field(default_factory=ServicesSection)
+    s2s: S2SSection = field(default_factory=S2SSection)
+    components: ComponentsSection = field(default_factory=ComponentsSection)
+    #: [s2s_hosts]: domain -> addresses, winning over DNS.
+    s2sHosts: dict[str, tuple[Address, ...]] = field(default_factory=dict)
+    #: [peer:DOMAIN] sections.
+    peers: dict[str, PeerSection] = field(default_factory=dict)
+    #: [component:HOST] sections.
+    componentSecrets: dict[str, ComponentSection] = field(default_factory=dict)
     baseDir: str = "."
+
+    def peerPolicy(self, domain: str) -> PeerSection:
+        """
+        The security policy for links with C{domain}: its [peer:DOMAIN]
+        section, or the [s2s] defaults.
+        """
+        peer = self.peers.get(domain)
+        if peer is not None:
+            return peer
+        s2s = self.s2s
+        return PeerSection(s2s.require_tls, s2s.require_valid_certificate, s2s.dialback)
+
+    @property
+    def caPath(self) -> str:
+        return self.path(self.s2s.ca_file) if self.s2s.ca_file else ""
 
     def path(self, value: str) -> str:
         """
@@ -193,6 +268,14 @@ _SECTIONS: dict[str, type] = {
     "c2s": C2SSection,
     "storage": StorageSection,
     "services": ServicesSection,
+    "s2s": S2SSection,
+    "components": ComponentsSection,
+}
+
+#: Sections named C{prefix:NAME}, one per peer or component.
+_NAMED_SECTIONS: dict[str, tuple[type, str]] = {
+    "peer": (PeerSection, "peers"),
+    "component": (ComponentSection, "componentSecrets"),
 }
 
 
@@ -245,6 +328,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.c2s.backlog < 1:
         raise ConfigError("[c2s] backlog: must be at least 1")
+    if config.s2s.max_stanza_size < 10000:
+        raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
+    for host, component in config.componentSecrets.items():
+        if not component.secret:
+            raise ConfigError(f"[component:{host}] secret: must be set")
     for admin in config.services.admins:
         try:
             parsed = prepJID(admin)
@@ -252,6 +340,47 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[services] admins: {admin!r}: {e}")
         if parsed.user is None or parsed.resource is not None:
             raise ConfigError(f"[services] admins: {admin!r} is not a bare JID")
+
+
+def _section(parser: configparser.ConfigParser, name: str, cls: type) -> Any:
+    """
+    One section's options, typed by the fields of C{cls}.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, text in parser.items(name):
+        if key not in fields:
+            raise ConfigError(f"[{name}] {key}: unknown option")
+        try:
+            values[key] = _convert(name, key, str(fields[key].type), text)
+        except ValueError as e:
+            raise ConfigError(f"[{name}] {key}: {e}")
+    return cls(**values)
+
+
+def _sectionDomain(name: str, text: str) -> str:
+    try:
+        domain = prepDomain(text.strip())
+    except InvalidJID as e:
+        raise ConfigError(f"[{name}]: {e}")
+    return domain
+
+
+def _hostTable(items: list[tuple[str, str]]) -> dict[str, tuple[Address, ...]]:
+    """
+    [s2s_hosts]: C{domain = host:port [host:port ...]}.
+    """
+    table = {}
+    for key, text in items:
+        domain = _sectionDomain("s2s_hosts", key)
+        try:
+            addresses = tuple(_parseAddress(part) for part in _parseList(text))
+        except ValueError as e:
+            raise ConfigError(f"[s2s_hosts] {key}: {e}")
+        if not addresses:
+            raise ConfigError(f"[s2s_hosts] {key}: no address")
+        table[domain] = addresses
+    return table
 
 
 def parseConfig(text: str, baseDir: str = ".") -> Config:
@@ -272,21 +401,21 @@ def parseConfig(text: str, baseDir: str = ".") -> Config:
         # configparser would copy these into every section; say so rather
         # than report them as unknown in each, or ignore them.
         raise ConfigError("[DEFAULT]: unknown section")
-    sections: dict[str, Any] = {}
+    sections: dict[str, Any] = {"s2sHosts": {}, "peers": {}, "componentSecrets": {}}
     for name in parser.sections():
-        if name not in _SECTIONS:
+        if name == "s2s_hosts":
+            sections["s2sHosts"] = _hostTable(parser.items(name))
+            continue
+        prefix, colon, subject = name.partition(":")
+        if colon and prefix in _NAMED_SECTIONS:
+            cls, attribute = _NAMED_SECTIONS[prefix]
+            sections[attribute][_sectionDomain(name, subject)] = _section(
+                parser, name, cls
+            )
+        elif name in _SECTIONS:
+            sections[name] = _section(parser, name, _SECTIONS[name])
+        else:
             raise ConfigError(f"[{name}]: unknown section")
-        cls = _SECTIONS[name]
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, text in parser.items(name):
-            if key not in fields:
-                raise ConfigError(f"[{name}] {key}: unknown option")
-            try:
-                values[key] = _convert(name, key, str(fields[key].type), text)
-            except ValueError as e:
-                raise ConfigError(f"[{name}] {key}: {e}")
-        sections[name] = cls(**values)
     config = Config(baseDir=baseDir, **sections)
     _validate(config)
     return config

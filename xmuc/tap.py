@@ -21,6 +21,9 @@ from twisted.python import usage
 from xmuc.c2s.stream import C2SFactory
 from xmuc.config import Address, Config, ConfigError, loadConfig
 from xmuc.node import Node
+from xmuc.s2s.component import ComponentManager
+from xmuc.s2s.manager import S2SManager
+from xmuc.s2s.tls import PeerVerifier, S2STLS
 from xmuc.storage import makeStore
 from xmuc.tls import ServerContextFactory, generateCertificate, loadCertificateBinding
 
@@ -83,6 +86,15 @@ class NodeService(service.MultiService):
             tlsContextFactory=tlsFactory,
             channelBinding=binding,
         )
+        self.s2s = S2SManager(
+            self.node,
+            reactor,
+            S2STLS(config.certificatePath, config.keyPath),
+            PeerVerifier(config.caPath),
+        )
+        self.node.router.remote = self.s2s
+        self.node.s2s = self.s2s
+        self.components = ComponentManager(self.node)
         self.ports: list[Any] = []
 
     #: Set by the twistd entry point: a failed start ends the program.
@@ -116,6 +128,17 @@ class NodeService(service.MultiService):
             port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(direct)
             self.ports.append(port)
             self.log.info("c2s direct TLS listening on {address}", address=address)
+        listeners = [
+            (config.s2s.listen, self.s2s.listenFactory(), "s2s"),
+            (config.s2s.direct_tls_listen, self.s2s.listenFactory(directTLS=True),
+             "s2s direct TLS"),
+            (config.components.listen, self.components.listenFactory(), "components"),
+        ]
+        for addresses, factory, what in listeners:
+            for address in addresses:
+                port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(factory)
+                self.ports.append(port)
+                self.log.info("{what} listening on {address}", what=what, address=address)
         self.log.info("xmuc node {domain} started", domain=config.node.domain)
 
     @defer.inlineCallbacks
@@ -125,6 +148,8 @@ class NodeService(service.MultiService):
         self.ports = []
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
+        self.s2s.stop()
+        self.components.stop()
         # Let the closing sessions' presence work reach the store first.
         roster = self.node.modules.get("roster")
         for _ in range(500):

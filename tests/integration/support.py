@@ -75,7 +75,8 @@ class NodeTestCase(unittest.TestCase):
         base = self.mktemp()
         text = (
             f"[node]\ndomain = {self.domain}\ndata_dir = {base}\n"
-            "[c2s]\nlisten = 127.0.0.1:0\ndirect_tls_listen = 127.0.0.1:0\n"
+            + ("" if "[s2s]" in self.extraConfig else "[s2s]\nlisten = 127.0.0.1:0\n")
+            + "[c2s]\nlisten = 127.0.0.1:0\ndirect_tls_listen = 127.0.0.1:0\n"
             + self.extraConfig
         )
         self.config = parseConfig(text)
@@ -102,14 +103,9 @@ class NodeTestCase(unittest.TestCase):
         return context
 
     async def tearDownAsync(self) -> None:
-        for client in self.clients:
-            try:
-                await asyncio.wait_for(client.disconnect(wait=0), 5)
-            except Exception:
-                client.abort()
         for writer in self.raw:
             writer.close()
-        await asyncio.sleep(0)
+        await stopClients(self.clients)
 
     def tearDown(self) -> defer.Deferred:
         d = defer.Deferred.fromFuture(asyncio.ensure_future(self.tearDownAsync()))
@@ -134,35 +130,11 @@ class NodeTestCase(unittest.TestCase):
         A logged-in slixmpp client (session started, initial presence sent
         unless C{presence} is false).
         """
-        import slixmpp
-
-        client = slixmpp.ClientXMPP(jid, password, sasl_mech=mechanism)
-        for plugin in plugins:
-            client.register_plugin(plugin)
-        client.ssl_context = self.clientContext()
-        client.enable_direct_tls = directTLS
-        client.enable_starttls = not directTLS
-        client.enable_plaintext = False
-        client.reconnect_max_attempts = 0
-        started: asyncio.Future = asyncio.get_event_loop().create_future()
-
-        def sessionStarted(event: Any) -> None:
-            if presence:
-                client.send_presence()
-            if not started.done():
-                started.set_result(True)
-
-        def authFailed(event: Any) -> None:
-            if not started.done():
-                started.set_exception(AuthenticationFailed(jid))
-
-        client.add_event_handler("session_start", sessionStarted)
-        client.add_event_handler("failed_all_auth", authFailed)
-        self.clients.append(client)
         port = self.directTLSPort if directTLS else self.port
-        client.connect("127.0.0.1", port)
-        await wait(started)
-        return client
+        return await startClient(
+            self.clients, jid, password, port, self.clientContext(),
+            mechanism=mechanism, directTLS=directTLS, plugins=plugins, presence=presence,
+        )
 
     async def rawConnection(
         self, tls: bool = False
@@ -181,6 +153,64 @@ class NodeTestCase(unittest.TestCase):
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         self.raw.append(writer)
         return reader, writer
+
+
+async def startClient(
+    clients: list[Any],
+    jid: str,
+    password: str,
+    port: int,
+    context: ssl.SSLContext,
+    mechanism: str | None = None,
+    directTLS: bool = False,
+    plugins: tuple[str, ...] = (),
+    presence: bool = True,
+) -> Any:
+    """
+    A slixmpp client logged in to 127.0.0.1:C{port} (session started,
+    initial presence sent unless C{presence} is false), added to
+    C{clients} so that the test's clean-up disconnects it.
+    """
+    import slixmpp
+
+    client = slixmpp.ClientXMPP(jid, password, sasl_mech=mechanism)
+    for plugin in plugins:
+        client.register_plugin(plugin)
+    client.ssl_context = context
+    client.enable_direct_tls = directTLS
+    client.enable_starttls = not directTLS
+    client.enable_plaintext = False
+    client.reconnect_max_attempts = 0
+    started: asyncio.Future = asyncio.get_event_loop().create_future()
+
+    def sessionStarted(event: Any) -> None:
+        if presence:
+            client.send_presence()
+        if not started.done():
+            started.set_result(True)
+
+    def authFailed(event: Any) -> None:
+        if not started.done():
+            started.set_exception(AuthenticationFailed(jid))
+
+    client.add_event_handler("session_start", sessionStarted)
+    client.add_event_handler("failed_all_auth", authFailed)
+    clients.append(client)
+    client.connect("127.0.0.1", port)
+    await wait(started)
+    return client
+
+
+async def stopClients(clients: list[Any]) -> None:
+    """
+    Disconnect every client (aborting those that do not answer).
+    """
+    for client in clients:
+        try:
+            await asyncio.wait_for(client.disconnect(wait=0), 5)
+        except Exception:
+            client.abort()
+    await asyncio.sleep(0)
 
 
 class AuthenticationFailed(Exception):

@@ -13,6 +13,7 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID, bareJID, parseJID
+from xmuc.core.stanza import stanzaXml
 
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 
@@ -83,7 +84,7 @@ class ClientSession:
         """
         Deliver a stanza to the client.
         """
-        self.stream.sendBytes(stanza.toXml().encode("utf-8"))
+        self.stream.sendBytes(stanzaXml(stanza).encode("utf-8"))
 
     def sendBytes(self, data: bytes) -> None:
         """

@@ -1,11 +1,31 @@
 # -*- test-case-name: tests.core.test_stanza -*-
 """
-Parsing serialised XML kept in storage back into elements.
+Serialising stanzas for a stream, and parsing serialised XML kept in
+storage back into elements.
 """
 
 from __future__ import annotations
 
 from twisted.words.xish import domish
+
+
+#: The namespaces a stanza takes from its stream (RFC 6120 section 4.8.3).
+STANZA_NAMESPACES = frozenset(
+    ("jabber:client", "jabber:server", "jabber:component:accept")
+)
+
+
+def stanzaXml(stanza: domish.Element) -> str:
+    """
+    Serialise a stanza for whatever stream carries it: its stream-content
+    namespace is left implicit, so the stanza takes the namespace of the
+    stream it is written to. This is how a stanza that came over s2s in
+    C{jabber:server} reaches a client in C{jabber:client}, and the other
+    way round.
+    """
+    if stanza.uri in STANZA_NAMESPACES and stanza.defaultUri == stanza.uri:
+        return stanza.toXml(defaultUri=stanza.uri)
+    return stanza.toXml()
 
 
 def parseElements(xml: str, namespace: str = "jabber:client") -> list[domish.Element]:

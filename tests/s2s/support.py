@@ -1,0 +1,132 @@
+"""
+A multi-node harness: several xmuc nodes on 127.0.0.1, each with its own
+data directory and ports, federating through the static host table
+([s2s_hosts]) with certificates from a test CA (or their own self-signed
+ones, which leaves them dialback). Never the machine's DNS resolver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from typing import Any
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from tests.integration.support import (
+    requireAsyncioReactor,
+    startClient,
+    stopClients,
+    wait,
+)
+from tests.support.pki import TestCA
+from xmuc.c2s.sasl import makeCredentials
+from xmuc.config import parseConfig
+from xmuc.tap import NodeService
+
+
+def freePort() -> int:
+    """
+    A TCP port on 127.0.0.1 that nothing listens on right now.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FederationTestCase(unittest.TestCase):
+    """
+    Starts one node per domain in L{domains} before each test and stops
+    them (and every client) after.
+
+    @cvar certificates: C{"ca"}: certificates from the test CA, trusted by
+        every node (SASL EXTERNAL); C{"self"}: each node's own self-signed
+        certificate (dialback).
+    @cvar s2sConfig: extra [s2s] lines for every node.
+    @cvar extraHosts: more [s2s_hosts] lines (fake peers of a test).
+    """
+
+    domains: tuple[str, ...] = ("a.test", "b.test")
+    certificates = "ca"
+    s2sConfig = ""
+    extraHosts = ""
+
+    def setUp(self) -> defer.Deferred:
+        self.reactor = requireAsyncioReactor()
+        self.base = os.path.abspath(self.mktemp())
+        os.makedirs(self.base)
+        self.ca = TestCA(os.path.join(self.base, "ca"))
+        self.s2sPorts = {domain: freePort() for domain in self.domains}
+        self.services: dict[str, NodeService] = {}
+        self.clients: list[Any] = []
+        self.raw: list[Any] = []
+        return defer.gatherResults([self.startNode(domain) for domain in self.domains])
+
+    def configText(self, domain: str) -> str:
+        hosts = "".join(
+            f"{other} = 127.0.0.1:{port}\n"
+            for other, port in self.s2sPorts.items()
+            if other != domain
+        )
+        tls = ""
+        if self.certificates == "ca":
+            cert, key = self.ca.issue(domain)
+            tls = f"[tls]\ncertificate = {cert}\nkey = {key}\n"
+        return (
+            f"[node]\ndomain = {domain}\ndata_dir = {os.path.join(self.base, domain)}\n"
+            + tls
+            + "[c2s]\nlisten = 127.0.0.1:0\n"
+            + "[storage]\nbackend = memory\n"
+            + f"[s2s]\nlisten = 127.0.0.1:{self.s2sPorts[domain]}\n"
+            + f"ca_file = {self.ca.path}\nconnect_timeout = 3\n"
+            + self.s2sConfig
+            + "[s2s_hosts]\n" + hosts + self.extraHosts
+        )
+
+    def startNode(self, domain: str) -> defer.Deferred:
+        config = parseConfig(self.configText(domain))
+        service = NodeService(config, self.reactor)
+        self.services[domain] = service
+        return service.startService()
+
+    def stopNode(self, domain: str) -> defer.Deferred:
+        return self.services.pop(domain).stopService()
+
+    def node(self, domain: str) -> Any:
+        return self.services[domain].node
+
+    def tearDown(self) -> defer.Deferred:
+        for writer in self.raw:
+            writer.close()
+        d = defer.Deferred.fromFuture(asyncio.ensure_future(stopClients(self.clients)))
+        d.addBoth(
+            lambda _: defer.gatherResults(
+                [service.stopService() for service in self.services.values()]
+            )
+        )
+        return d
+
+    def clientContext(self, domain: str) -> ssl.SSLContext:
+        service = self.services[domain]
+        cafile = self.ca.path if self.certificates == "ca" else service.config.certificatePath
+        return ssl.create_default_context(cafile=cafile)
+
+    async def createUser(self, jid: str, password: str = "secret") -> None:
+        user, domain = jid.split("@")
+        await wait(self.node(domain).store.createUser(user, makeCredentials(password)))
+
+    async def client(self, jid: str, password: str = "secret", **kwargs: Any) -> Any:
+        """
+        A slixmpp client logged in to the node of C{jid}'s domain (created
+        as a user first).
+        """
+        bare = jid.split("/")[0]
+        await self.createUser(bare, password)
+        domain = bare.split("@")[1]
+        port = self.services[domain].ports[0].getHost().port
+        return await startClient(
+            self.clients, jid, password, port, self.clientContext(domain), **kwargs
+        )

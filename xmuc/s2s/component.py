@@ -1,0 +1,152 @@
+# -*- test-case-name: tests.s2s.test_component -*-
+"""
+External components (XEP-0114, jabber:component:accept).
+
+A component connects to the components port, names its host in the stream
+header, and proves it knows the host's shared secret with a handshake
+(hex SHA-1 of the stream id and the secret). Stanzas for the host then go to
+it; while it is not connected they are answered with
+C{service-unavailable}. A stanza it sends must come from its host (or a
+JID on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.python import failure
+from twisted.words.protocols.jabber.jid import JID
+from twisted.words.xish import domish
+
+from xmuc.core.jid import InvalidJID, parseJID, prepDomain
+from xmuc.xmlstream import NS_STREAMS, StreamError, XMLStream
+
+NS_COMPONENT = "jabber:component:accept"
+_STANZAS = frozenset(("message", "presence", "iq"))
+
+
+def handshakeDigest(streamId: str, secret: str) -> str:
+    """
+    The handshake value of XEP-0114 section 3.
+    """
+    return hashlib.sha1((streamId + secret).encode("utf-8")).hexdigest()
+
+
+class ComponentStream(XMLStream):
+    """
+    One component connection.
+    """
+
+    def __init__(self, manager: "ComponentManager") -> None:
+        super().__init__(manager.node.clock)
+        self.manager = manager
+        self.host: str | None = None
+        self.authenticated = False
+
+    def writeHeader(self) -> None:
+        self.streamId = self.manager.node.makeId()
+        host = domish.escapeToXml(self.host or self.manager.node.domain, 1)
+        self.transport.write(
+            (
+                "<?xml version='1.0'?>"
+                f"<stream:stream xmlns='{NS_COMPONENT}' xmlns:stream='{NS_STREAMS}' "
+                f"id='{self.streamId}' from='{host}'>"
+            ).encode("utf-8")
+        )
+
+    def onHeader(self, root: domish.Element) -> None:
+        try:
+            self.host = prepDomain(root.getAttribute("to", ""))
+        except InvalidJID:
+            self.host = None
+        self.sendHeader()
+        if root.uri != NS_STREAMS or root.defaultUri != NS_COMPONENT:
+            raise StreamError("invalid-namespace")
+        if self.host is None or self.host not in self.manager.secrets:
+            raise StreamError("host-unknown")
+
+    def onElement(self, element: domish.Element) -> None:
+        if not self.authenticated:
+            if element.name == "handshake" and element.uri == NS_COMPONENT:
+                self._handshake(str(element).strip())
+                return
+            raise StreamError("not-authorized", "handshake first")
+        if element.uri != NS_COMPONENT or element.name not in _STANZAS:
+            raise StreamError("unsupported-stanza-type")
+        try:
+            sender = parseJID(element.getAttribute("from", ""))
+        except InvalidJID:
+            raise StreamError("invalid-from")
+        if sender.host != self.host:
+            raise StreamError("invalid-from", f"send from {self.host}")
+        self.manager.node.router.route(element)
+
+    def _handshake(self, digest: str) -> None:
+        expected = handshakeDigest(self.streamId, self.manager.secrets[self.host])
+        if not hmac.compare_digest(expected.encode("ascii"), digest.lower().encode("ascii", "replace")):
+            raise StreamError("not-authorized", "wrong handshake")
+        if not self.manager.attach(self):
+            raise StreamError("conflict", f"{self.host} is already connected")
+        self.authenticated = True
+        self.send(domish.Element((NS_COMPONENT, "handshake")))
+
+    # The router's sink for the component's host
+
+    def receive(self, stanza: domish.Element, to: JID) -> None:
+        self.send(stanza)
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        if self.authenticated:
+            self.manager.detach(self)
+
+    def describePeer(self) -> str:
+        return f"component {self.host or '?'}"
+
+
+class _Offline:
+    """
+    The sink of a configured component that is not connected.
+    """
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+
+    def receive(self, stanza: domish.Element, to: JID) -> None:
+        self.router.bounce(stanza, "service-unavailable", "the component is not connected")
+
+
+class ComponentManager:
+    """
+    The configured components and their connections.
+    """
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.secrets = {host: section.secret for host, section in node.config.componentSecrets.items()}
+        self.streams: dict[str, ComponentStream] = {}
+        self._offline = _Offline(node.router)
+        for host in self.secrets:
+            node.router.components[host] = self._offline
+
+    def attach(self, stream: ComponentStream) -> bool:
+        if stream.host in self.streams:
+            return False
+        self.streams[stream.host] = stream
+        self.node.router.components[stream.host] = stream
+        return True
+
+    def detach(self, stream: ComponentStream) -> None:
+        if self.streams.get(stream.host) is stream:
+            del self.streams[stream.host]
+            self.node.router.components[stream.host] = self._offline
+
+    def listenFactory(self) -> protocol.Factory:
+        return protocol.Factory.forProtocol(lambda: ComponentStream(self))
+
+    def stop(self) -> None:
+        for stream in list(self.streams.values()):
+            stream.streamError("system-shutdown")

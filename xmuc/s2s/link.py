@@ -1,0 +1,295 @@
+# -*- test-case-name: tests.s2s.test_link -*-
+"""
+An outgoing link from one local domain to one remote domain.
+
+Stanzas for the remote domain are queued while the link is set up and sent
+in order once it is up. When it cannot be made they go back to their
+senders with C{remote-server-not-found}, or C{remote-server-timeout} when
+the peer never answered. The queue is bounded and its stanzas expire. A
+quiet link closes after C{idle_timeout} and reopens on demand. Every change
+of state is an event for the node's watchers (L{xmuc.core.links}).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from twisted.internet import defer, error
+from twisted.logger import Logger
+from twisted.words.xish import domish
+
+from xmuc.core.links import (
+    Bounced,
+    LinkDown,
+    LinkIdle,
+    LinkUp,
+    checkTransition,
+)
+from xmuc.s2s.dialback import dialbackElement
+from xmuc.s2s.outgoing import NegotiationFailed, OutgoingStream
+from xmuc.s2s.resolve import NoService
+
+
+class _Timeout(Exception):
+    pass
+
+
+class Link:
+    """
+    @ivar state: one of L{xmuc.core.links.LINK_TRANSITIONS}.
+    @ivar stream: the authenticated stream while C{up}.
+    """
+
+    log = Logger()
+
+    def __init__(self, manager: Any, local: str, remote: str) -> None:
+        self.manager = manager
+        self.config = manager.config.s2s
+        self.local = local
+        self.remote = remote
+        self.state = "idle"
+        self.stream: OutgoingStream | None = None
+        self.lastUsed = 0.0
+        self._queue: deque[tuple[domish.Element, float]] = deque()
+        self._attempt: OutgoingStream | None = None
+        self._verifies: dict[str, list[tuple[domish.Element, defer.Deferred]]] = {}
+        self._timer: Any = None
+        self._closing = False
+
+    def _setState(self, new: str) -> None:
+        checkTransition(self.state, new)
+        self.state = new
+
+    # Sending
+
+    def send(self, stanza: domish.Element) -> None:
+        """
+        Send a stanza to the remote domain, or queue it until the link is up.
+        """
+        now = self.manager.clock.seconds()
+        self.lastUsed = now
+        if self.state == "up":
+            self.stream.send(stanza)
+            return
+        if len(self._queue) >= self.config.queue_max:
+            self._bounce(stanza, "resource-constraint", "too many stanzas waiting for this server")
+            return
+        self._queue.append((stanza, now))
+        if self.state in ("idle", "down"):
+            self._connect()
+
+    def _bounce(self, stanza: domish.Element, condition: str, text: str | None = None) -> None:
+        self.manager.emit(Bounced(self.local, self.remote, stanza, condition))
+        self.manager.router.bounce(stanza, condition, text)
+
+    # Dialback verification over this link (XEP-0220 section 2.1.2)
+
+    def verify(self, element: domish.Element) -> defer.Deferred:
+        """
+        Send a C{<db:verify/>} to the remote domain's authoritative server.
+
+        @return: a Deferred firing with True (valid), False (invalid) or
+            None (it could not be asked).
+        """
+        d: defer.Deferred = defer.Deferred()
+        streamId = element["id"]
+        self._verifies.setdefault(streamId, []).append((element, d))
+        stream = self.stream or self._attempt
+        if stream is not None and stream.canVerify:
+            stream.send(element)
+        elif self.state in ("idle", "down"):
+            self._connect()
+        d.addTimeout(self.config.connect_timeout * 2, self.manager.clock, lambda *a: None)
+        d.addErrback(lambda f: None)
+        return d
+
+    def verifyReady(self, stream: OutgoingStream) -> None:
+        """
+        C{stream} can carry verification requests now.
+        """
+        for pending in self._verifies.values():
+            for element, d in pending:
+                if not d.called:
+                    stream.send(element)
+
+    def verifyAnswered(self, element: domish.Element) -> None:
+        """
+        The answer to one of our verification requests arrived.
+        """
+        pending = self._verifies.pop(element.getAttribute("id", ""), [])
+        valid = element.getAttribute("type") == "valid"
+        for _, d in pending:
+            if not d.called:
+                d.callback(valid)
+
+    def _failVerifies(self) -> None:
+        verifies, self._verifies = self._verifies, {}
+        for pending in verifies.values():
+            for _, d in pending:
+                if not d.called:
+                    d.callback(None)
+
+    # Connecting
+
+    def _connect(self) -> None:
+        self._setState("connecting")
+        self._schedule(self.config.queue_expiry, self._expire)
+        d = self._tryTargets()
+        d.addCallbacks(self._up, self._down)
+        d.addErrback(lambda f: self.log.failure("Link {local} -> {remote} failed", f,
+                                                local=self.local, remote=self.remote))
+
+    @defer.inlineCallbacks
+    def _tryTargets(self):
+        manager = self.manager
+        targets = yield manager.resolver.resolve(self.remote)
+        reasons, timeouts = [], 0
+        for target in targets:
+            try:
+                stream = yield self._tryTarget(target)
+            except (_Timeout, defer.TimeoutError, error.TimeoutError) as e:
+                timeouts += 1
+                reasons.append(f"{target.host}:{target.port}: no answer ({e or 'timeout'})")
+            except (NegotiationFailed, NoService, error.ConnectError, OSError) as e:
+                reasons.append(f"{target.host}:{target.port}: {e}")
+            else:
+                return stream
+        condition = "remote-server-timeout" if timeouts == len(targets) else "remote-server-not-found"
+        raise _LinkFailed("; ".join(reasons), condition)
+
+    @defer.inlineCallbacks
+    def _tryTarget(self, target: Any):
+        manager = self.manager
+        address = yield manager.resolver.address(target.host)
+        stream = OutgoingStream(self, target.directTLS)
+        self._attempt = stream
+        clock = manager.clock
+        connecting = manager.connect(address, target.port, target.directTLS, stream, self.remote)
+        timedOut = []
+
+        def timeout() -> None:
+            timedOut.append(True)
+            if stream.transport is not None:
+                stream.transport.abortConnection()
+            else:
+                connecting.cancel()
+
+        timer = clock.callLater(self.config.connect_timeout, timeout)
+        try:
+            yield connecting
+            result = yield stream.ready
+        except Exception:
+            if timedOut:
+                raise _Timeout(f"nothing within {self.config.connect_timeout:g} s")
+            raise
+        finally:
+            if timer.active():
+                timer.cancel()
+            if self._attempt is stream:
+                self._attempt = None
+        return result
+
+    def _up(self, stream: OutgoingStream) -> None:
+        self._setState("up")
+        self.stream = stream
+        self.verifyReady(stream)
+        queue, self._queue = self._queue, deque()
+        for stanza, _ in queue:
+            stream.send(stanza)
+        self.manager.emit(LinkUp(self.local, self.remote))
+        self.lastUsed = self.manager.clock.seconds()
+        self._schedule(self.config.idle_timeout, self._checkIdle)
+
+    def _down(self, reason: Any) -> None:
+        if reason.check(_LinkFailed):
+            text, condition = reason.value.args
+        elif reason.check(NoService):
+            text, condition = str(reason.value), "remote-server-not-found"
+        else:
+            self.log.failure("Unexpected failure linking {remote}", reason, remote=self.remote)
+            text, condition = reason.getErrorMessage(), "remote-server-not-found"
+        self._fail(text, condition)
+
+    def _fail(self, text: str, condition: str) -> None:
+        self._setState("down")
+        self._cancelTimer()
+        self.log.info("s2s link {local} -> {remote} down: {text}",
+                      local=self.local, remote=self.remote, text=text)
+        queue, self._queue = self._queue, deque()
+        for stanza, _ in queue:
+            self._bounce(stanza, condition, f"{self.remote}: {text}")
+        self._failVerifies()
+        self.manager.emit(LinkDown(self.local, self.remote, text, condition))
+
+    # Timers
+
+    def _schedule(self, delay: float, call: Any) -> None:
+        self._cancelTimer()
+        self._timer = self.manager.clock.callLater(delay, call)
+
+    def _cancelTimer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _expire(self) -> None:
+        """
+        Bounce stanzas that waited longer than C{queue_expiry} for a link
+        still being set up.
+        """
+        if self.state != "connecting":
+            return
+        limit = self.manager.clock.seconds() - self.config.queue_expiry
+        while self._queue and self._queue[0][1] <= limit:
+            stanza, _ = self._queue.popleft()
+            self._bounce(stanza, "remote-server-timeout", f"{self.remote}: no link in time")
+        self._schedule(self.config.queue_expiry, self._expire)
+
+    def _checkIdle(self) -> None:
+        if self.state != "up":
+            return
+        quiet = self.manager.clock.seconds() - self.lastUsed
+        if quiet < self.config.idle_timeout:
+            self._schedule(self.config.idle_timeout - quiet, self._checkIdle)
+            return
+        self._closing = True
+        self.stream.closeStream()
+
+    # The stream's end
+
+    def streamLost(self, stream: OutgoingStream) -> None:
+        """
+        An outgoing stream's connection ended.
+        """
+        if stream is not self.stream:
+            return
+        self.stream = None
+        self._cancelTimer()
+        if self._closing or stream.peerClosed:
+            self._closing = False
+            self._setState("idle")
+            self.manager.emit(LinkIdle(self.local, self.remote))
+        else:
+            self._fail("connection lost", "remote-server-not-found")
+
+    def close(self) -> None:
+        """
+        End the link (the node is stopping).
+        """
+        self._closing = True
+        for stream in (self.stream, self._attempt):
+            if stream is not None:
+                stream.closeStream()
+
+
+class _LinkFailed(Exception):
+    pass
+
+
+def verifyElement(local: str, remote: str, streamId: str, key: str) -> domish.Element:
+    """
+    The C{<db:verify/>} asking C{remote} whether C{key} is its key for the
+    stream C{streamId}.
+    """
+    return dialbackElement("verify", local, remote, key=key, streamId=streamId)

@@ -1,0 +1,197 @@
+# -*- test-case-name: tests.s2s.test_manager -*-
+"""
+Federation: the router's sink for remote domains, and the registry of
+links and incoming streams.
+
+Other parts of the node watch links through L{S2SManager.watch} (events
+from L{xmuc.core.links}) and ask a link's state with
+L{S2SManager.linkState}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet import defer, endpoints, protocol
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.words.protocols.jabber.jid import JID
+from twisted.words.xish import domish
+
+from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.core.links import LinkEvent, LinkWatcher
+from xmuc.s2s.dialback import dialbackKey
+from xmuc.s2s.incoming import IncomingStream
+from xmuc.s2s.link import Link, verifyElement
+from xmuc.s2s.resolve import Resolver
+from xmuc.s2s.tls import PeerVerifier, S2STLS
+
+
+class S2SManager:
+    """
+    @ivar links: outgoing links by (local domain, remote domain).
+    @ivar incoming: the open incoming streams.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        node: Any,
+        reactor: Any,
+        tls: S2STLS | None,
+        verifier: PeerVerifier,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.node = node
+        self.config = node.config
+        self.domain = node.domain
+        self.router = node.router
+        self.clock = node.clock
+        self.reactor = reactor
+        self.tls = tls
+        self.verifier = verifier
+        self.resolver = resolver or Resolver(
+            self.config.s2sHosts, self.config.s2s.dns_servers, reactor, node.random
+        )
+        self.secret = self.config.s2s.dialback_secret or "%032x" % node.random.getrandbits(128)
+        self.links: dict[tuple[str, str], Link] = {}
+        self.incoming: set[IncomingStream] = set()
+        self._watchers: list[tuple[str | None, LinkWatcher]] = []
+
+    # The router's sink for remote domains
+
+    def receive(self, stanza: domish.Element, to: JID) -> None:
+        local = self.domain
+        sender = stanza.getAttribute("from")
+        if sender:
+            try:
+                host = parseJID(sender).host
+            except InvalidJID:
+                host = None
+            if host and self.hosted(host):
+                local = host
+        self.link(local, to.host).send(stanza)
+
+    def link(self, local: str, remote: str) -> Link:
+        """
+        The link from C{local} to C{remote}, made on first use.
+        """
+        key = (local, remote)
+        link = self.links.get(key)
+        if link is None:
+            link = self.links[key] = Link(self, local, remote)
+        return link
+
+    def hosted(self, domain: str) -> bool:
+        """
+        Whether this node serves C{domain} (its own, or a component's such
+        as the MUC service).
+        """
+        return domain == self.domain or domain in self.router.components
+
+    def inbound(self, stanza: domish.Element, to: JID) -> None:
+        """
+        An authorised stanza from a remote domain.
+        """
+        self.router.route(stanza, to)
+
+    # Link health
+
+    def watch(self, watcher: LinkWatcher, remote: str | None = None) -> Callable[[], None]:
+        """
+        Call C{watcher} with every link event for C{remote} (every domain
+        when None).
+
+        @return: a function that stops the watching.
+        """
+        entry = (remote, watcher)
+        self._watchers.append(entry)
+        return lambda: self._watchers.remove(entry) if entry in self._watchers else None
+
+    def emit(self, event: LinkEvent) -> None:
+        for remote, watcher in list(self._watchers):
+            if remote is None or remote == event.remote:
+                try:
+                    watcher(event)
+                except Exception:
+                    self.log.failure("Link watcher failed on {event}", event=event)
+
+    def linkState(self, remote: str, local: str | None = None) -> str:
+        """
+        The state of the link from C{local} (the node's domain by default)
+        to C{remote}: C{idle} when none was made.
+        """
+        link = self.links.get((local or self.domain, remote))
+        return link.state if link is not None else "idle"
+
+    # Dialback
+
+    def dialbackKey(self, receiving: str, originating: str, streamId: str) -> str:
+        return dialbackKey(self.secret, receiving, originating, streamId)
+
+    def verifyDialback(
+        self, originating: str, receiving: str, streamId: str, key: str
+    ) -> defer.Deferred:
+        """
+        Ask C{originating}'s authoritative server whether C{key} is valid
+        for the stream C{streamId} that C{receiving} (hosted here) gave it.
+        """
+        return self.link(receiving, originating).verify(
+            verifyElement(receiving, originating, streamId, key)
+        )
+
+    def makeId(self) -> str:
+        return self.node.makeId()
+
+    # Connections
+
+    def incomingStarted(self, stream: IncomingStream) -> None:
+        self.incoming.add(stream)
+
+    def incomingEnded(self, stream: IncomingStream) -> None:
+        self.incoming.discard(stream)
+
+    def listenFactory(self, directTLS: bool = False) -> protocol.Factory:
+        """
+        The factory of incoming streams (wrapped in TLS for direct TLS).
+        """
+        factory = protocol.Factory.forProtocol(lambda: IncomingStream(self, directTLS))
+        if directTLS:
+            return TLSMemoryBIOFactory(self.tls.serverCreator(), False, factory)
+        return factory
+
+    def connect(
+        self, host: str, port: int, directTLS: bool, stream: Any, domain: str
+    ) -> defer.Deferred:
+        """
+        Connect C{stream} to C{host:port}.
+        """
+        if ":" in host:
+            endpoint = endpoints.TCP6ClientEndpoint(self.reactor, host, port)
+        else:
+            endpoint = endpoints.TCP4ClientEndpoint(self.reactor, host, port)
+        if directTLS:
+            endpoint = endpoints.wrapClientTLS(self.tls.clientCreator(stream, domain), endpoint)
+        return endpoint.connect(_Once(stream))
+
+    def stop(self) -> None:
+        """
+        Close every link and incoming stream (the node is stopping).
+        """
+        for link in list(self.links.values()):
+            link.close()
+        for stream in list(self.incoming):
+            stream.streamError("system-shutdown")
+
+
+class _Once(protocol.Factory):
+    """
+    A factory for one already built protocol.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self._stream

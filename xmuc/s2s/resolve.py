@@ -1,0 +1,172 @@
+# -*- test-case-name: tests.s2s.test_resolve -*-
+"""
+Where a remote domain's server listens (RFC 6120 section 3.2, XEP-0368).
+
+A static table from node.ini wins over DNS. Otherwise the SRV records
+C{_xmpps-server._tcp} (direct TLS) and C{_xmpp-server._tcp} (STARTTLS) are
+asked for together, through twisted.names with short timeouts so that a
+failed look-up fails fast; with no SRV records the domain itself is tried
+on port 5269. A single SRV record with the target C{.} says the domain
+offers no service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from twisted.internet import defer
+from twisted.names import client, dns, error
+
+from xmuc.config import Address
+
+#: Seconds to wait for each DNS query attempt; failures end quickly.
+DNS_TIMEOUTS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """
+    One place to connect to.
+
+    @ivar directTLS: TLS from the first byte (XEP-0368), else STARTTLS.
+    """
+
+    host: str
+    port: int
+    directTLS: bool = False
+
+
+class NoService(Exception):
+    """
+    The domain has no XMPP server (the look-up failed, or it says so).
+    """
+
+
+def isAddress(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def orderRecords(records: Iterable[tuple[dns.Record_SRV, bool]], random: Any) -> list[Target]:
+    """
+    Order SRV records by priority, and by weighted random choice within a
+    priority (RFC 2782); at equal priority direct TLS comes first.
+    """
+    byPriority: dict[int, list[tuple[dns.Record_SRV, bool]]] = {}
+    for record, direct in records:
+        byPriority.setdefault(record.priority, []).append((record, direct))
+    targets = []
+    for priority in sorted(byPriority):
+        group = sorted(byPriority[priority], key=lambda entry: not entry[1])
+        while group:
+            total = sum(record.weight for record, _ in group)
+            pick = 0
+            if total:
+                point = random.randint(0, total)
+                running = 0
+                for index, (record, _) in enumerate(group):
+                    running += record.weight
+                    if running >= point:
+                        pick = index
+                        break
+            record, direct = group.pop(pick)
+            targets.append(Target(str(record.target).rstrip("."), record.port, direct))
+    return targets
+
+
+class Resolver:
+    """
+    Finds the targets of remote domains.
+
+    @param static: the [s2s_hosts] table.
+    @param servers: DNS servers to ask; empty means the system's
+        (/etc/resolv.conf and /etc/hosts).
+    """
+
+    def __init__(
+        self,
+        static: dict[str, tuple[Address, ...]],
+        servers: tuple[Address, ...],
+        reactor: Any,
+        random: Any,
+    ) -> None:
+        self._static = static
+        self._random = random
+        self._reactor = reactor
+        self._dns: Any = None
+        self._servers = [(a.host, a.port) for a in servers]
+
+    def _resolver(self) -> Any:
+        # Built on first use: a node that only uses its static table never
+        # reads the system's resolver configuration.
+        if self._dns is None:
+            if self._servers:
+                self._dns = client.Resolver(servers=self._servers, reactor=self._reactor)
+            else:
+                self._dns = client.createResolver(reactor=self._reactor)
+        return self._dns
+
+    @defer.inlineCallbacks
+    def resolve(self, domain: str):
+        """
+        @return: a Deferred firing with a non-empty list of L{Target}s.
+        @raise NoService: (through the Deferred) when there is none.
+        """
+        if domain in self._static:
+            return [Target(a.host, a.port) for a in self._static[domain]]
+        resolver = self._resolver()
+        ace = domain.encode("idna").decode("ascii")
+        queries = [
+            self._srv(resolver, f"_xmpps-server._tcp.{ace}", True),
+            self._srv(resolver, f"_xmpp-server._tcp.{ace}", False),
+        ]
+        results = yield defer.gatherResults(queries)
+        records = [entry for result in results for entry in result]
+        if any(str(record.target) in ("", ".") for record, _ in records):
+            if len(records) == 1:
+                raise NoService(f"{domain} says it offers no XMPP server (SRV target '.')")
+            records = [entry for entry in records if str(entry[0].target) not in ("", ".")]
+        targets = orderRecords(records, self._random) if records else [Target(ace, 5269)]
+        return targets
+
+    def _srv(self, resolver: Any, name: str, direct: bool) -> defer.Deferred:
+        d = resolver.lookupService(name, timeout=DNS_TIMEOUTS)
+
+        def answered(result: Any) -> list[tuple[dns.Record_SRV, bool]]:
+            answers = result[0]
+            return [
+                (answer.payload, direct)
+                for answer in answers
+                if answer.type == dns.SRV
+            ]
+
+        def failed(reason: Any) -> list:
+            # No such name, or no server answered: fall back to the domain.
+            reason.trap(error.DomainError, error.DNSNameError, error.DNSServerError,
+                        error.DNSQueryRefusedError, error.DNSUnknownError,
+                        defer.TimeoutError, error.DNSFormatError, error.DNSNotImplementedError)
+            return []
+
+        d.addCallbacks(answered, failed)
+        return d
+
+    @defer.inlineCallbacks
+    def address(self, host: str):
+        """
+        The IP address to connect to for a target host name, looked up
+        through the same resolver (never the machine's own stub when
+        DNS servers are configured).
+        """
+        if isAddress(host):
+            return host
+        resolver = self._resolver()
+        try:
+            address = yield resolver.getHostByName(host, timeout=DNS_TIMEOUTS)
+        except Exception as e:
+            raise NoService(f"cannot resolve {host}: {e}")
+        return address

@@ -1,0 +1,269 @@
+# -*- test-case-name: tests.s2s.test_xmlstream -*-
+"""
+The parts every XML stream of the node shares: a lean expat parser that
+refuses DTDs, entities, comments and processing instructions
+(RFC 6120 section 11.1), a stanza size limit that also catches stanzas
+arriving whole in one read, a guard against input injected before a TLS
+handshake, a per-connection byte-rate limit, stream errors and closing.
+
+Server-to-server and component streams are built on it; subclasses write
+their own stream header and handle the header and top-level elements.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.logger import Logger
+from twisted.python import failure
+from twisted.words.xish import domish
+
+from xmuc.core.stanza import stanzaXml
+
+NS_STREAMS = "http://etherx.jabber.org/streams"
+NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+
+class StreamError(Exception):
+    """
+    Raised by stream handlers: end the stream with this condition.
+    """
+
+    def __init__(self, condition: str, text: str | None = None) -> None:
+        super().__init__(condition)
+        self.condition = condition
+        self.text = text
+
+
+def streamXml(element: domish.Element) -> bytes:
+    """
+    Serialise a stream-level element with the C{stream:} prefix the stream
+    header declared.
+    """
+    return element.toXml(
+        prefixes={NS_STREAMS: "stream"}, prefixesInScope=["stream"]
+    ).encode("utf-8")
+
+
+class XMLStream(protocol.Protocol):
+    """
+    One XML stream over one connection.
+
+    @ivar maxStanzaSize: bytes; a larger stanza ends the stream.
+    @ivar rateLimit: bytes per second (0: no limit); past it reading pauses.
+    @ivar rateBurst: bytes allowed in one burst.
+    """
+
+    log = Logger()
+    maxStanzaSize = 262144
+    rateLimit = 0
+    rateBurst = 0
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.closed = False
+        self.streamId = ""
+        self._headerSent = False
+        self._parser: Any = None
+        self._expat: Any = None
+        self._stanzaStart = 0
+        self._tokens = 0.0
+        self._tokensAt = 0.0
+        self._paused = False
+        self.lastActivity = 0.0
+
+    # To be provided by subclasses
+
+    def writeHeader(self) -> None:
+        """
+        Send this side's stream header.
+        """
+        raise NotImplementedError()
+
+    def onHeader(self, root: domish.Element) -> None:
+        """
+        The peer's stream header arrived.
+        """
+        raise NotImplementedError()
+
+    def onElement(self, element: domish.Element) -> None:
+        """
+        A top-level element arrived.
+        """
+        raise NotImplementedError()
+
+    # Connection
+
+    def connectionMade(self) -> None:
+        self.lastActivity = self._tokensAt = self.clock.seconds()
+        self._tokens = float(self.rateBurst)
+        self.resetParser()
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        self.closed = True
+        self._parser = None
+
+    # Input
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        now = self.clock.seconds()
+        self.lastActivity = now
+        if self.rateLimit:
+            self._limit(len(data), now)
+        try:
+            self._parser.parse(data)
+        except StreamError as e:
+            self.streamError(e.condition, e.text)
+        except domish.ParserError as e:
+            text = str(e)
+            if "Maximum stanza size" in text or "Maximum element count" in text:
+                self.streamError("policy-violation", "stanza too large")
+            else:
+                self.streamError("not-well-formed", text)
+
+    def _limit(self, size: int, now: float) -> None:
+        """
+        Token bucket on received bytes: a peer over its rate has its
+        reading paused until the bucket refills, so one flood cannot starve
+        the other connections.
+        """
+        rate = self.rateLimit
+        self._tokens = min(self.rateBurst, self._tokens + (now - self._tokensAt) * rate)
+        self._tokensAt = now
+        self._tokens -= size
+        if self._tokens < 0 and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+            self.clock.callLater(-self._tokens / rate, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = False
+        if not self.closed:
+            self.transport.resumeProducing()
+
+    def resetParser(self) -> None:
+        """
+        Start parsing a new stream (at connection start and at each
+        stream restart).
+        """
+        parser = domish.elementStream()
+        parser.DocumentStartEvent = self._current(parser, self.onHeader)
+        parser.ElementEvent = self._current(parser, self._onElement)
+        parser.DocumentEndEvent = self._current(parser, self.onEnd)
+        parser.maxStanzaSize = self.maxStanzaSize
+        expat = parser.parser
+        expat.StartDoctypeDeclHandler = self._restricted
+        expat.EntityDeclHandler = self._restricted
+        expat.ProcessingInstructionHandler = self._restricted
+        expat.CommentHandler = self._restricted
+        expat.SetParamEntityParsing(0)
+        startElement = expat.StartElementHandler
+
+        def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
+            # Note where each stanza begins, so that one arriving whole in
+            # a single read is measured too.
+            if _parser.currElem is None and _parser.documentStarted:
+                self._stanzaStart = expat.CurrentByteIndex
+            startElement(name, attrs)
+
+        expat.StartElementHandler = onStartElement
+        self._stanzaStart = 0
+        self._expat = expat
+        self._parser = parser
+
+    def _current(self, parser: Any, handler: Any) -> Any:
+        """
+        Drop the events of a parser that a stream restart replaced: input
+        that came in the same read as C{<starttls/>} was sent in the clear
+        and must not be acted on as if it came under TLS (CVE-2011-0411).
+        """
+
+        def handle(*args: Any) -> None:
+            if self._parser is parser:
+                handler(*args)
+
+        return handle
+
+    def _restricted(self, *args: Any) -> None:
+        raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
+
+    def _onElement(self, element: domish.Element) -> None:
+        if self._expat.CurrentByteIndex - self._stanzaStart > self.maxStanzaSize:
+            raise StreamError("policy-violation", "stanza too large")
+        self.onElement(element)
+
+    def onEnd(self) -> None:
+        """
+        The peer closed its stream.
+        """
+        self.closeStream()
+
+    # Output
+
+    def sendHeader(self) -> None:
+        """
+        Send the stream header once per stream.
+        """
+        if not self._headerSent:
+            self._headerSent = True
+            self.writeHeader()
+
+    def send(self, element: domish.Element) -> None:
+        """
+        Send a stanza (in the stream's namespace) or a stream-level element.
+        """
+        if self.closed:
+            return
+        if element.uri == NS_STREAMS:
+            self.transport.write(streamXml(element))
+        else:
+            self.transport.write(stanzaXml(element).encode("utf-8"))
+
+    def sendBytes(self, data: bytes) -> None:
+        """
+        Write already serialised XML.
+        """
+        if not self.closed:
+            self.transport.write(data)
+
+    def streamError(self, condition: str, text: str | None = None) -> None:
+        """
+        Send a stream error and close the stream (RFC 6120 section 4.9).
+        """
+        if self.closed:
+            return
+        self.sendHeader()
+        error = domish.Element((NS_STREAMS, "error"))
+        error.addElement((NS_STREAM_ERRORS, condition))
+        if text:
+            error.addElement((NS_STREAM_ERRORS, "text"), content=text)
+        self.log.info(
+            "{kind} stream error {condition} ({text}) with {peer}",
+            kind=type(self).__name__,
+            condition=condition,
+            text=text,
+            peer=self.describePeer(),
+        )
+        self.transport.write(streamXml(error))
+        self.closeStream()
+
+    def describePeer(self) -> str:
+        """
+        Who is at the other end, for log lines.
+        """
+        return str(self.transport.getPeer())
+
+    def closeStream(self) -> None:
+        """
+        Close the stream and the connection.
+        """
+        if self.closed:
+            return
+        self.transport.write(b"</stream:stream>")
+        self.closed = True
+        self.transport.loseConnection()
