@@ -148,8 +148,8 @@ class NodeService(service.MultiService):
         self.ports = []
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
-        self.s2s.stop()
         self.components.stop()
+        yield self.s2s.stop()
         # Let the closing sessions' presence work reach the store first.
         roster = self.node.modules.get("roster")
         for _ in range(500):

@@ -60,10 +60,16 @@ class FederationTestCase(unittest.TestCase):
         os.makedirs(self.base)
         self.ca = TestCA(os.path.join(self.base, "ca"))
         self.s2sPorts = {domain: freePort() for domain in self.domains}
+        self.prepare()
         self.services: dict[str, NodeService] = {}
         self.clients: list[Any] = []
         self.raw: list[Any] = []
         return defer.gatherResults([self.startNode(domain) for domain in self.domains])
+
+    def prepare(self) -> None:
+        """
+        Set up what the nodes' configuration needs (for subclasses).
+        """
 
     def configText(self, domain: str) -> str:
         hosts = "".join(

@@ -11,7 +11,7 @@ from tests.integration.support import EventWaiter, asyncTest, wait
 from tests.s2s.support import FederationTestCase
 
 
-class _Exchange:
+class Exchange:
     def assertAuthenticated(self, local: str, remote: str, method: str) -> None:
         """
         C{remote} accepted C{local} on an incoming stream with C{method}.
@@ -21,31 +21,33 @@ class _Exchange:
             methods.update(stream.authenticated)
         self.assertEqual(methods.get(local), method)
 
-    async def exchange(self) -> tuple:
+    async def exchange(self, alice=None, bob=None) -> tuple:
         """
-        alice@a.test and bob@b.test subscribe to each other, see each
-        other's presence and exchange messages both ways.
+        alice@a.test and bob@b.test (or the two given clients) subscribe to
+        each other, see each other's presence and exchange messages both
+        ways.
         """
-        alice = await self.client("alice@a.test/phone")
-        bob = await self.client("bob@b.test/laptop")
+        alice = alice or await self.client("alice@a.test/phone")
+        bob = bob or await self.client("bob@b.test/laptop")
+        aliceJID, bobJID = alice.boundjid, bob.boundjid
         alicePresence = EventWaiter(alice, "presence_available")
         bobPresence = EventWaiter(bob, "presence_available")
         aliceMessages = EventWaiter(alice, "message")
         bobMessages = EventWaiter(bob, "message")
-        alice.send_presence_subscription(pto="bob@b.test")
-        seen = await alicePresence.next(lambda p: p["from"].bare == "bob@b.test")
-        self.assertEqual(seen["from"].full, "bob@b.test/laptop")
-        await bobPresence.next(lambda p: p["from"].bare == "alice@a.test")
-        alice.send_message(mto="bob@b.test/laptop", mbody="hello from a", mtype="chat")
+        alice.send_presence_subscription(pto=bobJID.bare)
+        seen = await alicePresence.next(lambda p: p["from"].bare == bobJID.bare)
+        self.assertEqual(seen["from"].full, bobJID.full)
+        await bobPresence.next(lambda p: p["from"].bare == aliceJID.bare)
+        alice.send_message(mto=bobJID.full, mbody="hello from alice", mtype="chat")
         message = await bobMessages.next(lambda m: m["body"])
-        self.assertEqual((message["from"].full, message["body"]), ("alice@a.test/phone", "hello from a"))
-        bob.send_message(mto="alice@a.test", mbody="hello from b", mtype="chat")
+        self.assertEqual((message["from"].full, message["body"]), (aliceJID.full, "hello from alice"))
+        bob.send_message(mto=aliceJID.bare, mbody="hello from bob", mtype="chat")
         message = await aliceMessages.next(lambda m: m["body"])
-        self.assertEqual((message["from"].full, message["body"]), ("bob@b.test/laptop", "hello from b"))
+        self.assertEqual((message["from"].full, message["body"]), (bobJID.full, "hello from bob"))
         return alice, bob
 
 
-class CertificateFederationTests(_Exchange, FederationTestCase):
+class CertificateFederationTests(Exchange, FederationTestCase):
     """
     Nodes with certificates from a CA they trust authenticate with SASL
     EXTERNAL, with dialback not allowed.
@@ -99,7 +101,7 @@ class CertificateFederationTests(_Exchange, FederationTestCase):
         self.assertEqual(message["body"], "again")
 
 
-class DialbackFederationTests(_Exchange, FederationTestCase):
+class DialbackFederationTests(Exchange, FederationTestCase):
     """
     Nodes with self-signed certificates fall back to dialback over TLS.
     """

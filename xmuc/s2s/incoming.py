@@ -145,6 +145,10 @@ class IncomingStream(XMLStream):
             self._startTLS()
         elif uri == NS_SASL and name == "auth":
             self._onAuth(element)
+        elif uri == NS_STREAMS and name == "error":
+            self.log.info("s2s peer {peer} ended its stream: {error}",
+                          peer=self.describePeer(), error=element.toXml())
+            self.closeStream()
         else:
             raise StreamError("unsupported-stanza-type")
 

@@ -56,6 +56,7 @@ class Link:
         self._verifies: dict[str, list[tuple[domish.Element, defer.Deferred]]] = {}
         self._timer: Any = None
         self._closing = False
+        self._running: defer.Deferred | None = None
 
     def _setState(self, new: str) -> None:
         checkTransition(self.state, new)
@@ -135,7 +136,8 @@ class Link:
     def _connect(self) -> None:
         self._setState("connecting")
         self._schedule(self.config.queue_expiry, self._expire)
-        d = self._tryTargets()
+        d = self._running = self._tryTargets()
+        d.addBoth(self._attemptEnded)
         d.addCallbacks(self._up, self._down)
         d.addErrback(lambda f: self.log.failure("Link {local} -> {remote} failed", f,
                                                 local=self.local, remote=self.remote))
@@ -190,7 +192,15 @@ class Link:
                 self._attempt = None
         return result
 
+    def _attemptEnded(self, result: Any) -> Any:
+        self._running = None
+        return result
+
     def _up(self, stream: OutgoingStream) -> None:
+        if self._closing:
+            stream.closeStream()
+            self._fail("the node is stopping", "remote-server-not-found")
+            return
         self._setState("up")
         self.stream = stream
         self.verifyReady(stream)
@@ -273,14 +283,23 @@ class Link:
         else:
             self._fail("connection lost", "remote-server-not-found")
 
-    def close(self) -> None:
+    def close(self) -> defer.Deferred:
         """
         End the link (the node is stopping).
+
+        @return: a Deferred that fires once no attempt is under way.
         """
         self._closing = True
+        self._cancelTimer()
         for stream in (self.stream, self._attempt):
             if stream is not None:
                 stream.closeStream()
+        running = self._running
+        if running is None:
+            return defer.succeed(None)
+        done: defer.Deferred = defer.Deferred()
+        running.addBoth(lambda result: (done.callback(None), result)[1])
+        return done
 
 
 class _LinkFailed(Exception):

@@ -175,14 +175,14 @@ class S2SManager:
             endpoint = endpoints.wrapClientTLS(self.tls.clientCreator(stream, domain), endpoint)
         return endpoint.connect(_Once(stream))
 
-    def stop(self) -> None:
+    def stop(self) -> defer.Deferred:
         """
-        Close every link and incoming stream (the node is stopping).
+        Close every link and incoming stream (the node is stopping); the
+        Deferred fires once no link is still connecting.
         """
-        for link in list(self.links.values()):
-            link.close()
         for stream in list(self.incoming):
             stream.streamError("system-shutdown")
+        return defer.DeferredList([link.close() for link in list(self.links.values())])
 
 
 class _Once(protocol.Factory):

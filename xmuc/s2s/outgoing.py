@@ -43,6 +43,7 @@ class OutgoingStream(XMLStream):
         with L{NegotiationFailed} or the connection's loss.
     @ivar canVerify: dialback verification requests may be sent.
     @ivar peerClosed: the peer ended the stream cleanly.
+    @ivar method: how the peer accepted us (C{EXTERNAL} or C{dialback}).
     """
 
     def __init__(self, link: Any, directTLS: bool = False) -> None:
@@ -59,6 +60,7 @@ class OutgoingStream(XMLStream):
         self.tlsConnection: Any = None
         self.certificateError: str | None = "no TLS"
         self.authenticated = False
+        self.method: str | None = None
         self.canVerify = False
         self.peerClosed = False
         self.ready: defer.Deferred = defer.Deferred()
@@ -158,6 +160,7 @@ class OutgoingStream(XMLStream):
     def _onSASL(self, element: domish.Element) -> None:
         if element.name == "success":
             self.authenticated = True
+            self.method = "EXTERNAL"
             self._restart()
         else:
             self._fail(f"SASL EXTERNAL refused: {_errorCondition(element)}")
@@ -167,6 +170,7 @@ class OutgoingStream(XMLStream):
             raise StreamError("invalid-from")
         if element.getAttribute("type") == "valid":
             self.authenticated = True
+            self.method = "dialback"
             self._ready()
         else:
             self._fail(f"dialback refused ({element.getAttribute('type')})")

@@ -168,5 +168,5 @@ class Resolver:
         try:
             address = yield resolver.getHostByName(host, timeout=DNS_TIMEOUTS)
         except Exception as e:
-            raise NoService(f"cannot resolve {host}: {e}")
+            raise NoService(f"cannot resolve {host}: {type(e).__name__}")
         return address
