@@ -73,6 +73,7 @@ class XMLStream(protocol.Protocol):
         self._tokens = 0.0
         self._tokensAt = 0.0
         self._paused = False
+        self._resumeCall: Any = None
         self.lastActivity = 0.0
 
     # To be provided by subclasses
@@ -105,6 +106,8 @@ class XMLStream(protocol.Protocol):
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         self.closed = True
         self._parser = None
+        if self._resumeCall is not None and self._resumeCall.active():
+            self._resumeCall.cancel()
 
     # Input
 
@@ -139,7 +142,7 @@ class XMLStream(protocol.Protocol):
         if self._tokens < 0 and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
-            self.clock.callLater(-self._tokens / rate, self._resume)
+            self._resumeCall = self.clock.callLater(-self._tokens / rate, self._resume)
 
     def _resume(self) -> None:
         self._paused = False
@@ -266,4 +269,9 @@ class XMLStream(protocol.Protocol):
             return
         self.transport.write(b"</stream:stream>")
         self.closed = True
+        if self._resumeCall is not None and self._resumeCall.active():
+            self._resumeCall.cancel()
+        if self._paused:
+            # A paused transport would wait for a read to notice the end.
+            self.transport.resumeProducing()
         self.transport.loseConnection()

@@ -25,6 +25,7 @@ from tests.integration.support import (
 from tests.support.pki import TestCA
 from xmuc.c2s.sasl import makeCredentials
 from xmuc.config import parseConfig
+from xmuc.core.errors import UserExists
 from xmuc.tap import NodeService
 
 
@@ -87,7 +88,8 @@ class FederationTestCase(unittest.TestCase):
             + "[c2s]\nlisten = 127.0.0.1:0\n"
             + "[storage]\nbackend = memory\n"
             + f"[s2s]\nlisten = 127.0.0.1:{self.s2sPorts[domain]}\n"
-            + f"ca_file = {self.ca.path}\nconnect_timeout = 3\n"
+            + f"ca_file = {self.ca.path}\n"
+            + ("" if "connect_timeout" in self.s2sConfig else "connect_timeout = 3\n")
             + self.s2sConfig
             + "[s2s_hosts]\n" + hosts + self.extraHosts
         )
@@ -122,7 +124,10 @@ class FederationTestCase(unittest.TestCase):
 
     async def createUser(self, jid: str, password: str = "secret") -> None:
         user, domain = jid.split("@")
-        await wait(self.node(domain).store.createUser(user, makeCredentials(password)))
+        try:
+            await wait(self.node(domain).store.createUser(user, makeCredentials(password)))
+        except UserExists:
+            pass
 
     async def client(self, jid: str, password: str = "secret", **kwargs: Any) -> Any:
         """
