@@ -297,6 +297,53 @@ class ErrorTests(unittest.TestCase):
         self.assertError("[c2s]\nbacklog = 1\nbacklog = 2\n", "backlog", "c2s")
 
 
+class FederationSectionsTests(unittest.TestCase):
+    def test_hostTable(self) -> None:
+        """
+        [s2s_hosts] maps domains to one or more addresses.
+        """
+        config = parseConfig("[s2s_hosts]\nb.example = 127.0.0.2:5269 127.0.0.3:5270\n")
+        self.assertEqual(
+            config.s2sHosts["b.example"], (Address("127.0.0.2", 5269), Address("127.0.0.3", 5270))
+        )
+
+    def test_peerPolicy(self) -> None:
+        """
+        A [peer:DOMAIN] section overrides the [s2s] policy for that domain
+        only.
+        """
+        config = parseConfig(
+            "[s2s]\nrequire_valid_certificate = true\n"
+            "[peer:old.example]\nrequire_tls = false\ndialback = true\n"
+        )
+        self.assertFalse(config.peerPolicy("old.example").require_tls)
+        self.assertFalse(config.peerPolicy("old.example").require_valid_certificate)
+        self.assertTrue(config.peerPolicy("other.example").require_valid_certificate)
+
+    def test_component(self) -> None:
+        """
+        A [component:HOST] section needs a secret.
+        """
+        config = parseConfig("[component:gw.localhost]\nsecret = s\n")
+        self.assertEqual(config.componentSecrets["gw.localhost"].secret, "s")
+        e = self.assertRaises(ConfigError, parseConfig, "[component:gw.localhost]\n")
+        self.assertEqual(str(e), "[component:gw.localhost] secret: must be set")
+
+    def test_badPeerOption(self) -> None:
+        """
+        An unknown option in a named section is named with its section.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[peer:x.example]\nlisten = 1.2.3.4:1\n")
+        self.assertEqual(str(e), "[peer:x.example] listen: unknown option")
+
+    def test_badHostAddress(self) -> None:
+        """
+        A [s2s_hosts] entry that is not host:port is refused.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[s2s_hosts]\nb.example = nowhere\n")
+        self.assertTrue(str(e).startswith("[s2s_hosts] b.example:"))
+
+
 class LoadTests(unittest.TestCase):
     """
     L{loadConfig} reads a file.

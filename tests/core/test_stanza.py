@@ -5,7 +5,7 @@ Tests for L{xmuc.core.stanza}.
 
 from twisted.trial import unittest
 
-from xmuc.core.stanza import parseElements, parseStanza
+from xmuc.core.stanza import parseElements, parseStanza, stanzaXml
 
 
 class ParseTests(unittest.TestCase):
@@ -35,3 +35,23 @@ class ParseTests(unittest.TestCase):
         """
         [vcard] = parseElements("<vCard xmlns='vcard-temp'><FN>A</FN></vCard>", namespace="")
         self.assertEqual((vcard.uri, vcard.name), ("vcard-temp", "vCard"))
+
+
+class StanzaXmlTests(unittest.TestCase):
+    def test_serverToClient(self) -> None:
+        """
+        A stanza parsed from an s2s stream (jabber:server) serialises with
+        its content namespace left implicit, so a client stream reads it
+        as jabber:client; child namespaces stay.
+        """
+        [message] = parseElements(
+            "<message to='a@b'><body>hi</body><x xmlns='urn:x'/></message>", "jabber:server"
+        )
+        self.assertEqual(stanzaXml(message), "<message to='a@b'><body>hi</body><x xmlns='urn:x'/></message>")
+
+    def test_otherNamespaceKept(self) -> None:
+        """
+        A top-level element outside the stanza namespaces keeps its xmlns.
+        """
+        [result] = parseElements("<result xmlns='jabber:server:dialback' to='b'/>", "jabber:server")
+        self.assertIn("xmlns='jabber:server:dialback'", stanzaXml(result))

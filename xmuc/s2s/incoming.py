@@ -59,14 +59,36 @@ class IncomingStream(XMLStream):
         self.peerDomain: str | None = None
         self.authenticated: dict[str, str] = {}
         self._version = False
+        self._idleCall: Any = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
         self.manager.incomingStarted(self)
+        self._idleCall = self.clock.callLater(self._quietLimit(), self._checkIdle)
 
     def connectionLost(self, reason: failure.Failure = None) -> None:
         super().connectionLost(reason)
+        if self._idleCall is not None and self._idleCall.active():
+            self._idleCall.cancel()
         self.manager.incomingEnded(self)
+
+    def _quietLimit(self) -> float:
+        # A peer gets a few connect time-outs to authenticate, then
+        # idle_timeout of silence before the stream is closed.
+        config = self.manager.config.s2s
+        return config.idle_timeout if self.authenticated else 3 * config.connect_timeout
+
+    def _checkIdle(self) -> None:
+        quiet = self.clock.seconds() - self.lastActivity
+        limit = self._quietLimit()
+        if quiet >= limit:
+            self._idleCall = None
+            if self.authenticated:
+                self.closeStream()
+            else:
+                self.streamError("connection-timeout", "no authentication in time")
+            return
+        self._idleCall = self.clock.callLater(limit - quiet, self._checkIdle)
 
     def handshakeCompleted(self) -> None:
         pass

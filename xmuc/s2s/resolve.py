@@ -54,29 +54,33 @@ def isAddress(host: str) -> bool:
 
 def orderRecords(records: Iterable[tuple[dns.Record_SRV, bool]], random: Any) -> list[Target]:
     """
-    Order SRV records by priority, and by weighted random choice within a
-    priority (RFC 2782); at equal priority direct TLS comes first.
+    Order SRV records by priority, direct TLS before STARTTLS at the same
+    priority (XEP-0368), and by weighted random choice within each group
+    (RFC 2782).
     """
-    byPriority: dict[int, list[tuple[dns.Record_SRV, bool]]] = {}
+    groups: dict[tuple[int, bool], list[dns.Record_SRV]] = {}
     for record, direct in records:
-        byPriority.setdefault(record.priority, []).append((record, direct))
+        groups.setdefault((record.priority, not direct), []).append(record)
     targets = []
-    for priority in sorted(byPriority):
-        group = sorted(byPriority[priority], key=lambda entry: not entry[1])
+    for (priority, starttls) in sorted(groups):
+        group = groups[(priority, starttls)]
         while group:
-            total = sum(record.weight for record, _ in group)
-            pick = 0
-            if total:
-                point = random.randint(0, total)
-                running = 0
-                for index, (record, _) in enumerate(group):
-                    running += record.weight
-                    if running >= point:
-                        pick = index
-                        break
-            record, direct = group.pop(pick)
-            targets.append(Target(str(record.target).rstrip("."), record.port, direct))
+            record = group.pop(_weightedPick(group, random))
+            targets.append(Target(str(record.target).rstrip("."), record.port, not starttls))
     return targets
+
+
+def _weightedPick(group: list[dns.Record_SRV], random: Any) -> int:
+    total = sum(record.weight for record in group)
+    if not total:
+        return 0
+    point = random.randint(1, total)
+    running = 0
+    for index, record in enumerate(group):
+        running += record.weight
+        if running >= point:
+            return index
+    return len(group) - 1
 
 
 class Resolver:
