@@ -96,6 +96,8 @@ class NodeService(service.MultiService):
         self.node.s2s = self.s2s
         self.components = ComponentManager(self.node)
         self.ports: list[Any] = []
+        #: Listening ports by kind: c2s, c2s-direct, s2s, s2s-direct, components.
+        self.listening: dict[str, list[Any]] = {}
 
     #: Set by the twistd entry point: a failed start ends the program.
     exitOnFailure = False
@@ -116,29 +118,22 @@ class NodeService(service.MultiService):
     def _start(self):
         yield self.store.start()
         config = self.config
-        plain = C2SFactory(self.node)
-        for address in config.c2s.listen:
-            port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(plain)
-            self.ports.append(port)
-            self.log.info("c2s listening on {address}", address=address)
         direct = TLSMemoryBIOFactory(
             self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True)
         )
-        for address in config.c2s.direct_tls_listen:
-            port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(direct)
-            self.ports.append(port)
-            self.log.info("c2s direct TLS listening on {address}", address=address)
         listeners = [
-            (config.s2s.listen, self.s2s.listenFactory(), "s2s"),
-            (config.s2s.direct_tls_listen, self.s2s.listenFactory(directTLS=True),
-             "s2s direct TLS"),
-            (config.components.listen, self.components.listenFactory(), "components"),
+            ("c2s", config.c2s.listen, C2SFactory(self.node)),
+            ("c2s-direct", config.c2s.direct_tls_listen, direct),
+            ("s2s", config.s2s.listen, self.s2s.listenFactory()),
+            ("s2s-direct", config.s2s.direct_tls_listen, self.s2s.listenFactory(directTLS=True)),
+            ("components", config.components.listen, self.components.listenFactory()),
         ]
-        for addresses, factory, what in listeners:
+        for kind, addresses, factory in listeners:
             for address in addresses:
                 port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(factory)
                 self.ports.append(port)
-                self.log.info("{what} listening on {address}", what=what, address=address)
+                self.listening.setdefault(kind, []).append(port)
+                self.log.info("{kind} listening on {address}", kind=kind, address=address)
         self.log.info("xmuc node {domain} started", domain=config.node.domain)
 
     @defer.inlineCallbacks
@@ -146,6 +141,7 @@ class NodeService(service.MultiService):
         for port in self.ports:
             yield port.stopListening()
         self.ports = []
+        self.listening = {}
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
         self.components.stop()

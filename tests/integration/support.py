@@ -75,7 +75,10 @@ class NodeTestCase(unittest.TestCase):
         base = self.mktemp()
         text = (
             f"[node]\ndomain = {self.domain}\ndata_dir = {base}\n"
-            + ("" if "[s2s]" in self.extraConfig else "[s2s]\nlisten = 127.0.0.1:0\n")
+            # dns_servers points at a closed loopback port: a stray look-up
+            # fails here and never reaches the machine's resolver.
+            + ("" if "[s2s]" in self.extraConfig
+               else "[s2s]\nlisten = 127.0.0.1:0\ndns_servers = 127.0.0.1:1\n")
             + "[c2s]\nlisten = 127.0.0.1:0\ndirect_tls_listen = 127.0.0.1:0\n"
             + self.extraConfig
         )
@@ -88,11 +91,11 @@ class NodeTestCase(unittest.TestCase):
 
     @property
     def port(self) -> int:
-        return self.service.ports[0].getHost().port
+        return self.service.listening["c2s"][0].getHost().port
 
     @property
     def directTLSPort(self) -> int:
-        return self.service.ports[1].getHost().port
+        return self.service.listening["c2s-direct"][0].getHost().port
 
     def clientContext(self) -> ssl.SSLContext:
         """

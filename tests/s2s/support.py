@@ -24,7 +24,7 @@ from tests.integration.support import (
 )
 from tests.support.pki import TestCA
 from xmuc.c2s.sasl import makeCredentials
-from xmuc.config import parseConfig
+from xmuc.config import Address, parseConfig
 from xmuc.core.errors import UserExists
 from xmuc.tap import NodeService
 
@@ -47,37 +47,56 @@ class FederationTestCase(unittest.TestCase):
         every node (SASL EXTERNAL); C{"self"}: each node's own self-signed
         certificate (dialback).
     @cvar s2sConfig: extra [s2s] lines for every node.
-    @cvar extraHosts: more [s2s_hosts] lines (fake peers of a test).
+
+    Nodes listen on ports the kernel chooses; every node's static host
+    table ([s2s_hosts]) is kept up to date with the others' ports and with
+    the test's own peers (L{addHost}).
     """
 
     domains: tuple[str, ...] = ("a.test", "b.test")
     certificates = "ca"
     s2sConfig = ""
-    extraHosts = ""
 
     def setUp(self) -> defer.Deferred:
         self.reactor = requireAsyncioReactor()
         self.base = os.path.abspath(self.mktemp())
         os.makedirs(self.base)
         self.ca = TestCA(os.path.join(self.base, "ca"))
-        self.s2sPorts = {domain: freePort() for domain in self.domains}
+        self.s2sPorts: dict[str, int] = {}
+        self.hosts: dict[str, int] = {}
         self.prepare()
         self.services: dict[str, NodeService] = {}
         self.clients: list[Any] = []
         self.raw: list[Any] = []
-        return defer.gatherResults([self.startNode(domain) for domain in self.domains])
+        d = defer.gatherResults([self.startNode(domain) for domain in self.domains])
+        d.addCallback(lambda _: self.started())
+        return d
 
     def prepare(self) -> None:
         """
         Set up what the nodes' configuration needs (for subclasses).
         """
 
+    def started(self) -> None:
+        """
+        Every node has started once (for subclasses).
+        """
+
+    def addHost(self, domain: str, port: int) -> None:
+        """
+        Tell every node that C{domain} listens on 127.0.0.1:C{port}.
+        """
+        self.hosts[domain] = port
+        self._refreshHosts()
+
+    def _refreshHosts(self) -> None:
+        table = {**self.s2sPorts, **self.hosts}
+        for own, service in self.services.items():
+            for domain, port in table.items():
+                if domain != own:
+                    service.config.s2sHosts[domain] = (Address("127.0.0.1", port),)
+
     def configText(self, domain: str) -> str:
-        hosts = "".join(
-            f"{other} = 127.0.0.1:{port}\n"
-            for other, port in self.s2sPorts.items()
-            if other != domain
-        )
         tls = ""
         if self.certificates == "ca":
             cert, key = self.ca.issue(domain)
@@ -87,18 +106,25 @@ class FederationTestCase(unittest.TestCase):
             + tls
             + "[c2s]\nlisten = 127.0.0.1:0\n"
             + "[storage]\nbackend = memory\n"
-            + f"[s2s]\nlisten = 127.0.0.1:{self.s2sPorts[domain]}\n"
+            + "[s2s]\nlisten = 127.0.0.1:0\n"
             + f"ca_file = {self.ca.path}\n"
             + ("" if "connect_timeout" in self.s2sConfig else "connect_timeout = 3\n")
+            # Never the machine's resolver: a closed loopback port unless
+            # the test runs its own DNS server.
+            + ("" if "dns_servers" in self.s2sConfig else "dns_servers = 127.0.0.1:1\n")
             + self.s2sConfig
-            + "[s2s_hosts]\n" + hosts + self.extraHosts
         )
 
     def startNode(self, domain: str) -> defer.Deferred:
         config = parseConfig(self.configText(domain))
         service = NodeService(config, self.reactor)
         self.services[domain] = service
-        return service.startService()
+
+        def listening(_: Any) -> None:
+            self.s2sPorts[domain] = service.listening["s2s"][0].getHost().port
+            self._refreshHosts()
+
+        return service.startService().addCallback(listening)
 
     def stopNode(self, domain: str) -> defer.Deferred:
         return self.services.pop(domain).stopService()
@@ -137,7 +163,7 @@ class FederationTestCase(unittest.TestCase):
         bare = jid.split("/")[0]
         await self.createUser(bare, password)
         domain = bare.split("@")[1]
-        port = self.services[domain].ports[0].getHost().port
+        port = self.services[domain].listening["c2s"][0].getHost().port
         return await startClient(
             self.clients, jid, password, port, self.clientContext(domain), **kwargs
         )

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 
 from tests.integration.support import TIMEOUT, EventWaiter, asyncTest, readUntil
-from tests.s2s.support import FederationTestCase, freePort
+from tests.s2s.support import FederationTestCase
 
 HEADER = (
     "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
@@ -151,10 +151,7 @@ class CertificateBadInputTests(_BadPeerCase):
 
         server = await asyncio.start_server(impostor, "127.0.0.1", 0)
         self.addCleanup(server.close)
-        resolver = self.node("a.test").s2s.resolver
-        resolver._static = dict(resolver._static)
-        from xmuc.config import Address
-        resolver._static["b.test"] = (Address("127.0.0.1", server.sockets[0].getsockname()[1]),)
+        self.addHost("b.test", server.sockets[0].getsockname()[1])
         alice = await self.client("alice@a.test/phone")
         errors = EventWaiter(alice, "message_error")
         alice.send_message(mto="bob@b.test", mbody="hi", mtype="chat")
@@ -246,10 +243,6 @@ class TimeoutTests(FederationTestCase):
 
     s2sConfig = "connect_timeout = 1\n"
 
-    def prepare(self) -> None:
-        self.silentPort = freePort()
-        self.extraHosts = f"silent.test = 127.0.0.1:{self.silentPort}\n"
-
     @asyncTest
     async def test_peerNeverAnswers(self) -> None:
         """
@@ -262,8 +255,9 @@ class TimeoutTests(FederationTestCase):
             connected.append(writer)
             self.raw.append(writer)
 
-        server = await asyncio.start_server(silent, "127.0.0.1", self.silentPort)
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
         self.addCleanup(server.close)
+        self.addHost("silent.test", server.sockets[0].getsockname()[1])
         alice = await self.client("alice@a.test/phone")
         errors = EventWaiter(alice, "message_error")
         alice.send_message(mto="someone@silent.test", mbody="hello?", mtype="chat")

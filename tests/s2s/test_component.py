@@ -25,7 +25,7 @@ class ComponentTests(NodeTestCase):
 
     async def connect(self, host: bytes = b"gw.localhost"):
         reader, writer = await asyncio.open_connection(
-            "127.0.0.1", self.service.ports[-1].getHost().port
+            "127.0.0.1", self.service.listening["components"][0].getHost().port
         )
         self.raw.append(writer)
         writer.write(HEADER % host)

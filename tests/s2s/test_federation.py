@@ -86,6 +86,19 @@ class CertificateFederationTests(Exchange, FederationTestCase):
         )
 
     @asyncTest
+    async def test_unknownDomain(self) -> None:
+        """
+        A message to a domain that cannot be resolved comes back with
+        remote-server-not-found.
+        """
+        alice = await self.client("alice@a.test/phone")
+        errors = EventWaiter(alice, "message_error")
+        alice.send_message(mto="someone@nowhere.test", mbody="hello?", mtype="chat")
+        error = await errors.next()
+        self.assertEqual(error["error"]["condition"], "remote-server-not-found")
+        self.assertIn("cannot resolve nowhere.test", error["error"]["text"])
+
+    @asyncTest
     async def test_reconnect(self) -> None:
         """
         After the peer restarts, the next message reopens the link and

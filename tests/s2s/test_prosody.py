@@ -40,8 +40,6 @@ class _ProsodyFederation(Exchange, FederationTestCase):
         self.dns = StaticResolver()
         self.dnsPort = listenDNS(self.reactor, self.dns)
         port = self.dnsPort.getHost().port
-        for domain in self.domains:
-            self.dns.addServer(domain, domain, self.s2sPorts[domain], "127.0.0.1")
         self.prosodyPorts = (freePort(), freePort())
         self.dns.addServer(PROSODY_DOMAIN, PROSODY_DOMAIN, self.prosodyPorts[1], "127.0.0.1")
         self.s2sConfig = self.policy + f"dns_servers = 127.0.0.1:{port}\n"
@@ -69,6 +67,10 @@ class _ProsodyFederation(Exchange, FederationTestCase):
         d.addBoth(lambda _: self.prosody.stop())
         d.addBoth(lambda _: self.dnsPort.stopListening())
         return d
+
+    def started(self) -> None:
+        for domain in self.domains:
+            self.dns.addServer(domain, domain, self.s2sPorts[domain], "127.0.0.1")
 
     async def prosodyClient(self) -> object:
         context = ssl.create_default_context(cafile=self.prosodyCA)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from twisted.internet import defer
-from twisted.names import client, dns, error
+from twisted.names import client, dns
 
 from xmuc.config import Address
 
@@ -150,10 +150,8 @@ class Resolver:
             ]
 
         def failed(reason: Any) -> list:
-            # No such name, or no server answered: fall back to the domain.
-            reason.trap(error.DomainError, error.DNSNameError, error.DNSServerError,
-                        error.DNSQueryRefusedError, error.DNSUnknownError,
-                        defer.TimeoutError, error.DNSFormatError, error.DNSNotImplementedError)
+            # No such name, no answer, or no server reachable: fall back to
+            # the domain itself (whose address look-up then decides).
             return []
 
         d.addCallbacks(answered, failed)
