@@ -131,3 +131,54 @@ class DialbackFederationTests(Exchange, FederationTestCase):
         for local, remote in (("a.test", "b.test"), ("b.test", "a.test")):
             self.assertEqual(self.node(local).s2s.linkState(remote), "up")
             self.assertAuthenticated(local, remote, "dialback")
+
+
+class SubdomainFederationTests(FederationTestCase):
+    """
+    A service on a subdomain of a node (here an external component,
+    gw.a.test; the MUC service works the same way) federates under its own
+    name: links from and to gw.a.test authenticate with its certificate
+    name (*.a.test).
+    """
+
+    s2sConfig = "require_valid_certificate = true\ndialback = false\n"
+
+    def configText(self, domain: str) -> str:
+        text = super().configText(domain)
+        if domain == "a.test":
+            text += "[components]\nlisten = 127.0.0.1:0\n[component:gw.a.test]\nsecret = s\n"
+        return text
+
+    @asyncTest
+    async def test_subdomain(self) -> None:
+        """
+        bob@b.test reaches bot@gw.a.test and gets its answer, over links
+        authenticated as b.test and as gw.a.test.
+        """
+        import asyncio
+        import re
+
+        from tests.integration.support import readUntil
+        from xmuc.s2s.component import handshakeDigest
+
+        self.addHost("gw.a.test", self.s2sPorts["a.test"])
+        port = self.services["a.test"].listening["components"][0].getHost().port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        self.raw.append(writer)
+        writer.write(b"<stream:stream xmlns='jabber:component:accept' "
+                     b"xmlns:stream='http://etherx.jabber.org/streams' to='gw.a.test'>")
+        header = (await readUntil(reader, b">")).decode()
+        streamId = re.search(r"id='([^']+)'", header).group(1)
+        writer.write(f"<handshake>{handshakeDigest(streamId, 's')}</handshake>".encode())
+        await readUntil(reader, b"<handshake/>")
+        bob = await self.client("bob@b.test/laptop")
+        messages = EventWaiter(bob, "message")
+        bob.send_message(mto="bot@gw.a.test", mbody="ping", mtype="chat")
+        data = (await readUntil(reader, b"</message>")).decode()
+        self.assertIn("from='bob@b.test/laptop'", data)
+        writer.write(b"<message from='bot@gw.a.test' to='bob@b.test/laptop' type='chat'>"
+                     b"<body>pong</body></message>")
+        message = await messages.next(lambda m: m["body"])
+        self.assertEqual((message["from"].full, message["body"]), ("bot@gw.a.test", "pong"))
+        link = self.node("a.test").s2s.links[("gw.a.test", "b.test")]
+        self.assertEqual((link.state, link.stream.method), ("up", "EXTERNAL"))
