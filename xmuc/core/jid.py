@@ -22,6 +22,7 @@ from twisted.words.protocols.jabber.jid import JID
 _username = precis_i18n.get_profile("UsernameCaseMapped")
 _opaque = precis_i18n.get_profile("OpaqueString")
 _nickname = precis_i18n.get_profile("NicknameCaseMapped")
+_displayNickname = precis_i18n.get_profile("NicknameCasePreserved")
 
 # RFC 7622 section 3.3.1: characters a localpart may not contain.
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@")
@@ -77,6 +78,20 @@ def prepNickname(text: str) -> str:
     """
     try:
         prepared = _nickname.enforce(text)
+    except UnicodeError as e:
+        raise InvalidJID(f"invalid nickname: {e.reason}")
+    _checkLength(prepared, "nickname")
+    return prepared
+
+
+def displayNickname(text: str) -> str:
+    """
+    Enforce the NicknameCasePreserved profile (RFC 8266): the form of a
+    room nickname to show, with spaces trimmed and widths mapped but the
+    case kept.
+    """
+    try:
+        prepared = _displayNickname.enforce(text)
     except UnicodeError as e:
         raise InvalidJID(f"invalid nickname: {e.reason}")
     _checkLength(prepared, "nickname")
