@@ -2,6 +2,7 @@
 The XML namespaces the room engine reads and writes.
 """
 
+NS_CLIENT = "jabber:client"
 NS_MUC = "http://jabber.org/protocol/muc"
 NS_MUC_USER = NS_MUC + "#user"
 NS_MUC_ADMIN = NS_MUC + "#admin"

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from twisted.words.xish import domish
 
 from xmuc.muc.model import Affiliation, Role
-from xmuc.muc.ns import NS_DELAY, NS_MUC_USER
+from xmuc.muc.ns import NS_CLIENT, NS_DELAY, NS_MUC_USER
 
 
 def stamp(seconds: float) -> str:
@@ -40,9 +40,11 @@ def parseStamp(text: str) -> float:
 def stanza(name: str, sender: str, to: str | None = None, kind: str | None = None,
            id: str | None = None) -> domish.Element:
     """
-    A new stanza in the client namespace's default.
+    A new stanza. It is in the client namespace, so that payloads parsed
+    from client streams serialise without namespace declarations of their
+    own and a stored copy parses back right inside a MAM C{<forwarded/>}.
     """
-    element = domish.Element((None, name))
+    element = domish.Element((NS_CLIENT, name))
     element["from"] = sender
     if to is not None:
         element["to"] = to

@@ -33,7 +33,7 @@ def select(entries: list[HistoryEntry], request: HistoryRequest | None,
     if request.seconds is not None:
         entries = [e for e in entries if e.stamp >= now - request.seconds]
     if request.maxstanzas is not None:
-        entries = entries[len(entries) - request.maxstanzas:] if request.maxstanzas else []
+        entries = entries[max(0, len(entries) - request.maxstanzas):] if request.maxstanzas else []
     if request.maxchars is not None:
         kept: list[HistoryEntry] = []
         total = 0
