@@ -137,6 +137,29 @@ class ServicesSection:
 
 
 @dataclass(frozen=True)
+class MUCSection:
+    """
+    [muc]: the multi-user chat service (XEP-0045). A limit of 0 means
+    none; C{limits = false} lifts them all (for benchmarks).
+    """
+
+    enabled: bool = True
+    host: str = ""
+    creation: str = "local"
+    limits: bool = True
+    max_room_occupants: int = 1000
+    max_occupants: int = 100000
+    max_rooms_per_user: int = 100
+    history_size: int = 100
+    archive_size: int = 10000
+    max_body: int = 10000
+    max_subject: int = 1000
+    flood_rate: float = 5.0
+    flood_burst: int = 20
+    ghost_grace: float = 120.0
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration of a node.
@@ -150,6 +173,7 @@ class Config:
     c2s: C2SSection = field(default_factory=C2SSection)
     storage: StorageSection = field(default_factory=StorageSection)
     services: ServicesSection = field(default_factory=ServicesSection)
+    muc: MUCSection = field(default_factory=MUCSection)
     baseDir: str = "."
 
     def path(self, value: str) -> str:
@@ -181,6 +205,13 @@ class Config:
         return not self.tls.certificate
 
     @property
+    def mucHost(self) -> str:
+        """
+        The MUC service's domain: [muc] host, or C{muc.<domain>}.
+        """
+        return self.muc.host or f"muc.{self.node.domain}"
+
+    @property
     def storagePath(self) -> str:
         if self.storage.path:
             return self.path(self.storage.path)
@@ -193,6 +224,7 @@ _SECTIONS: dict[str, type] = {
     "c2s": C2SSection,
     "storage": StorageSection,
     "services": ServicesSection,
+    "muc": MUCSection,
 }
 
 
@@ -245,6 +277,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.c2s.backlog < 1:
         raise ConfigError("[c2s] backlog: must be at least 1")
+    _validateMUC(config)
     for admin in config.services.admins:
         try:
             parsed = prepJID(admin)
@@ -252,6 +285,23 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[services] admins: {admin!r}: {e}")
         if parsed.user is None or parsed.resource is not None:
             raise ConfigError(f"[services] admins: {admin!r} is not a bare JID")
+
+
+def _validateMUC(config: Config) -> None:
+    muc = config.muc
+    if muc.host:
+        try:
+            host = prepDomain(muc.host)
+        except InvalidJID as e:
+            raise ConfigError(f"[muc] host: {e}")
+        if host != muc.host:
+            raise ConfigError(f"[muc] host: write it as {host!r}")
+        if host == config.node.domain:
+            raise ConfigError("[muc] host: must differ from [node] domain")
+    if muc.creation not in ("anyone", "local", "admins"):
+        raise ConfigError(f"[muc] creation: {muc.creation!r} is not anyone, local or admins")
+    if muc.flood_rate and muc.flood_burst < 1:
+        raise ConfigError("[muc] flood_burst: must be at least 1 when flood_rate is set")
 
 
 def parseConfig(text: str, baseDir: str = ".") -> Config:

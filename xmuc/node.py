@@ -59,6 +59,7 @@ FEATURES = (
     "xmuc.im.carbons",
     "xmuc.im.register",
     "xmuc.im.adhoc",
+    "xmuc.glue.muc",
 )
 
 
