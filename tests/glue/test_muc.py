@@ -203,3 +203,19 @@ def _Client(node: Node, address: str) -> Any:
     from tests.support.harness import FakeClient
 
     return FakeClient(node, address)
+
+
+class DirectInvitationTests(SynchronousTestCase):
+    def test_directInvitation(self) -> None:
+        """
+        A direct invitation (XEP-0249) goes from client to client; the
+        room has no part in it.
+        """
+        h = Harness()
+        alice, bob = h.login("alice"), h.login("bob")
+        alice.send("<message to='bob@localhost/res'><x xmlns='jabber:x:conference' "
+                   "jid='room@muc.localhost' reason='tea'/></message>")
+        [invitation] = bob.received()
+        x = child(invitation, "jabber:x:conference", "x")
+        self.assertEqual((x["jid"], invitation["from"]), ("room@muc.localhost", "alice@localhost/res"))
+        self.assertEqual(h.node.modules["muc"].service.rooms, {})

@@ -144,6 +144,8 @@ def _message(stanza: domish.Element, sender: JID, to: JID, room: str) -> Any:
     common = dict(sender=sender, to=to, id=stanza.getAttribute("id"))
     if kind == "error":
         return ev.ErrorIn(name="message", condition=_condition(stanza), **common)
+    if to.user is None:
+        raise ServiceUnavailable("The service takes no messages")
     payload = payloadOf(stanza, room)
     if to.resource is not None:
         return ev.PrivateIn(nick=to.resource, kind=kind, payload=payload, **common)
