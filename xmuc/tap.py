@@ -123,6 +123,7 @@ class NodeService(service.MultiService):
         for port in self.ports:
             yield port.stopListening()
         self.ports = []
+        self.node.hooks.fire("node-stopping")
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
         # Let the closing sessions' presence work reach the store first.

@@ -14,7 +14,6 @@ from twisted.words.xish import domish
 
 from tests.muc.support import child, codes
 from tests.support.harness import Harness
-from xmuc.core.jid import parseJID
 from xmuc.node import Node
 
 MUC = "muc.localhost"

@@ -105,3 +105,25 @@ class ServiceTests(SynchronousTestCase):
         self.h.leave(ALICE, "two", "Alice")
         self.assertEqual(self.h.service.roomsOf("alice@localhost"), 1)
         self.assertNotIn("two", self.h.service.rooms)
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_shutdown(self) -> None:
+        """
+        At shutdown every occupant gets its own unavailable presence with
+        332; temporary rooms go, persistent ones stay.
+        """
+        h = RoomHarness()
+        h.create(ALICE, "one", "Alice")
+        h.join(BOB, "one", "Bob")
+        h.create(ALICE, "kept", "Alice")
+        h.configure(ALICE, "kept", persistentroom="1")
+        h.clear()
+        h.run(h.service.shutdown(h.now))
+        [own] = h.received(BOB)
+        self.assertEqual((own["type"], own["from"]), ("unavailable", "one@muc.localhost/Bob"))
+        from tests.muc.support import codes
+        self.assertEqual(codes(own), {110, 332})
+        self.assertEqual(len(h.received(ALICE)), 2)
+        self.assertEqual(set(h.service.rooms), {"kept"})
+        self.assertEqual(h.service.occupantCount(), 0)

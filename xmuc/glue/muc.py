@@ -247,8 +247,11 @@ class MUCComponent:
 
     def stop(self) -> None:
         """
-        Cancel the engine's timers (the node is stopping).
+        C{node-stopping}: tell every occupant the service is going (status
+        332) and cancel the engine's timers.
         """
+        if self._ready:
+            self.run(self.service.shutdown(self.clock.seconds()))
         for key in list(self.timers):
             self._cancelTimer(effects.CancelTimer(key), None, None)
 
@@ -258,4 +261,5 @@ def install(node: Any) -> MUCComponent | None:
         return None
     component = MUCComponent(node)
     node.router.components[component.host] = component
+    node.hooks.add("node-stopping", component.stop)
     return component

@@ -114,15 +114,7 @@ def destroy(room: Room, turn: Turn, alternate: Any, reason: str = "",
         notice.addElement("reason", content=reason)
     if password:
         notice.addElement("password", content=password)
-    seq = room.nextSeq()
-    for occupant in list(room.occupants.values()):
-        own = room.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
-                                   affiliation=Affiliation.NONE, codes=(110,),
-                                   payload=(), extra=(notice,))
-        turn.emit(effects.Broadcast(seq, own, occupant.jids()))
-        for full in list(occupant.sessions):
-            room.dropSession(occupant, full)
-        room.registry.hooks.fire("occupant-left", room, turn, occupant)
+    room.evictAll(turn, (), (notice,))
     room.transition("destroy")
     turn.emit(effects.DeleteRoom(room.name))
 

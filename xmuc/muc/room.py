@@ -331,6 +331,22 @@ class Room:
             self.dropSession(occupant, full)
         self.registry.hooks.fire("occupant-left", self, turn, occupant)
 
+    def evictAll(self, turn: Turn, codes: Iterable[int], extra: Iterable[Any] = ()) -> None:
+        """
+        Send every occupant away at once (destruction, shutdown): each gets
+        only its own unavailable presence, all under one broadcast number.
+        """
+        seq = self.nextSeq()
+        extra = tuple(extra)
+        for occupant in list(self.occupants.values()):
+            own = self.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
+                                       affiliation=Affiliation.NONE, codes={110, *codes},
+                                       payload=(), extra=extra)
+            turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+            for full in list(occupant.sessions):
+                self.dropSession(occupant, full)
+            self.registry.hooks.fire("occupant-left", self, turn, occupant)
+
     def setAffiliation(self, turn: Turn, bare: str, new: Affiliation,
                        actor: str | None = None, reason: str = "", nick: str = "") -> None:
         """

@@ -24,7 +24,7 @@ from xmuc.muc import events as ev
 from xmuc.muc.model import Affiliated, Affiliation, HistoryEntry, RoomRecord
 from xmuc.muc.ns import NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING
 from xmuc.muc.registry import Registry, buildRegistry
-from xmuc.muc.room import Room, RoomState
+from xmuc.muc.room import Room, RoomState, Turn
 from xmuc.muc.settings import Settings
 from xmuc.muc.stanzas import iqResult, query
 
@@ -99,6 +99,19 @@ class MUCService:
                 del self.rooms[name]
             raise
         return result + self._closeIfDone(room)
+
+    def shutdown(self, now: float) -> list[Any]:
+        """
+        The service stops: every occupant of every room is sent away with
+        status 332 (XEP-0045 section 15.6.2, system shutdown).
+        """
+        done: list[Any] = []
+        for name, room in list(self.rooms.items()):
+            turn = Turn(now)
+            room.evictAll(turn, (332,))
+            done.extend(turn.effects)
+            done.extend(self._closeIfDone(room))
+        return done
 
     def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
         """

@@ -6,7 +6,7 @@ service that a room may consult (counts across rooms for the limits).
 
 from __future__ import annotations
 
-import random
+import random as _random
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,7 +66,7 @@ class ServiceView(Protocol):
 
     settings: Settings
     registry: Registry
-    random: random.Random
+    random: _random.Random
 
     def occupantCount(self) -> int: ...
 
