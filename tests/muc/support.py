@@ -83,6 +83,8 @@ class RoomHarness:
                 data = effect.stanza.toXml()
                 for recipient in effect.recipients:
                     self._deliver(recipient.full(), data, effect.stanza.name)
+            elif isinstance(effect, effects.Deliver):
+                self._deliver(effect.recipient.full(), effect.stanza.toXml(), effect.stanza.name)
             elif isinstance(effect, effects.Send):
                 self._deliver(effect.stanza["to"], effect.stanza.toXml(), None)
             elif isinstance(effect, effects.StartTimer):

@@ -21,6 +21,7 @@ they load wait for them.
 from __future__ import annotations
 
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 from typing import Any, Callable
 
 from twisted.internet import defer
@@ -97,13 +98,16 @@ class MUCComponent:
         self.timers: dict[tuple[str, ...], Any] = {}
         self._waiting: list[tuple[domish.Element, JID]] | None = None
         self._ready = False
-        self._runners: dict[type, Callable[[Any, dict[int, str], Any], None]] = {
+        self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
+            WeakKeyDictionary())
+        self._runners: dict[type, Callable[[Any, Any], None]] = {
             effects.Broadcast: self._broadcast,
-            effects.Send: lambda e, s, o: self.router.route(e.stanza),
+            effects.Deliver: self._deliver,
+            effects.Send: lambda e, o: self.router.route(e.stanza),
             effects.StartTimer: self._startTimer,
             effects.CancelTimer: self._cancelTimer,
             effects.SaveRoom: self._saveRoom,
-            effects.DeleteRoom: lambda e, s, o: self._write(
+            effects.DeleteRoom: lambda e, o: self._write(
                 self.store.deleteRoom(self.host, e.name)),
             effects.Archive: self._archive,
             effects.QueryArchive: self._queryArchive,
@@ -167,39 +171,50 @@ class MUCComponent:
 
     def run(self, done: list[Any], origin: domish.Element | None = None) -> None:
         """
-        Carry out effects in order. Stanzas shared by several effects (a
-        broadcast and its archive record) are serialised once.
+        Carry out effects in order.
         """
-        serialised: dict[int, str] = {}
         for effect in done:
             try:
-                self._runners[type(effect)](effect, serialised, origin)
+                self._runners[type(effect)](effect, origin)
             except Exception:
                 self.log.failure("Carrying out {effect} failed", effect=type(effect).__name__)
 
-    def _serialise(self, stanza: domish.Element, serialised: dict[int, str]) -> str:
-        xml = serialised.get(id(stanza))
-        if xml is None:
-            xml = serialised[id(stanza)] = stanza.toXml()
-        return xml
+    def _serialise(self, stanza: domish.Element) -> tuple[bytes, bytes]:
+        """
+        A template (a stanza without C{to}) serialised once, as the bytes
+        before and after where C{to} goes. Templates never change once the
+        engine made them, and the engine shares them between effects (a
+        broadcast and its archive record, the roster and history replayed
+        to each entrant), so the serialisation is kept as long as the
+        template lives.
+        """
+        parts = self._serialised.get(stanza)
+        if parts is None:
+            xml = stanza.toXml()
+            cut = len(stanza.name) + 1  # after "<message"
+            parts = self._serialised[stanza] = (xml[:cut].encode("utf-8"),
+                                                xml[cut:].encode("utf-8"))
+        return parts
 
-    def _broadcast(self, effect: effects.Broadcast, serialised: dict[int, str],
-                   origin: Any) -> None:
+    def _broadcast(self, effect: effects.Broadcast, origin: Any) -> None:
         stanza = effect.stanza
-        xml = self._serialise(stanza, serialised)
-        cut = len(stanza.name) + 1  # after "<message"
-        head = xml[:cut].encode("utf-8")
-        tail = xml[cut:].encode("utf-8")
+        head, tail = self._serialise(stanza)
         deliver = self.router.deliverSerialised
         for recipient in effect.recipients:
             deliver(recipient, head + _toAttribute(recipient) + tail,
                     lambda r=recipient: addressed(stanza, r.full()))
 
-    def _startTimer(self, effect: effects.StartTimer, serialised: Any, origin: Any) -> None:
-        self._cancelTimer(effects.CancelTimer(effect.key), serialised, origin)
+    def _deliver(self, effect: effects.Deliver, origin: Any) -> None:
+        stanza, recipient = effect.stanza, effect.recipient
+        head, tail = self._serialise(stanza)
+        self.router.deliverSerialised(recipient, head + _toAttribute(recipient) + tail,
+                                      lambda: addressed(stanza, recipient.full()))
+
+    def _startTimer(self, effect: effects.StartTimer, origin: Any) -> None:
+        self._cancelTimer(effects.CancelTimer(effect.key), origin)
         self.timers[effect.key] = self.clock.callLater(effect.delay, self._fire, effect.key)
 
-    def _cancelTimer(self, effect: effects.CancelTimer, serialised: Any, origin: Any) -> None:
+    def _cancelTimer(self, effect: effects.CancelTimer, origin: Any) -> None:
         call = self.timers.pop(effect.key, None)
         if call is not None and call.active():
             call.cancel()
@@ -216,17 +231,18 @@ class MUCComponent:
     def _write(self, d: defer.Deferred) -> None:
         d.addErrback(lambda f: self.log.failure("A room storage write failed", f))
 
-    def _saveRoom(self, effect: effects.SaveRoom, serialised: Any, origin: Any) -> None:
+    def _saveRoom(self, effect: effects.SaveRoom, origin: Any) -> None:
         stored = StoredRoom(effect.record.name, toJSON(effect.record))
         self._write(self.store.saveRoom(self.host, stored))
 
-    def _archive(self, effect: effects.Archive, serialised: dict[int, str], origin: Any) -> None:
+    def _archive(self, effect: effects.Archive, origin: Any) -> None:
+        head, tail = self._serialise(effect.stanza)
         message = ArchivedMessage(effect.stanzaId, effect.stamp, effect.nick, effect.occupant,
-                                  self._serialise(effect.stanza, serialised))
+                                  (head + tail).decode("utf-8"))
         self._write(self.store.archiveMessage(self.host, effect.room, message,
                                               self.archiveSize))
 
-    def _queryArchive(self, effect: effects.QueryArchive, serialised: Any, origin: Any) -> None:
+    def _queryArchive(self, effect: effects.QueryArchive, origin: Any) -> None:
         query = effect.query
         wanted = ArchiveFilter(query.start, query.end, query.with_, query.after, query.before,
                                pageSize(query))
@@ -253,7 +269,7 @@ class MUCComponent:
         if self._ready:
             self.run(self.service.shutdown(self.clock.seconds()))
         for key in list(self.timers):
-            self._cancelTimer(effects.CancelTimer(key), None, None)
+            self._cancelTimer(effects.CancelTimer(key), None)
 
 
 def install(node: Any) -> MUCComponent | None:

@@ -36,6 +36,19 @@ class Broadcast:
 
 
 @dataclass(frozen=True)
+class Deliver:
+    """
+    Send C{stanza} (which has no C{to}, and may go to others too) to one
+    real JID: the roster and history a joining occupant gets. Like a
+    L{Broadcast}, only C{to} changes, and the glue serialises each stanza
+    once however many joins replay it.
+    """
+
+    stanza: Any
+    recipient: JID
+
+
+@dataclass(frozen=True)
 class Send:
     """
     Send one stanza that carries its own C{to}.

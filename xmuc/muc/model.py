@@ -145,16 +145,20 @@ class Subject:
     stamp: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class HistoryEntry:
     """
     One message of the room's history as it was broadcast (without
     C{to}), with its time and archive id.
+
+    @ivar delayed: the copy entering occupants get (with C{<delay/>}),
+        made on first use and shared by every later join.
     """
 
     stanza: domish.Element
     stamp: float
     stanzaId: str
+    delayed: domish.Element | None = None
 
 
 @dataclass
@@ -180,6 +184,9 @@ class Occupant:
     @ivar tokens: the flood allowance left (see L{limits}).
     @ivar unreachable: since when its server has been unreachable, or
         L{None} (see L{features.ghosts}).
+    @ivar cache: its current presence as the room shows it, with and
+        without the real JID, for the roster of each entrant; emptied at
+        each change (L{Room.broadcastPresence}).
     """
 
     nick: str
@@ -191,6 +198,7 @@ class Occupant:
     tokens: float = 0.0
     tokensAt: float = 0.0
     unreachable: float | None = None
+    cache: dict[bool, Any] = field(default_factory=dict)
 
     @property
     def primary(self) -> Session:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from xmuc.core.errors import Conflict, Forbidden, ItemNotFound
 from xmuc.core.jid import InvalidJID, displayNickname, prepNickname
+from xmuc.muc.effects import Deliver
 from xmuc.muc.events import PresenceIn, TimerFired
 from xmuc.muc.model import Affiliation, Occupant, Role, Session
 from xmuc.muc.permissions import defaultRole, maySeeRealJids
@@ -86,12 +87,11 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
         nick, key, bare, defaultRole(entrant.affiliation, room.config),
         room.occupantIdOf(bare), tokens=room.settings.floodBurst, tokensAt=turn.now,
     )
-    full = event.sender.full()
     room.addSession(occupant, Session(event.sender, event.payload))
     seesJids = maySeeRealJids(occupant.role, room.config)
     for other in room.occupants.values():
         if other is not occupant and other.role in room.config.presenceBroadcast:
-            turn.send(addressed(room.presenceElement(other, seesJids), full))
+            turn.emit(Deliver(room.rosterPresence(other, seesJids), event.sender))
     codes: set[int] = {201} if created else set()
     if nick != event.nick:
         codes.add(210)
@@ -100,7 +100,7 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
         room.broadcastPresence(turn, occupant, selfCodes=codes)
     else:
         own = room.presenceElement(occupant, True, codes={110, *codes})
-        turn.send(addressed(own, full))
+        turn.send(addressed(own, event.sender.full()))
     room.registry.hooks.fire("joined", room, turn, occupant, event)
 
 

@@ -277,6 +277,15 @@ class Room:
         self.registry.hooks.fire("from-occupant", self, occupant, element)
         return element
 
+    def rosterPresence(self, occupant: Occupant, showJid: bool) -> Any:
+        """
+        An occupant's current presence (shared, cached until it changes).
+        """
+        element = occupant.cache.get(showJid)
+        if element is None:
+            element = occupant.cache[showJid] = self.presenceElement(occupant, showJid)
+        return element
+
     def broadcastPresence(self, turn: Turn, occupant: Occupant, *,
                           codes: Iterable[int] = (), selfCodes: Iterable[int] = (),
                           toOthers: bool = True, **options: Any) -> None:
@@ -285,6 +294,7 @@ class Room:
         number: with real JIDs to those who may see them, without to the
         others, and with status 110 (and C{selfCodes}) to the occupant.
         """
+        occupant.cache.clear()
         seq = self.nextSeq()
         seeing: list[JID] = []
         blind: list[JID] = []
@@ -296,9 +306,13 @@ class Room:
             target.extend(other.jids())
         codes = tuple(codes)
         for recipients, showJid in ((seeing, True), (blind, False)):
-            if recipients:
+            if not recipients:
+                continue
+            if codes or options:
                 element = self.presenceElement(occupant, showJid, codes=codes, **options)
-                turn.emit(effects.Broadcast(seq, element, tuple(recipients)))
+            else:
+                element = self.rosterPresence(occupant, showJid)
+            turn.emit(effects.Broadcast(seq, element, tuple(recipients)))
         own = self.presenceElement(occupant, True, codes={110, *codes, *selfCodes}, **options)
         turn.emit(effects.Broadcast(seq, own, occupant.jids()))
 

@@ -69,6 +69,16 @@ def addressed(template: domish.Element, to: str,
     return copy
 
 
+def withDelay(template: domish.Element, stamp: domish.Element) -> domish.Element:
+    """
+    A copy of a template (still without C{to}) with a C{<delay/>} added.
+    """
+    copy = domish.Element((template.uri, template.name), template.defaultUri)
+    copy.attributes = dict(template.attributes)
+    copy.children = list(template.children) + [stamp]
+    return copy
+
+
 def statusCodes(x: domish.Element, codes: Iterable[int]) -> None:
     for code in codes:
         x.addElement("status")["code"] = str(code)

@@ -18,7 +18,8 @@ from xmuc.muc.forms import FormField
 from xmuc.muc.model import HistoryEntry, Occupant
 from xmuc.muc.registry import ConfigField, Registry
 from xmuc.muc.roomconfig import integer, one
-from xmuc.muc.stanzas import addressed, delay
+from xmuc.muc.effects import Deliver
+from xmuc.muc.stanzas import delay, withDelay
 
 
 def select(entries: list[HistoryEntry], request: HistoryRequest | None,
@@ -48,9 +49,10 @@ def select(entries: list[HistoryEntry], request: HistoryRequest | None,
 
 def onJoined(room: Any, turn: Any, occupant: Occupant, event: PresenceIn) -> None:
     request = event.join.history if event.join is not None else None
-    full = event.sender.full()
     for entry in select(list(room.history), request, turn.now):
-        turn.send(addressed(entry.stanza, full, (delay(entry.stamp, room.address),)))
+        if entry.delayed is None:
+            entry.delayed = withDelay(entry.stanza, delay(entry.stamp, room.address))
+        turn.emit(Deliver(entry.delayed, event.sender))
 
 
 def onArchived(room: Any, turn: Any, occupant: Occupant, element: Any, stanzaId: str) -> None:
