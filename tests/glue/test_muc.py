@@ -95,6 +95,24 @@ class MUCGlueTests(SynchronousTestCase):
         self.assertEqual(stanza["to"], "carol@remote.example/x")
         self.assertEqual(str(child(stanza, stanza.uri, "body")), "hi")
 
+    def test_blockedRoom(self) -> None:
+        """
+        A session with a block list gets room stanzas through the usual
+        delivery, where blocking applies: Bob, who blocked the room, gets
+        nothing, and the bounce removes him from it.
+        """
+        self.createRoom()
+        self.bob.send(JOIN.format(room="room", nick="Bob"))
+        self.bob.send("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'>"
+                      "<item jid='room@muc.localhost'/></block></iq>")
+        self.bob.received()
+        self.alice.received()
+        self.alice.send("<message type='groupchat' to='room@muc.localhost'><body>hi</body>"
+                        "</message>")
+        self.assertEqual([s.name for s in self.bob.received()], [])
+        echo, gone = self.alice.received()
+        self.assertEqual((gone["from"], codes(gone)), ("room@muc.localhost/Bob", {333}))
+
     def test_refusal(self) -> None:
         """
         A refused stanza is answered with its error from the room.
