@@ -123,6 +123,16 @@ class ModerationTests(SynchronousTestCase):
         self.assertEqual(self.h.refused(CAROL, self._set(
             "<item jid='dave@localhost' affiliation='outcast'/>")), "forbidden")
 
+    def test_notInRoom(self) -> None:
+        """
+        A user whose affiliation changes while not in the room is told by
+        a message with status 101.
+        """
+        self.h.admin(ALICE, "room", "<item jid='dave@localhost' affiliation='member'/>")
+        [notice] = self.h.received("dave@localhost")
+        self.assertEqual((notice["from"], codes(notice)), (f"room@{HOST}", {101}))
+        self.assertEqual(item(notice)["affiliation"], "member")
+
     def test_lastOwner(self) -> None:
         """
         The last owner may not step down: C{conflict}; with a second owner

@@ -366,14 +366,22 @@ class Room:
         """
         Record a bare JID's new affiliation and carry it through to its
         occupants: outcasts are removed (301), the others get the role the
-        new affiliation gives (features may remove them instead, 321).
+        new affiliation gives (features may remove them instead, 321). A
+        user not in the room is told by message (status 101).
         """
         old = self.affiliation(bare)
         if new is Affiliation.NONE:
             self.affiliations.pop(bare, None)
         else:
             self.affiliations[bare] = Affiliated(new, reason, nick)
-        for occupant in self.occupantsOf(bare):
+        occupants = self.occupantsOf(bare)
+        if not occupants:
+            notice = stanza("message", self.address, bare)
+            notice.addChild(mucUser(itemElement(new, Role.NONE, bare, reason=reason),
+                                    codes=(101,)))
+            del notice.firstChildElement().firstChildElement()["role"]
+            turn.send(notice)
+        for occupant in occupants:
             if new is Affiliation.OUTCAST:
                 self.removeOccupant(turn, occupant, (301,), actor, reason)
             elif not self.registry.hooks.fire(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.muc.support import HOST, RoomHarness, child
+from tests.muc.support import HOST, RoomHarness, child, codes
 from xmuc.muc.model import Affiliation
 from xmuc.muc.ns import NS_MUC_USER
 
@@ -54,7 +54,8 @@ class InvitationTests(SynchronousTestCase):
         self.h.send(ALICE, INVITE.format(to="carol@localhost"))
         room = self.h.service.rooms["room"]
         self.assertEqual(room.affiliation("carol@localhost"), Affiliation.MEMBER)
-        [message] = self.h.received("carol@localhost")
+        notice, message = self.h.received("carol@localhost")
+        self.assertEqual(codes(notice), {101})
         x = child(message, NS_MUC_USER, "x")
         self.assertEqual(str(child(x, NS_MUC_USER, "password")), "pw")
 
