@@ -101,10 +101,8 @@ def onAdminGet(room: Room, turn: Turn, event: AdminGetIn) -> None:
             raise Forbidden("You may not see that list")
         for jid, entry in sorted(room.affiliations.items()):
             if entry.affiliation is event.affiliation:
-                item = itemElement(entry.affiliation, Role.NONE, jid, entry.nick or None,
-                                   reason=entry.reason, namespace=NS_MUC_ADMIN)
-                del item["role"]
-                result.addChild(item)
+                result.addChild(itemElement(entry.affiliation, None, jid, entry.nick or None,
+                                            reason=entry.reason, namespace=NS_MUC_ADMIN))
     elif event.role is not None:
         if not mayGetRoleList(role, affiliation, event.role):
             raise Forbidden("You may not see that list")

@@ -377,9 +377,7 @@ class Room:
         occupants = self.occupantsOf(bare)
         if not occupants:
             notice = stanza("message", self.address, bare)
-            notice.addChild(mucUser(itemElement(new, Role.NONE, bare, reason=reason),
-                                    codes=(101,)))
-            del notice.firstChildElement().firstChildElement()["role"]
+            notice.addChild(mucUser(itemElement(new, None, bare, reason=reason), codes=(101,)))
             turn.send(notice)
         for occupant in occupants:
             if new is Affiliation.OUTCAST:

@@ -84,15 +84,17 @@ def statusCodes(x: domish.Element, codes: Iterable[int]) -> None:
         x.addElement("status")["code"] = str(code)
 
 
-def itemElement(affiliation: Affiliation, role: Role, jid: str | None = None,
+def itemElement(affiliation: Affiliation, role: Role | None, jid: str | None = None,
                 nick: str | None = None, actor: str | None = None,
                 reason: str = "", namespace: str = NS_MUC_USER) -> domish.Element:
     """
-    A muc#user (or, with C{namespace}, muc#admin) C{<item/>}.
+    A muc#user (or, with C{namespace}, muc#admin) C{<item/>}; without a
+    role for affiliation lists and notices.
     """
     item = domish.Element((namespace, "item"))
     item["affiliation"] = affiliation.label
-    item["role"] = role.label
+    if role is not None:
+        item["role"] = role.label
     if jid is not None:
         item["jid"] = jid
     if nick is not None:
