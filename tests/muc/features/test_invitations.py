@@ -59,6 +59,20 @@ class InvitationTests(SynchronousTestCase):
         x = child(message, NS_MUC_USER, "x")
         self.assertEqual(str(child(x, NS_MUC_USER, "password")), "pw")
 
+    def test_membersInvite(self) -> None:
+        """
+        In a members-only room that lets occupants invite, a member's
+        invitee becomes a member; outcasts stay outcasts.
+        """
+        self.h.admin(ALICE, "room", "<item jid='bob@localhost' affiliation='member'/>"
+                                    "<item jid='eve@localhost' affiliation='outcast'/>")
+        self.h.configure(ALICE, "room", membersonly="1", allowinvites="1")
+        self.h.send(BOB, INVITE.format(to="carol@localhost"))
+        self.h.send(BOB, INVITE.format(to="eve@localhost"))
+        room = self.h.service.rooms["room"]
+        self.assertEqual(room.affiliation("carol@localhost"), Affiliation.MEMBER)
+        self.assertEqual(room.affiliation("eve@localhost"), Affiliation.OUTCAST)
+
     def test_decline(self) -> None:
         """
         A decline goes to the inviter from the room.

@@ -3,8 +3,10 @@
 Mediated invitations (XEP-0045 section 7.8.2) and their declines.
 
 Who may invite depends on muc#roomconfig_allowinvites (see
-L{xmuc.muc.permissions.mayInvite}); an admin or owner inviting to a
-members-only room makes the invitee a member. Direct invitations
+L{xmuc.muc.permissions.mayInvite}). An invitation to a members-only room
+makes the invitee a member when the inviter may grant membership, or when
+the room lets its occupants invite (as Prosody does: an invitation nobody
+can follow would be useless). Direct invitations
 (XEP-0249) go from client to client and need nothing from the room.
 """
 
@@ -29,9 +31,10 @@ def onInvite(room: Any, turn: Any, event: InviteIn) -> None:
         raise Forbidden("You may not invite to this room")
     for invitation in event.invitations:
         invitee = invitation.to.userhost()
-        if room.config.membersOnly and room.affiliation(invitee).rank < Affiliation.MEMBER.rank:
-            verdict = affiliationChange(affiliation, room.affiliation(invitee), Affiliation.MEMBER)
-            if verdict is Verdict.ALLOWED:
+        current = room.affiliation(invitee)
+        if room.config.membersOnly and current is Affiliation.NONE:
+            verdict = affiliationChange(affiliation, current, Affiliation.MEMBER)
+            if verdict is Verdict.ALLOWED or room.config.allowInvites:
                 room.setAffiliation(turn, invitee, Affiliation.MEMBER, occupant.nick)
         message = stanza("message", room.address, invitation.to.full(), id=event.id)
         x = message.addElement((NS_MUC_USER, "x"))
