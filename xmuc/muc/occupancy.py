@@ -25,7 +25,6 @@ from xmuc.muc.model import Affiliation, Occupant, Role, Session
 from xmuc.muc.permissions import defaultRole, maySeeRealJids
 from xmuc.muc.registry import Registry
 from xmuc.muc.room import Room, RoomState, Turn
-from xmuc.muc.stanzas import addressed
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
         room.broadcastPresence(turn, occupant, selfCodes=codes)
     else:
         own = room.presenceElement(occupant, True, codes={110, *codes})
-        turn.send(addressed(own, event.sender.full()))
+        turn.emit(Deliver(own, event.sender))
     room.registry.hooks.fire("joined", room, turn, occupant, event)
 
 
@@ -141,8 +140,8 @@ def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None
         own = room.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
                                    codes=(110,), payload=event.payload)
         room.dropSession(occupant, full)
-        turn.send(addressed(own, full))
-        room.broadcastPresence(turn, occupant, toOthers=True)
+        turn.emit(Deliver(own, event.sender))
+        room.broadcastPresence(turn, occupant)
         return
     room.broadcastPresence(turn, occupant, unavailable=True, role=Role.NONE,
                            payload=event.payload)
