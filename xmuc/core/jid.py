@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import precis_i18n
 from twisted.words.protocols.jabber.jid import JID
@@ -71,17 +72,21 @@ def prepResource(text: str) -> str:
     return prepared
 
 
+def _enforceNickname(profile: Any, text: str) -> str:
+    try:
+        prepared = profile.enforce(text)
+    except UnicodeError as e:
+        raise InvalidJID(f"invalid nickname: {e.reason}")
+    _checkLength(prepared, "nickname")
+    return prepared
+
+
 def prepNickname(text: str) -> str:
     """
     Enforce the NicknameCaseMapped profile (RFC 8266), used to compare
     room nicknames.
     """
-    try:
-        prepared = _nickname.enforce(text)
-    except UnicodeError as e:
-        raise InvalidJID(f"invalid nickname: {e.reason}")
-    _checkLength(prepared, "nickname")
-    return prepared
+    return _enforceNickname(_nickname, text)
 
 
 def displayNickname(text: str) -> str:
@@ -90,12 +95,7 @@ def displayNickname(text: str) -> str:
     room nickname to show, with spaces trimmed and widths mapped but the
     case kept.
     """
-    try:
-        prepared = _displayNickname.enforce(text)
-    except UnicodeError as e:
-        raise InvalidJID(f"invalid nickname: {e.reason}")
-    _checkLength(prepared, "nickname")
-    return prepared
+    return _enforceNickname(_displayNickname, text)
 
 
 def prepDomain(text: str) -> str:
