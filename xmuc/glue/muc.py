@@ -33,7 +33,7 @@ from twisted.words.xish import domish
 
 from xmuc.config import Config
 from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
-from xmuc.core.stanza import parseStanza as parseStored
+from xmuc.core.stanza import parseStanza as parseStored, readdressed
 from xmuc.muc import effects
 from xmuc.muc.features.mam import fin, pageSize, resultMessages
 from xmuc.muc.model import HistoryEntry
@@ -41,7 +41,6 @@ from xmuc.muc.parse import parseStanza
 from xmuc.muc.records import fromJSON, toJSON
 from xmuc.muc.service import MUCService
 from xmuc.muc.settings import Settings
-from xmuc.muc.stanzas import addressed
 from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter, StoredRoom
 
 
@@ -202,13 +201,13 @@ class MUCComponent:
         deliver = self.router.deliverSerialised
         for recipient in effect.recipients:
             deliver(recipient, head + _toAttribute(recipient) + tail,
-                    lambda r=recipient: addressed(stanza, r.full()))
+                    lambda r=recipient: readdressed(stanza, r.full()))
 
     def _deliver(self, effect: effects.Deliver, origin: Any) -> None:
         stanza, recipient = effect.stanza, effect.recipient
         head, tail = self._serialise(stanza)
         self.router.deliverSerialised(recipient, head + _toAttribute(recipient) + tail,
-                                      lambda: addressed(stanza, recipient.full()))
+                                      lambda: readdressed(stanza, recipient.full()))
 
     def _startTimer(self, effect: effects.StartTimer, origin: Any) -> None:
         self._cancelTimer(effects.CancelTimer(effect.key), origin)

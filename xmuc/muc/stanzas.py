@@ -55,30 +55,6 @@ def stanza(name: str, sender: str, to: str | None = None, kind: str | None = Non
     return element
 
 
-def addressed(template: domish.Element, to: str,
-              extra: Iterable[Any] = ()) -> domish.Element:
-    """
-    A copy of C{template} sent to C{to}: a new envelope around the same
-    children (plus C{extra} ones), so the template stays as it is.
-    """
-    copy = domish.Element((template.uri, template.name), template.defaultUri)
-    copy.attributes = dict(template.attributes)
-    copy.children = list(template.children)
-    copy.children.extend(extra)
-    copy["to"] = to
-    return copy
-
-
-def withDelay(template: domish.Element, stamp: domish.Element) -> domish.Element:
-    """
-    A copy of a template (still without C{to}) with a C{<delay/>} added.
-    """
-    copy = domish.Element((template.uri, template.name), template.defaultUri)
-    copy.attributes = dict(template.attributes)
-    copy.children = list(template.children) + [stamp]
-    return copy
-
-
 def statusCodes(x: domish.Element, codes: Iterable[int]) -> None:
     for code in codes:
         x.addElement("status")["code"] = str(code)

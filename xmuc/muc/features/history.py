@@ -19,7 +19,8 @@ from xmuc.muc.model import HistoryEntry, Occupant
 from xmuc.muc.registry import ConfigField, Registry
 from xmuc.muc.roomconfig import integer, one
 from xmuc.muc.effects import Deliver
-from xmuc.muc.stanzas import delay, withDelay
+from xmuc.core.stanza import readdressed
+from xmuc.muc.stanzas import delay
 
 
 def select(entries: list[HistoryEntry], request: HistoryRequest | None,
@@ -51,7 +52,7 @@ def onJoined(room: Any, turn: Any, occupant: Occupant, event: PresenceIn) -> Non
     request = event.join.history if event.join is not None else None
     for entry in select(list(room.history), request, turn.now):
         if entry.delayed is None:
-            entry.delayed = withDelay(entry.stanza, delay(entry.stamp, room.address))
+            entry.delayed = readdressed(entry.stanza, None, extra=(delay(entry.stamp, room.address),))
         turn.emit(Deliver(entry.delayed, event.sender))
 
 
