@@ -189,6 +189,29 @@ class ComponentSection:
 
 
 @dataclass(frozen=True)
+class MUCSection:
+    """
+    [muc]: the multi-user chat service (XEP-0045). A limit of 0 means
+    none; C{limits = false} lifts them all (for benchmarks).
+    """
+
+    enabled: bool = True
+    host: str = ""
+    creation: str = "local"
+    limits: bool = True
+    max_room_occupants: int = 1000
+    max_occupants: int = 100000
+    max_rooms_per_user: int = 100
+    history_size: int = 100
+    archive_size: int = 10000
+    max_body: int = 10000
+    max_subject: int = 1000
+    flood_rate: float = 5.0
+    flood_burst: int = 20
+    ghost_grace: float = 120.0
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration of a node.
@@ -210,6 +233,7 @@ class Config:
     peers: dict[str, PeerSection] = field(default_factory=dict)
     #: [component:HOST] sections.
     componentSecrets: dict[str, ComponentSection] = field(default_factory=dict)
+    muc: MUCSection = field(default_factory=MUCSection)
     baseDir: str = "."
 
     def peerPolicy(self, domain: str) -> PeerSection:
@@ -256,6 +280,13 @@ class Config:
         return not self.tls.certificate
 
     @property
+    def mucHost(self) -> str:
+        """
+        The MUC service's domain: [muc] host, or C{muc.<domain>}.
+        """
+        return self.muc.host or f"muc.{self.node.domain}"
+
+    @property
     def storagePath(self) -> str:
         if self.storage.path:
             return self.path(self.storage.path)
@@ -270,6 +301,7 @@ _SECTIONS: dict[str, type] = {
     "services": ServicesSection,
     "s2s": S2SSection,
     "components": ComponentsSection,
+    "muc": MUCSection,
 }
 
 #: Sections named C{prefix:NAME}, one per peer or component.
@@ -333,6 +365,7 @@ def _validate(config: Config) -> None:
     for host, component in config.componentSecrets.items():
         if not component.secret:
             raise ConfigError(f"[component:{host}] secret: must be set")
+    _validateMUC(config)
     for admin in config.services.admins:
         try:
             parsed = prepJID(admin)
@@ -381,6 +414,23 @@ def _hostTable(items: list[tuple[str, str]]) -> dict[str, tuple[Address, ...]]:
             raise ConfigError(f"[s2s_hosts] {key}: no address")
         table[domain] = addresses
     return table
+
+
+def _validateMUC(config: Config) -> None:
+    muc = config.muc
+    if muc.host:
+        try:
+            host = prepDomain(muc.host)
+        except InvalidJID as e:
+            raise ConfigError(f"[muc] host: {e}")
+        if host != muc.host:
+            raise ConfigError(f"[muc] host: write it as {host!r}")
+        if host == config.node.domain:
+            raise ConfigError("[muc] host: must differ from [node] domain")
+    if muc.creation not in ("anyone", "local", "admins"):
+        raise ConfigError(f"[muc] creation: {muc.creation!r} is not anyone, local or admins")
+    if muc.flood_rate and muc.flood_burst < 1:
+        raise ConfigError("[muc] flood_burst: must be at least 1 when flood_rate is set")
 
 
 def parseConfig(text: str, baseDir: str = ".") -> Config:

@@ -22,6 +22,8 @@ first handler that returns a true value and returns that value):
   - C{session-bound(session)}, C{session-closed(session)}.
   - C{session-initial-presence(session)}: a session sent its first
     available presence.
+  - C{node-stopping()}: the node is stopping, its listeners closed and its
+    sessions still open.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ FEATURES = (
     "xmuc.im.carbons",
     "xmuc.im.register",
     "xmuc.im.adhoc",
+    "xmuc.glue.muc",
 )
 
 

@@ -40,8 +40,11 @@ class ISession(Protocol):
     jid: JID
     available: bool
     priority: int
+    blocked: set[str]
 
     def send(self, stanza: domish.Element) -> None: ...
+
+    def sendBytes(self, data: bytes) -> None: ...
 
 
 class Router:
@@ -92,6 +95,24 @@ class Router:
             self.bounce(stanza, "remote-server-not-found")
             return
         sink.receive(stanza, to)
+
+    def deliverSerialised(
+        self, to: JID, data: bytes, build: Callable[[], domish.Element]
+    ) -> None:
+        """
+        Deliver a stanza that is already serialised with its C{to} (a room
+        broadcast): a bound local session without a block list takes the
+        bytes as they are; anything else (remote, gone, or a session whose
+        block list must see the stanza) gets the element C{build()} makes,
+        routed as usual.
+        """
+        if to.host == self.domain and to.resource is not None:
+            resources = self._sessions.get(to.userhost())
+            session = resources.get(to.resource) if resources else None
+            if session is not None and not session.blocked:
+                session.sendBytes(data)
+                return
+        self.route(build(), to)
 
     def bounce(
         self, stanza: domish.Element, condition: str, text: str | None = None

@@ -142,6 +142,7 @@ class NodeService(service.MultiService):
             yield port.stopListening()
         self.ports = []
         self.listening = {}
+        self.node.hooks.fire("node-stopping")
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
         self.components.stop()

@@ -183,7 +183,9 @@ class SchemaUpgradeTests(SynchronousTestCase):
         """
         A database past the last known file is refused.
         """
-        self.addSchema("002_more.sql", "CREATE TABLE more (x);")
+        latest = schemaFiles(SCHEMA_DIRECTORY)[-1][0]
+        for number in range(2, latest + 2):
+            self.addSchema(f"{number:03d}_more.sql", f"CREATE TABLE more{number} (x);")
         upgradeSchema(self.connection, self.directory)
         self.assertRaises(SchemaTooNew, upgradeSchema, self.connection, SCHEMA_DIRECTORY)
 

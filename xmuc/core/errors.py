@@ -46,6 +46,63 @@ class BadRequest(Exception):
     """
 
 
+class Conflict(Exception):
+    """
+    The request clashes with existing state (a nickname in use, the last
+    owner of a room).
+    """
+
+
+class NotAuthorized(Exception):
+    """
+    A credential is missing or wrong (a room password).
+    """
+
+
+class RegistrationRequired(Exception):
+    """
+    Only registered users may do this (a members-only room).
+    """
+
+
+class NotAcceptable(Exception):
+    """
+    The request does not meet the entity's criteria (a locked-down
+    nickname, a configuration the service will not take, a sender that is
+    not an occupant).
+    """
+
+
+class ItemNotFound(Exception):
+    """
+    The addressed thing does not exist (a room, an occupant).
+    """
+
+
+class ServiceUnavailable(Exception):
+    """
+    The entity does not offer this, or not to this sender.
+    """
+
+
+class Full(ServiceUnavailable):
+    """
+    A limit on occupants or rooms is reached; trying later may work.
+    """
+
+
+class PolicyViolation(Exception):
+    """
+    The stanza breaks a local policy (an oversize body or subject).
+    """
+
+
+class Flooding(PolicyViolation):
+    """
+    The sender sends faster than allowed; trying later works.
+    """
+
+
 _ERROR_MAP: dict[type, tuple[str, str | None]] = {
     InvalidJID: ("jid-malformed", "modify"),
     UnknownUser: ("item-not-found", "cancel"),
@@ -53,6 +110,15 @@ _ERROR_MAP: dict[type, tuple[str, str | None]] = {
     NotAllowed: ("not-allowed", "cancel"),
     Forbidden: ("forbidden", "auth"),
     BadRequest: ("bad-request", "modify"),
+    Conflict: ("conflict", "cancel"),
+    NotAuthorized: ("not-authorized", "auth"),
+    RegistrationRequired: ("registration-required", "auth"),
+    NotAcceptable: ("not-acceptable", "cancel"),
+    ItemNotFound: ("item-not-found", "cancel"),
+    Full: ("service-unavailable", "wait"),
+    ServiceUnavailable: ("service-unavailable", "cancel"),
+    Flooding: ("policy-violation", "wait"),
+    PolicyViolation: ("policy-violation", "modify"),
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import precis_i18n
 from twisted.words.protocols.jabber.jid import JID
@@ -22,6 +23,7 @@ from twisted.words.protocols.jabber.jid import JID
 _username = precis_i18n.get_profile("UsernameCaseMapped")
 _opaque = precis_i18n.get_profile("OpaqueString")
 _nickname = precis_i18n.get_profile("NicknameCaseMapped")
+_displayNickname = precis_i18n.get_profile("NicknameCasePreserved")
 
 # RFC 7622 section 3.3.1: characters a localpart may not contain.
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@")
@@ -70,17 +72,30 @@ def prepResource(text: str) -> str:
     return prepared
 
 
+def _enforceNickname(profile: Any, text: str) -> str:
+    try:
+        prepared = profile.enforce(text)
+    except UnicodeError as e:
+        raise InvalidJID(f"invalid nickname: {e.reason}")
+    _checkLength(prepared, "nickname")
+    return prepared
+
+
 def prepNickname(text: str) -> str:
     """
     Enforce the NicknameCaseMapped profile (RFC 8266), used to compare
     room nicknames.
     """
-    try:
-        prepared = _nickname.enforce(text)
-    except UnicodeError as e:
-        raise InvalidJID(f"invalid nickname: {e.reason}")
-    _checkLength(prepared, "nickname")
-    return prepared
+    return _enforceNickname(_nickname, text)
+
+
+def displayNickname(text: str) -> str:
+    """
+    Enforce the NicknameCasePreserved profile (RFC 8266): the form of a
+    room nickname to show, with spaces trimmed and widths mapped but the
+    case kept.
+    """
+    return _enforceNickname(_displayNickname, text)
 
 
 def prepDomain(text: str) -> str:

@@ -1,10 +1,12 @@
 # -*- test-case-name: tests.core.test_stanza -*-
 """
-Serialising stanzas for a stream, and parsing serialised XML kept in
-storage back into elements.
+Serialising stanzas for a stream, parsing serialised XML kept in storage
+back into elements, and light copies of stanzas for fan-out.
 """
 
 from __future__ import annotations
+
+from typing import Any, Iterable
 
 from twisted.words.xish import domish
 
@@ -53,3 +55,26 @@ def parseStanza(xml: str) -> domish.Element:
     if len(elements) != 1:
         raise ValueError(f"expected one stanza, found {len(elements)}")
     return elements[0]
+
+
+def readdressed(
+    stanza: domish.Element,
+    to: str | None,
+    sender: str | None = None,
+    extra: Iterable[Any] = (),
+) -> domish.Element:
+    """
+    A copy of C{stanza} sent to C{to}: a new envelope around the same
+    children (and C{extra} ones after them), so that a broadcast builds its
+    payload once and the original stays as it is. With C{to} L{None} the
+    copy keeps the original's addressing.
+    """
+    copy = domish.Element((stanza.uri, stanza.name), stanza.defaultUri)
+    copy.attributes = dict(stanza.attributes)
+    copy.children = list(stanza.children)
+    copy.children.extend(extra)
+    if to is not None:
+        copy["to"] = to
+    if sender is not None:
+        copy["from"] = sender
+    return copy

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
-from xmuc.core.stanza import parseStanza
+from xmuc.core.stanza import parseStanza, readdressed
 
 from xmuc.storage.interfaces import OfflineMessage, UnknownUser
 
@@ -60,9 +60,7 @@ def withDelay(stanza: domish.Element, domain: str, seconds: float) -> domish.Ele
     """
     A copy of a message with a C{<delay/>} from the server (XEP-0203).
     """
-    copy = domish.Element((stanza.uri, stanza.name), stanza.defaultUri)
-    copy.attributes = dict(stanza.attributes)
-    copy.children = list(stanza.children)
+    copy = readdressed(stanza, None)
     delay = copy.addElement((NS_DELAY, "delay"))
     delay["from"] = domain
     delay["stamp"] = stampOf(seconds)

@@ -29,7 +29,7 @@ from twisted.words.xish import domish
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.im.blocking import isBlocked
-from xmuc.core.stanza import parseStanza
+from xmuc.core.stanza import parseStanza, readdressed
 from xmuc.im.roster import stateOf
 from xmuc.im.subscription import KINDS, Action, Transition, eventFor
 from xmuc.storage.interfaces import LastActivity, Roster, UnknownUser
@@ -65,22 +65,6 @@ def statusOf(stanza: domish.Element) -> str:
         if child.name == "status" and child.uri == stanza.uri:
             return str(child)
     return ""
-
-
-def readdressed(
-    stanza: domish.Element, to: str, sender: str | None = None
-) -> domish.Element:
-    """
-    A copy of C{stanza} sent to C{to}: a new envelope around the same
-    children, so a broadcast builds its payload once.
-    """
-    copy = domish.Element((stanza.uri, stanza.name), stanza.defaultUri)
-    copy.attributes = dict(stanza.attributes)
-    copy.children = list(stanza.children)
-    copy["to"] = to
-    if sender is not None:
-        copy["from"] = sender
-    return copy
 
 
 def presence(sender: str, to: str | None, kind: str | None) -> domish.Element:

@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from xmuc.storage.interfaces import (
+    ArchivedMessage,
+    ArchiveFilter,
+    ArchivePage,
     IStore,
+    StoredRoom,
     LastActivity,
     OfflineMessage,
     Roster,
@@ -22,6 +26,10 @@ from xmuc.storage.memory import MemoryStore
 from xmuc.storage.sqlite import SQLiteStore
 
 __all__ = [
+    "ArchivedMessage",
+    "ArchiveFilter",
+    "ArchivePage",
+    "StoredRoom",
     "IStore",
     "LastActivity",
     "OfflineMessage",

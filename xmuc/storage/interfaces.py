@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from zope.interface import Attribute, Interface
 
-from xmuc.core.errors import UnknownUser, UserExists
+from xmuc.core.errors import ItemNotFound, UnknownUser, UserExists
 
 # UnknownUser and UserExists are defined in core (which may not import
 # storage) and re-exported here for the stores and their callers.
@@ -103,6 +103,70 @@ class Roster:
 
     version: str
     items: dict[str, RosterItem] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredRoom:
+    """
+    A persistent room of a MUC service, as its engine serialised it.
+
+    @ivar name: the room's localpart.
+    @ivar data: the room's state as JSON (L{xmuc.muc.records}).
+    """
+
+    name: str
+    data: str
+
+
+@dataclass(frozen=True)
+class ArchivedMessage:
+    """
+    One message of a room's archive.
+
+    @ivar stanzaId: the room's id for it (XEP-0359), unique in the room.
+    @ivar occupant: the sender's bare JID.
+    @ivar xml: the message as the room broadcast it, without C{to}.
+    """
+
+    stanzaId: str
+    stamp: float
+    nick: str
+    occupant: str
+    xml: str
+
+
+@dataclass(frozen=True)
+class ArchiveFilter:
+    """
+    Which archived messages a query wants (XEP-0313 and XEP-0059): those
+    between C{start} and C{end}, from the occupant C{with_}, after the id
+    C{after} or before the id C{before} (an empty C{before}: the last
+    page), C{max} at most.
+    """
+
+    start: float | None = None
+    end: float | None = None
+    with_: str | None = None
+    after: str | None = None
+    before: str | None = None
+    max: int = 50
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """
+    One page of archived messages, oldest first.
+
+    @ivar complete: no more matching messages lie beyond the page in the
+        direction of the query.
+    @ivar count: messages matching the query's time and sender filters.
+    @ivar index: the position of the page's first message among those.
+    """
+
+    messages: list[ArchivedMessage]
+    complete: bool
+    count: int
+    index: int
 
 
 class IStore(Interface):
@@ -246,8 +310,54 @@ class IStore(Interface):
         @return: L{Deferred} firing with a L{LastActivity} or L{None}.
         """
 
+    # Rooms of the MUC service C{host}
+
+    def saveRoom(host, room):
+        """
+        Keep (or replace) a persistent room.
+
+        @type room: L{StoredRoom}
+        """
+
+    def loadRooms(host):
+        """
+        @return: L{Deferred} firing with a L{list} of L{StoredRoom}, by name.
+        """
+
+    def deleteRoom(host, name):
+        """
+        Forget a room and its archive (no error when absent).
+        """
+
+    def archiveMessage(host, room, message, keep):
+        """
+        Add a message to a room's archive, keeping only its last C{keep}
+        messages (all of them when C{keep} is 0).
+
+        @type message: L{ArchivedMessage}
+        """
+
+    def lastMessages(host, room, count):
+        """
+        @return: L{Deferred} firing with the last C{count} archived messages
+            of the room, oldest first.
+        """
+
+    def queryArchive(host, room, query):
+        """
+        @type query: L{ArchiveFilter}
+        @return: L{Deferred} firing with an L{ArchivePage}.
+        @raise ItemNotFound: (as a failure) when C{after} or C{before}
+            names no message of the room.
+        """
+
 
 __all__ = [
+    "ArchiveFilter",
+    "ArchivedMessage",
+    "ArchivePage",
+    "ItemNotFound",
+    "StoredRoom",
     "IStore",
     "LastActivity",
     "OfflineMessage",

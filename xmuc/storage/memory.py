@@ -20,6 +20,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from xmuc.storage.memoryrooms import MemoryRooms
 from xmuc.storage.interfaces import (
     IStore,
     LastActivity,
@@ -54,12 +55,13 @@ def _byMechanism(
 
 
 @implementer(IStore)
-class MemoryStore:
+class MemoryStore(MemoryRooms):
     """
     An L{IStore} in a dictionary.
     """
 
     def __init__(self, maxOfflineMessages: int = 1000) -> None:
+        super().__init__()
         self.maxOfflineMessages = maxOfflineMessages
         self._accounts: dict[str, _Account] = {}
 

@@ -37,6 +37,7 @@ from xmuc.storage.interfaces import (
     UserExists,
 )
 from xmuc.storage.migrations import configureConnection, upgradeSchema
+from xmuc.storage.sqlrooms import SQLiteRooms
 
 _T = TypeVar("_T")
 
@@ -266,7 +267,7 @@ def getLastActivity(txn: Any, username: str) -> LastActivity | None:
 
 
 @implementer(IStore)
-class SQLiteStore:
+class SQLiteStore(SQLiteRooms):
     """
     An L{IStore} in the SQLite file at C{path}.
 

@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.muc.test_service -*-
+"""
+Tests for L{xmuc.muc.service}: room creation policy, unknown rooms, the
+service's own disco and ping, service admins, and occupancy counts.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.muc.support import HOST, RoomHarness, child
+from xmuc.muc.model import Affiliation
+from xmuc.muc.ns import NS_DISCO_INFO
+from xmuc.muc.settings import Settings
+
+ALICE, BOB, REMOTE = "alice@localhost/a", "bob@localhost/b", "carol@remote.example/c"
+JOIN = "<presence to='{room}@muc.localhost/X'/>"
+
+
+class CreationTests(SynchronousTestCase):
+    def test_local(self) -> None:
+        """
+        By default local users create rooms; remote users may not
+        (not-allowed) but may join existing ones.
+        """
+        h = RoomHarness()
+        self.assertEqual(h.refused(REMOTE, JOIN.format(room="theirs")), "not-allowed")
+        self.assertNotIn("theirs", h.service.rooms)
+        h.create(ALICE, "ours", "Alice")
+        h.join(REMOTE, "ours", "Carol")
+
+    def test_admins(self) -> None:
+        """
+        With creation by admins, only the service admins create rooms, and
+        they own every room.
+        """
+        h = RoomHarness(Settings(creation="admins", admins=frozenset({"bob@localhost"})))
+        self.assertEqual(h.refused(ALICE, JOIN.format(room="r")), "not-allowed")
+        h.create(BOB, "r", "Bob")
+        self.assertIs(h.service.rooms["r"].affiliation("bob@localhost"), Affiliation.OWNER)
+
+    def test_anyone(self) -> None:
+        """
+        With creation by anyone, remote users create rooms too.
+        """
+        h = RoomHarness(Settings(creation="anyone"))
+        h.create(REMOTE, "theirs", "Carol")
+        self.assertIn("theirs", h.service.rooms)
+
+    def test_refusedJoinLeavesNoRoom(self) -> None:
+        """
+        A creating join that fails (bad nickname) leaves no room behind.
+        """
+        h = RoomHarness()
+        self.assertEqual(h.refused(ALICE, "<presence to='new@muc.localhost/a\u200bb'/>"),
+                         "jid-malformed")
+        self.assertEqual(h.service.rooms, {})
+
+
+class ServiceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.h = RoomHarness()
+
+    def test_unknownRoom(self) -> None:
+        """
+        Messages and IQs to a room that does not exist are item-not-found;
+        an unavailable presence or an error to one is ignored.
+        """
+        self.assertEqual(self.h.refused(ALICE, "<message type='groupchat' to='no@muc.localhost'>"
+                                               "<body>x</body></message>"), "item-not-found")
+        self.assertEqual(self.h.refused(ALICE, f"<iq type='get' id='i' to='no@{HOST}'><query "
+                                               f"xmlns='{NS_DISCO_INFO}'/></iq>"),
+                         "item-not-found")
+        self.assertEqual(self.h.send(ALICE, "<presence type='unavailable' to='no@muc.localhost/X'/>"),
+                         [])
+
+    def test_serviceInfo(self) -> None:
+        """
+        The service is a conference/text with the MUC feature.
+        """
+        self.h.send(ALICE, f"<iq type='get' id='i' to='{HOST}'><query xmlns='{NS_DISCO_INFO}'/></iq>")
+        [result] = self.h.received(ALICE)
+        query = child(result, NS_DISCO_INFO, "query")
+        self.assertEqual(child(query, NS_DISCO_INFO, "identity")["category"], "conference")
+        features = {f["var"] for f in query.elements(NS_DISCO_INFO, "feature")}
+        self.assertIn("http://jabber.org/protocol/muc", features)
+
+    def test_serviceRefuses(self) -> None:
+        """
+        What the service JID does not offer is service-unavailable.
+        """
+        self.assertEqual(self.h.refused(ALICE, f"<message to='{HOST}'><body>hi</body></message>"),
+                         "service-unavailable")
+
+    def test_counts(self) -> None:
+        """
+        The service counts occupants and each account's rooms.
+        """
+        self.h.create(ALICE, "one", "Alice")
+        self.h.create(ALICE, "two", "Alice")
+        self.h.join(BOB, "one", "Bob")
+        self.h.join("bob@localhost/phone", "one", "Bob")
+        self.assertEqual(self.h.service.occupantCount(), 3)
+        self.assertEqual(self.h.service.roomsOf("alice@localhost"), 2)
+        self.h.leave(ALICE, "two", "Alice")
+        self.assertEqual(self.h.service.roomsOf("alice@localhost"), 1)
+        self.assertNotIn("two", self.h.service.rooms)
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_shutdown(self) -> None:
+        """
+        At shutdown every occupant gets its own unavailable presence with
+        332; temporary rooms go, persistent ones stay.
+        """
+        h = RoomHarness()
+        h.create(ALICE, "one", "Alice")
+        h.join(BOB, "one", "Bob")
+        h.create(ALICE, "kept", "Alice")
+        h.configure(ALICE, "kept", persistentroom="1")
+        h.clear()
+        h.run(h.service.shutdown(h.now))
+        [own] = h.received(BOB)
+        self.assertEqual((own["type"], own["from"]), ("unavailable", "one@muc.localhost/Bob"))
+        from tests.muc.support import codes
+        self.assertEqual(codes(own), {110, 332})
+        self.assertEqual(len(h.received(ALICE)), 2)
+        self.assertEqual(set(h.service.rooms), {"kept"})
+        self.assertEqual(h.service.occupantCount(), 0)

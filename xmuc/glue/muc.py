@@ -1,0 +1,280 @@
+# -*- test-case-name: tests.glue.test_muc -*-
+"""
+The MUC service on a node: the router's sink for the service's domain.
+
+Stanzas are parsed at the edge (L{xmuc.muc.parse}), handed to the pure
+engine (L{xmuc.muc.service.MUCService}) with the clock's time, and the
+effects it returns are carried out here, in order:
+
+  - a L{Broadcast} is serialised once; each recipient gets those bytes with
+    only its C{to} spliced in, straight into its c2s stream when it is a
+    local session (L{Router.deliverSerialised}), as a light copy of the
+    element (new envelope, shared children) when it is remote;
+  - timers run on the node's clock; storage writes go to the store in
+    order; a MAM query is answered from the store.
+
+Persistent rooms are loaded from the store before the first stanza is
+handled (the store starts after the node is built); stanzas arriving while
+they load wait for them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from weakref import WeakKeyDictionary
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.words.protocols.jabber.error import StanzaError
+from twisted.words.protocols.jabber.jid import JID
+from twisted.words.xish import domish
+
+from xmuc.config import Config
+from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
+from xmuc.core.stanza import parseStanza as parseStored, readdressed
+from xmuc.muc import effects
+from xmuc.muc.features.mam import fin, pageSize, resultMessages
+from xmuc.muc.model import HistoryEntry
+from xmuc.muc.parse import parseStanza
+from xmuc.muc.records import fromJSON, toJSON
+from xmuc.muc.service import MUCService
+from xmuc.muc.settings import Settings
+from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter, StoredRoom
+
+
+def settingsFrom(config: Config) -> Settings:
+    """
+    The engine's settings from the node's configuration.
+    """
+    muc = config.muc
+    return Settings(
+        host=config.mucHost,
+        domain=config.node.domain,
+        creation=muc.creation,
+        admins=frozenset(config.services.admins),
+        limits=muc.limits,
+        maxRoomOccupants=muc.max_room_occupants,
+        maxOccupants=muc.max_occupants,
+        maxRoomsPerUser=muc.max_rooms_per_user,
+        historySize=muc.history_size,
+        maxBody=muc.max_body,
+        maxSubject=muc.max_subject,
+        floodRate=muc.flood_rate,
+        floodBurst=muc.flood_burst,
+        ghostGrace=muc.ghost_grace,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _toAttribute(recipient: JID) -> bytes:
+    """
+    C{to='…'} for a recipient, escaped, as bytes (recipients repeat: each
+    occupant gets every broadcast).
+    """
+    return b" to='" + domish.escapeToXml(recipient.full(), 1).encode("utf-8") + b"'"
+
+
+class MUCComponent:
+    """
+    The router's sink for the MUC service's domain.
+
+    @ivar service: the engine.
+    @ivar timers: the engine's running timers, by key.
+    """
+
+    log = Logger()
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.router = node.router
+        self.store = node.store
+        self.clock = node.clock
+        self.host = node.config.mucHost
+        self.archiveSize = node.config.muc.archive_size
+        self.service = MUCService(settingsFrom(node.config), node.random)
+        self.timers: dict[tuple[str, ...], Any] = {}
+        self._waiting: list[tuple[domish.Element, JID]] | None = None
+        self._ready = False
+        self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
+            WeakKeyDictionary())
+        self._runners: dict[type, Callable[[Any, Any], None]] = {
+            effects.Broadcast: self._broadcast,
+            effects.Deliver: self._deliver,
+            effects.Send: lambda e, o: self.router.route(e.stanza),
+            effects.StartTimer: self._startTimer,
+            effects.CancelTimer: self._cancelTimer,
+            effects.SaveRoom: self._saveRoom,
+            effects.DeleteRoom: lambda e, o: self._write(
+                self.store.deleteRoom(self.host, e.name)),
+            effects.Archive: self._archive,
+            effects.QueryArchive: self._queryArchive,
+        }
+
+    # Loading persistent rooms
+
+    def receive(self, stanza: domish.Element, to: JID) -> None:
+        if self._ready:
+            self._handle(stanza, to)
+            return
+        if self._waiting is not None:
+            self._waiting.append((stanza, to))
+            return
+        self._waiting = [(stanza, to)]
+        self.load().addBoth(self._loaded)
+
+    @defer.inlineCallbacks
+    def load(self) -> Any:
+        """
+        Bring back every persistent room with its last history.
+        """
+        for stored in (yield self.store.loadRooms(self.host)):
+            record = fromJSON(stored.name, stored.data)
+            archived = yield self.store.lastMessages(
+                self.host, stored.name, record.config.historyLength)
+            history = [HistoryEntry(parseStored(m.xml), m.stamp, m.stanzaId) for m in archived]
+            self.service.load(record, history)
+
+    def _loaded(self, result: Any) -> None:
+        if isinstance(result, Failure):
+            self.log.failure("Loading the persistent rooms failed", result)
+        self._ready = True
+        waiting, self._waiting = self._waiting or [], None
+        for stanza, to in waiting:
+            self._handle(stanza, to)
+
+    # Input
+
+    def _handle(self, stanza: domish.Element, to: JID) -> None:
+        try:
+            event = parseStanza(stanza, to)
+            done = [] if event is None else self.service.handle(event, self.clock.seconds())
+        except (StanzaError, *DOMAIN_ERRORS) as e:
+            self._refuse(stanza, e)
+            return
+        except Exception as e:
+            self.log.failure("Handling a stanza to {to} failed", to=to.full())
+            self._refuse(stanza, e)
+            return
+        self.run(done, stanza)
+
+    def _refuse(self, stanza: domish.Element, exc: BaseException) -> None:
+        reply = exceptionReply(stanza, exc)
+        if reply is None:
+            self.log.debug("Not answering a refused {name} of type error", name=stanza.name)
+        elif reply.getAttribute("to"):
+            self.router.route(reply)
+
+    # Effects
+
+    def run(self, done: list[Any], origin: domish.Element | None = None) -> None:
+        """
+        Carry out effects in order.
+        """
+        for effect in done:
+            try:
+                self._runners[type(effect)](effect, origin)
+            except Exception:
+                self.log.failure("Carrying out {effect} failed", effect=type(effect).__name__)
+
+    def _serialise(self, stanza: domish.Element) -> tuple[bytes, bytes]:
+        """
+        A template (a stanza without C{to}) serialised once, as the bytes
+        before and after where C{to} goes. Templates never change once the
+        engine made them, and the engine shares them between effects (a
+        broadcast and its archive record, the roster and history replayed
+        to each entrant), so the serialisation is kept as long as the
+        template lives.
+        """
+        parts = self._serialised.get(stanza)
+        if parts is None:
+            xml = stanza.toXml()
+            cut = len(stanza.name) + 1  # after "<message"
+            parts = self._serialised[stanza] = (xml[:cut].encode("utf-8"),
+                                                xml[cut:].encode("utf-8"))
+        return parts
+
+    def _broadcast(self, effect: effects.Broadcast, origin: Any) -> None:
+        stanza = effect.stanza
+        head, tail = self._serialise(stanza)
+        deliver = self.router.deliverSerialised
+        for recipient in effect.recipients:
+            deliver(recipient, head + _toAttribute(recipient) + tail,
+                    lambda r=recipient: readdressed(stanza, r.full()))
+
+    def _deliver(self, effect: effects.Deliver, origin: Any) -> None:
+        stanza, recipient = effect.stanza, effect.recipient
+        head, tail = self._serialise(stanza)
+        self.router.deliverSerialised(recipient, head + _toAttribute(recipient) + tail,
+                                      lambda: readdressed(stanza, recipient.full()))
+
+    def _startTimer(self, effect: effects.StartTimer, origin: Any) -> None:
+        self._cancelTimer(effects.CancelTimer(effect.key), origin)
+        self.timers[effect.key] = self.clock.callLater(effect.delay, self._fire, effect.key)
+
+    def _cancelTimer(self, effect: effects.CancelTimer, origin: Any) -> None:
+        call = self.timers.pop(effect.key, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _fire(self, key: tuple[str, ...]) -> None:
+        self.timers.pop(key, None)
+        try:
+            done = self.service.timerFired(key, self.clock.seconds())
+        except Exception:
+            self.log.failure("Timer {key} failed", key=key)
+            return
+        self.run(done)
+
+    def _write(self, d: defer.Deferred) -> None:
+        d.addErrback(lambda f: self.log.failure("A room storage write failed", f))
+
+    def _saveRoom(self, effect: effects.SaveRoom, origin: Any) -> None:
+        stored = StoredRoom(effect.record.name, toJSON(effect.record))
+        self._write(self.store.saveRoom(self.host, stored))
+
+    def _archive(self, effect: effects.Archive, origin: Any) -> None:
+        head, tail = self._serialise(effect.stanza)
+        message = ArchivedMessage(effect.stanzaId, effect.stamp, effect.nick, effect.occupant,
+                                  (head + tail).decode("utf-8"))
+        self._write(self.store.archiveMessage(self.host, effect.room, message,
+                                              self.archiveSize))
+
+    def _queryArchive(self, effect: effects.QueryArchive, origin: Any) -> None:
+        query = effect.query
+        wanted = ArchiveFilter(query.start, query.end, query.with_, query.after, query.before,
+                               pageSize(query))
+        room = f"{effect.room}@{self.host}"
+
+        def answer(page: Any) -> None:
+            for message in resultMessages(query, room, page.messages):
+                self.router.route(message)
+            self.router.route(fin(query, page))
+
+        def failed(failure: Any) -> None:
+            if not failure.check(*DOMAIN_ERRORS):
+                self.log.failure("A MAM query failed", failure)
+            if origin is not None:
+                self._refuse(origin, failure.value)
+
+        self.store.queryArchive(self.host, effect.room, wanted).addCallbacks(answer, failed)
+
+    def stop(self) -> None:
+        """
+        C{node-stopping}: tell every occupant the service is going (status
+        332) and cancel the engine's timers.
+        """
+        if self._ready:
+            self.run(self.service.shutdown(self.clock.seconds()))
+        for key in list(self.timers):
+            self._cancelTimer(effects.CancelTimer(key), None)
+
+
+def install(node: Any) -> MUCComponent | None:
+    if not node.config.muc.enabled:
+        return None
+    component = MUCComponent(node)
+    node.router.components[component.host] = component
+    node.hooks.add("node-stopping", component.stop)
+    return component

@@ -1,0 +1,119 @@
+# -*- test-case-name: tests.muc.test_room -*-
+"""
+What the room engine asks the world to do: frozen values the glue
+(L{xmuc.glue.muc}) carries out in order.
+
+Stanzas in effects are shared, never copied per recipient, and nobody may
+change them after the engine returned them: a L{Broadcast}'s stanza, the
+history entry and the L{Archive} record are the same element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.words.protocols.jabber.jid import JID
+
+from xmuc.muc.model import RoomRecord
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """
+    Send C{stanza} (which has no C{to}) to each real JID of C{recipients}:
+    serialise it once and change only C{to}.
+
+    @ivar seq: the room's broadcast number. The variants of one broadcast
+        (the copy with real JIDs for moderators, the one without, the
+        occupant's own copy with status 110) share it; a later layer
+        numbers its replicas' copies with it (dmuc.md section 4).
+    """
+
+    seq: int
+    stanza: Any
+    recipients: tuple[JID, ...]
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """
+    Send C{stanza} (which has no C{to}, and may go to others too) to one
+    real JID: the roster and history a joining occupant gets. Like a
+    L{Broadcast}, only C{to} changes, and the glue serialises each stanza
+    once however many joins replay it.
+    """
+
+    stanza: Any
+    recipient: JID
+
+
+@dataclass(frozen=True)
+class Send:
+    """
+    Send one stanza that carries its own C{to}.
+    """
+
+    stanza: Any
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """
+    Call the engine back with L{events.TimerFired} after C{delay} seconds;
+    a timer with the same key is replaced.
+    """
+
+    key: tuple[str, ...]
+    delay: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SaveRoom:
+    """
+    Store a persistent room's state (configuration, affiliations, subject).
+    """
+
+    record: RoomRecord
+
+
+@dataclass(frozen=True)
+class DeleteRoom:
+    """
+    Forget a room in storage, with its archive.
+    """
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Archive:
+    """
+    Keep a broadcast message in the room's archive (history across
+    restarts, MAM).
+
+    @ivar occupant: the bare JID of the sender, for MAM's C{with} filter.
+    """
+
+    room: str
+    stanzaId: str
+    stamp: float
+    nick: str
+    occupant: str
+    stanza: Any
+
+
+@dataclass(frozen=True)
+class QueryArchive:
+    """
+    Answer a MAM query the room allowed from its archive in storage
+    (rendered by L{xmuc.muc.features.mam}).
+    """
+
+    room: str
+    query: Any

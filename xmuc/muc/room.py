@@ -1,0 +1,402 @@
+# -*- test-case-name: tests.muc.test_room -*-
+"""
+One room: its state, the life-cycle table, and the operations every part
+of the engine shares (broadcasts, role and affiliation changes, removal).
+
+L{Room.handle} takes one parsed input and the current time and returns the
+effects (L{xmuc.muc.effects}) in the order they must happen. It hands the
+input to the handler its type is registered with (L{registry}); the room's
+broadcast sequence is counted here and nowhere else (L{Room.nextSeq}).
+
+The room keeps its occupants in join order, each reachable by nickname
+key and by the full JID of each of its sessions.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from base64 import urlsafe_b64encode
+from collections import OrderedDict, deque
+from typing import Any, Iterable
+
+from twisted.words.protocols.jabber.jid import JID
+
+from xmuc.core.errors import NotAcceptable, ServiceUnavailable
+from xmuc.core.jid import InvalidJID, makeJID, prepNickname
+from xmuc.muc import effects
+from xmuc.muc.events import Inbound
+from xmuc.muc.model import (
+    Affiliated,
+    Affiliation,
+    HistoryEntry,
+    Occupant,
+    Role,
+    RoomConfig,
+    RoomRecord,
+    Subject,
+)
+from xmuc.muc.permissions import defaultRole, maySeeRealJids
+from xmuc.muc.settings import ServiceView
+from xmuc.muc.stanzas import itemElement, mucUser, stanza
+
+
+class RoomState(enum.Enum):
+    LOCKED = "locked"
+    OPEN = "open"
+    DESTROYED = "destroyed"
+
+
+class IllegalTransition(Exception):
+    """
+    A room was asked to change state in a way its table does not allow.
+    """
+
+
+#: (state, action) -> next state. A new room with the MUC element is
+#: LOCKED until configured (section 10.1.2); C{destroy} ends any room.
+TRANSITIONS: dict[tuple[RoomState, str], RoomState] = {
+    (RoomState.LOCKED, "unlock"): RoomState.OPEN,
+    (RoomState.LOCKED, "destroy"): RoomState.DESTROYED,
+    (RoomState.OPEN, "destroy"): RoomState.DESTROYED,
+}
+
+
+class Turn:
+    """
+    The handling of one input: its time, the effects so far, and the
+    status codes of a configuration change being collected.
+    """
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.effects: list[Any] = []
+        self.codes: set[int] = set()
+
+    def emit(self, effect: Any) -> None:
+        self.effects.append(effect)
+
+    def send(self, element: Any) -> None:
+        self.effects.append(effects.Send(element))
+
+
+class Room:
+    """
+    A room of the service.
+
+    @ivar fresh: the room was created by the join being handled (status
+        201 for the creator).
+    @ivar forwarded: IQs forwarded to occupants, by the id the room gave
+        them: (real sender, original id, nick of the target).
+    @ivar features: state a feature keeps per room, by feature name.
+    """
+
+    #: IQs in flight to occupants kept at most per room.
+    MAX_FORWARDED = 1000
+
+    def __init__(self, service: ServiceView, name: str, now: float,
+                 config: RoomConfig | None = None, locked: bool = False) -> None:
+        self.service = service
+        self.registry = service.registry
+        self.settings = service.settings
+        self.name = name
+        self.jid = makeJID(name, self.settings.host)
+        self.address = self.jid.full()
+        self.state = RoomState.LOCKED if locked else RoomState.OPEN
+        self.config = config or RoomConfig()
+        self.affiliations: dict[str, Affiliated] = {}
+        self.occupants: dict[str, Occupant] = {}
+        self.sessions: dict[str, Occupant] = {}
+        self.subject = Subject()
+        self.history: deque[HistoryEntry] = deque(maxlen=self.config.historyLength)
+        self.seq = 0
+        self.salt = "%032x" % service.random.getrandbits(128)
+        self.created = now
+        self.fresh = False
+        self.forwarded: OrderedDict[str, tuple[JID, str | None, str]] = OrderedDict()
+        self.features: dict[str, Any] = {}
+        self._audience: tuple[JID, ...] | None = None
+
+    @classmethod
+    def fromRecord(cls, service: ServiceView, record: RoomRecord,
+                   history: Iterable[HistoryEntry] = ()) -> "Room":
+        """
+        A persistent room as storage kept it.
+        """
+        room = cls(service, record.name, record.created, record.config)
+        room.affiliations = dict(record.affiliations)
+        room.subject = record.subject
+        room.salt = record.salt
+        room.history.extend(history)
+        return room
+
+    def record(self) -> RoomRecord:
+        return RoomRecord(self.name, self.config, dict(self.affiliations),
+                          self.subject, self.salt, self.created)
+
+    # Input
+
+    def handle(self, event: Any, now: float) -> list[Any]:
+        """
+        Handle one input and return its effects.
+
+        @raise Exception: a domain exception refusing the input; the room
+            is then as it was.
+        """
+        turn = Turn(now)
+        handler = self.registry.handlers.get(type(event))
+        if handler is None:
+            raise ServiceUnavailable()
+        if isinstance(event, Inbound):
+            self.registry.hooks.fire("inbound", self, turn, event)
+        handler(self, turn, event)
+        return turn.effects
+
+    def transition(self, action: str) -> None:
+        try:
+            self.state = TRANSITIONS[(self.state, action)]
+        except KeyError:
+            raise IllegalTransition(f"{action} in state {self.state.value}") from None
+
+    @property
+    def closed(self) -> bool:
+        """
+        Whether the service should drop the room: destroyed, or temporary
+        and empty.
+        """
+        if self.state is RoomState.DESTROYED:
+            return True
+        return not self.occupants and not self.config.persistent
+
+    # Lookups
+
+    def affiliation(self, bare: str) -> Affiliation:
+        if bare in self.settings.admins:
+            return Affiliation.OWNER
+        entry = self.affiliations.get(bare)
+        return entry.affiliation if entry else Affiliation.NONE
+
+    def owners(self) -> list[str]:
+        return [b for b, a in self.affiliations.items() if a.affiliation is Affiliation.OWNER]
+
+    def occupantOf(self, sender: JID) -> Occupant | None:
+        return self.sessions.get(sender.full())
+
+    def requireOccupant(self, sender: JID) -> Occupant:
+        """
+        @raise NotAcceptable: when C{sender} is not in the room.
+        """
+        occupant = self.sessions.get(sender.full())
+        if occupant is None:
+            raise NotAcceptable("You are not in the room")
+        return occupant
+
+    def occupantByNick(self, nick: str) -> Occupant | None:
+        try:
+            return self.occupants.get(prepNickname(nick))
+        except InvalidJID:
+            return None
+
+    def occupantsOf(self, bare: str) -> list[Occupant]:
+        return [o for o in self.occupants.values() if o.bare == bare]
+
+    def occupantAddress(self, occupant: Occupant) -> str:
+        return f"{self.address}/{occupant.nick}"
+
+    def occupantIdOf(self, bare: str) -> str:
+        """
+        The room's stable, opaque id for a bare JID (XEP-0421).
+        """
+        digest = hashlib.sha256(f"{self.salt}\0{bare}".encode("utf-8")).digest()
+        return urlsafe_b64encode(digest[:18]).decode("ascii")
+
+    # Membership of the roster
+
+    def addSession(self, occupant: Occupant, session: Any) -> None:
+        if occupant.key not in self.occupants:
+            self.occupants[occupant.key] = occupant
+            self.service.occupied(occupant.bare, self.name, True)
+        occupant.sessions[session.jid.full()] = session
+        self.sessions[session.jid.full()] = occupant
+        self._audience = None
+
+    def dropSession(self, occupant: Occupant, full: str) -> None:
+        occupant.sessions.pop(full, None)
+        self.sessions.pop(full, None)
+        if not occupant.sessions and self.occupants.get(occupant.key) is occupant:
+            del self.occupants[occupant.key]
+            self.service.occupied(occupant.bare, self.name, False)
+        self._audience = None
+
+    def rename(self, occupant: Occupant, nick: str, key: str) -> None:
+        del self.occupants[occupant.key]
+        occupant.nick, occupant.key = nick, key
+        self.occupants[key] = occupant
+
+    # Broadcasts
+
+    def nextSeq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def audience(self) -> tuple[JID, ...]:
+        """
+        Every session of every occupant (cached until the roster changes).
+        """
+        if self._audience is None:
+            self._audience = tuple(
+                s.jid for o in self.occupants.values() for s in o.sessions.values()
+            )
+        return self._audience
+
+    def broadcastMessage(self, turn: Turn, element: Any) -> None:
+        turn.emit(effects.Broadcast(self.nextSeq(), element, self.audience()))
+
+    def presenceElement(self, occupant: Occupant, showJid: bool, *,
+                        unavailable: bool = False, codes: Iterable[int] = (),
+                        role: Role | None = None, affiliation: Affiliation | None = None,
+                        newNick: str | None = None,
+                        actor: str | None = None, reason: str = "",
+                        payload: tuple[Any, ...] | None = None,
+                        extra: Iterable[Any] = ()) -> Any:
+        """
+        The presence the room sends from an occupant.
+        """
+        element = stanza("presence", self.occupantAddress(occupant),
+                         kind="unavailable" if unavailable else None)
+        for child in occupant.primary.presence if payload is None else payload:
+            element.addChild(child)
+        item = itemElement(
+            affiliation or self.affiliation(occupant.bare), role or occupant.role,
+            occupant.jid.full() if showJid else None, newNick, actor, reason,
+        )
+        x = mucUser(item, codes=sorted(codes))
+        for child in extra:
+            x.addChild(child)
+        element.addChild(x)
+        self.registry.hooks.fire("from-occupant", self, occupant, element)
+        return element
+
+    def rosterPresence(self, occupant: Occupant, showJid: bool) -> Any:
+        """
+        An occupant's current presence (shared, cached until it changes).
+        """
+        element = occupant.cache.get(showJid)
+        if element is None:
+            element = occupant.cache[showJid] = self.presenceElement(occupant, showJid)
+        return element
+
+    def broadcastPresence(self, turn: Turn, occupant: Occupant, *,
+                          codes: Iterable[int] = (), selfCodes: Iterable[int] = (),
+                          toOthers: bool = True, **options: Any) -> None:
+        """
+        Broadcast an occupant's presence in its variants, one sequence
+        number: with real JIDs to those who may see them, without to the
+        others, and with status 110 (and C{selfCodes}) to the occupant.
+        """
+        occupant.cache.clear()
+        seq = self.nextSeq()
+        seeing: list[JID] = []
+        blind: list[JID] = []
+        shown = options.get("unavailable") or occupant.role in self.config.presenceBroadcast
+        for other in self.occupants.values() if toOthers and shown else ():
+            if other is occupant:
+                continue
+            target = seeing if maySeeRealJids(other.role, self.config) else blind
+            target.extend(other.jids())
+        codes = tuple(codes)
+        for recipients, showJid in ((seeing, True), (blind, False)):
+            if not recipients:
+                continue
+            if codes or options:
+                element = self.presenceElement(occupant, showJid, codes=codes, **options)
+            else:
+                element = self.rosterPresence(occupant, showJid)
+            turn.emit(effects.Broadcast(seq, element, tuple(recipients)))
+        own = self.presenceElement(occupant, True, codes={110, *codes, *selfCodes}, **options)
+        turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+
+    # Changes
+
+    def setRole(self, turn: Turn, occupant: Occupant, role: Role,
+                actor: str | None = None, reason: str = "") -> None:
+        """
+        Give an occupant a new role; C{NONE} is a kick (status 307).
+        """
+        if role is Role.NONE:
+            self.removeOccupant(turn, occupant, (307,), actor, reason)
+            return
+        occupant.role = role
+        self._audience = None
+        self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+
+    def removeOccupant(self, turn: Turn, occupant: Occupant, codes: Iterable[int],
+                       actor: str | None = None, reason: str = "",
+                       **options: Any) -> None:
+        """
+        Take an occupant out of the room with every session, telling
+        everyone why (status codes, actor, reason).
+        """
+        self.broadcastPresence(
+            turn, occupant, codes=codes, unavailable=True, role=Role.NONE,
+            actor=actor, reason=reason, payload=(), **options,
+        )
+        for full in list(occupant.sessions):
+            self.dropSession(occupant, full)
+        self.registry.hooks.fire("occupant-left", self, turn, occupant)
+
+    def evictAll(self, turn: Turn, codes: Iterable[int], extra: Iterable[Any] = ()) -> None:
+        """
+        Send every occupant away at once (destruction, shutdown): each gets
+        only its own unavailable presence, all under one broadcast number.
+        """
+        seq = self.nextSeq()
+        extra = tuple(extra)
+        for occupant in list(self.occupants.values()):
+            own = self.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
+                                       affiliation=Affiliation.NONE, codes={110, *codes},
+                                       payload=(), extra=extra)
+            turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+            for full in list(occupant.sessions):
+                self.dropSession(occupant, full)
+            self.registry.hooks.fire("occupant-left", self, turn, occupant)
+
+    def setAffiliation(self, turn: Turn, bare: str, new: Affiliation,
+                       actor: str | None = None, reason: str = "", nick: str = "") -> None:
+        """
+        Record a bare JID's new affiliation and carry it through to its
+        occupants: outcasts are removed (301), the others get the role the
+        new affiliation gives (features may remove them instead, 321). A
+        user not in the room is told by message (status 101).
+        """
+        old = self.affiliation(bare)
+        if new is Affiliation.NONE:
+            self.affiliations.pop(bare, None)
+        else:
+            self.affiliations[bare] = Affiliated(new, reason, nick)
+        occupants = self.occupantsOf(bare)
+        if not occupants:
+            notice = stanza("message", self.address, bare)
+            notice.addChild(mucUser(itemElement(new, None, bare, reason=reason), codes=(101,)))
+            turn.send(notice)
+        for occupant in occupants:
+            if new is Affiliation.OUTCAST:
+                self.removeOccupant(turn, occupant, (301,), actor, reason)
+            elif not self.registry.hooks.fire(
+                "affiliation-changed", self, turn, occupant, old, new
+            ):
+                occupant.role = defaultRole(new, self.config)
+                self._audience = None
+                self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+        self.persist(turn)
+
+    def persist(self, turn: Turn) -> None:
+        """
+        Have a persistent room's state saved.
+        """
+        if self.config.persistent:
+            turn.emit(effects.SaveRoom(self.record()))
+
+    def resizeHistory(self) -> None:
+        if self.history.maxlen != self.config.historyLength:
+            self.history = deque(self.history, maxlen=self.config.historyLength)
