@@ -5,7 +5,7 @@ Tests for L{xmuc.core.stanza}.
 
 from twisted.trial import unittest
 
-from xmuc.core.stanza import parseElements, parseStanza, stanzaXml
+from xmuc.core.stanza import parseElements, parseStanza, stanzaXml, toClientNamespace
 
 
 class ParseTests(unittest.TestCase):
@@ -55,3 +55,18 @@ class StanzaXmlTests(unittest.TestCase):
         """
         [result] = parseElements("<result xmlns='jabber:server:dialback' to='b'/>", "jabber:server")
         self.assertIn("xmlns='jabber:server:dialback'", stanzaXml(result))
+
+    def test_toClientNamespace(self) -> None:
+        """
+        A stanza that came in jabber:server moves to jabber:client with the
+        children that inherited the namespace; others keep theirs.
+        """
+        [message] = parseElements(
+            "<message to='a@b'><body>hi</body><x xmlns='urn:x'><y/></x></message>", "jabber:server"
+        )
+        toClientNamespace(message)
+        body = message.firstChildElement()
+        x = list(message.elements())[1]
+        self.assertEqual((message.uri, body.uri, x.uri), ("jabber:client", "jabber:client", "urn:x"))
+        self.assertEqual(message.toXml(), "<message xmlns='jabber:client' to='a@b'><body>hi</body>"
+                                          "<x xmlns='urn:x'><y/></x></message>")

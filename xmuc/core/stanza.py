@@ -30,6 +30,28 @@ def stanzaXml(stanza: domish.Element) -> str:
     return stanza.toXml()
 
 
+def toClientNamespace(stanza: domish.Element) -> domish.Element:
+    """
+    Move a stanza that arrived in C{jabber:server} (or a component's
+    C{jabber:component:accept}) into C{jabber:client}, with every child that
+    took that namespace from it, so that the node holds one form of stanza
+    whichever stream it came from (RFC 6120 section 4.8.3). Children in
+    other namespaces are left alone.
+    """
+    pending = [stanza]
+    while pending:
+        element = pending.pop()
+        if element.uri in _SERVER_NAMESPACES:
+            element.uri = "jabber:client"
+        if element.defaultUri in _SERVER_NAMESPACES:
+            element.defaultUri = "jabber:client"
+        pending.extend(element.elements())
+    return stanza
+
+
+_SERVER_NAMESPACES = frozenset(("jabber:server", "jabber:component:accept"))
+
+
 def parseElements(xml: str, namespace: str = "jabber:client") -> list[domish.Element]:
     """
     Parse serialised top-level elements as if they stood inside a stream

@@ -22,6 +22,7 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID, parseJID, prepDomain
+from xmuc.core.stanza import toClientNamespace
 from xmuc.xmlstream import NS_STREAMS, StreamError, XMLStream
 
 NS_COMPONENT = "jabber:component:accept"
@@ -82,7 +83,7 @@ class ComponentStream(XMLStream):
             raise StreamError("invalid-from")
         if sender.host != self.host:
             raise StreamError("invalid-from", f"send from {self.host}")
-        self.manager.node.router.route(element)
+        self.manager.node.router.route(toClientNamespace(element))
 
     def _handshake(self, digest: str) -> None:
         expected = handshakeDigest(self.streamId, self.manager.secrets[self.host])

@@ -23,6 +23,7 @@ from twisted.words.xish import domish
 from zope.interface import implementer
 
 from xmuc.core.jid import InvalidJID, parseJID, prepDomain
+from xmuc.core.stanza import toClientNamespace
 from xmuc.s2s.dialback import (
     NS_DIALBACK,
     NS_DIALBACK_FEATURE,
@@ -298,7 +299,7 @@ class IncomingStream(XMLStream):
             raise StreamError("invalid-from", f"{sender.host} is not authenticated here")
         if not self.manager.hosted(recipient.host):
             raise StreamError("host-unknown", f"{recipient.host} is not served here")
-        self.manager.inbound(stanza, recipient)
+        self.manager.inbound(toClientNamespace(stanza), recipient)
 
     def describePeer(self) -> str:
         return f"{self.peerDomain or '?'} (incoming, {self.transport.getPeer()})"
