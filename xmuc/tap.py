@@ -94,6 +94,9 @@ class NodeService(service.MultiService):
         )
         self.node.router.remote = self.s2s
         self.node.s2s = self.s2s
+        muc = self.node.modules.get("muc")
+        if muc is not None:
+            self.s2s.watch(muc.linkEvent)
         self.components = ComponentManager(self.node)
         self.ports: list[Any] = []
         #: Listening ports by kind: c2s, c2s-direct, s2s, s2s-direct, components.

@@ -152,6 +152,28 @@ class MUCGlueTests(SynchronousTestCase):
         [gone] = self.alice.received()
         self.assertEqual(codes(gone), {333})
 
+    def test_linkUpKeepsGhost(self) -> None:
+        """
+        When the s2s layer reports the link to the occupant's server up
+        again within the grace period, the occupant stays.
+        """
+        from xmuc.core.links import LinkDown, LinkUp
+
+        self.createRoom()
+        self.h.node.router.route(self._fromRemote(JOIN.format(room="room", nick="Rem")))
+        self.alice.received()
+        self.h.node.router.route(self._fromRemote(
+            "<message type='error' to='room@muc.localhost/Alice'><error type='cancel'>"
+            "<remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+            "</message>"))
+        muc = self.h.node.modules["muc"]
+        muc.linkEvent(LinkDown(MUC, "remote.example", "gone", "remote-server-timeout"))
+        muc.linkEvent(LinkUp("localhost", "remote.example"))
+        self.h.clock.advance(10)
+        muc.linkEvent(LinkUp(MUC, "remote.example"))
+        self.h.clock.advance(self.h.config.muc.ghost_grace + 1)
+        self.assertEqual(self.alice.received(), [])
+
     def test_restart(self) -> None:
         """
         A persistent room comes back on a new node over the same store with

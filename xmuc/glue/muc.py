@@ -33,6 +33,7 @@ from twisted.words.xish import domish
 
 from xmuc.config import Config
 from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
+from xmuc.core.links import LinkUp
 from xmuc.core.stanza import parseStanza as parseStored, readdressed
 from xmuc.muc import effects
 from xmuc.muc.features.mam import fin, pageSize, resultMessages
@@ -259,6 +260,14 @@ class MUCComponent:
                 self._refuse(origin, failure.value)
 
         self.store.queryArchive(self.host, effect.room, wanted).addCallbacks(answer, failed)
+
+    def linkEvent(self, event: Any) -> None:
+        """
+        An s2s link event (L{xmuc.core.links}): a link from this service
+        that comes up again keeps its server's occupants in their rooms.
+        """
+        if isinstance(event, LinkUp) and event.local == self.host:
+            self.run(self.service.linkUp(event.remote, self.clock.seconds()))
 
     def stop(self) -> None:
         """

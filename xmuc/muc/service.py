@@ -113,6 +113,18 @@ class MUCService:
             done.extend(self._closeIfDone(room))
         return done
 
+    def linkUp(self, host: str, now: float) -> list[Any]:
+        """
+        The s2s link to C{host} works again: occupants of that server kept
+        for a grace period stay (features.ghosts).
+        """
+        done: list[Any] = []
+        for room in self.rooms.values():
+            turn = Turn(now)
+            self.registry.hooks.fire("link-up", room, turn, host)
+            done.extend(turn.effects)
+        return done
+
     def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
         """
         A timer a room started went off; its key starts with the room.

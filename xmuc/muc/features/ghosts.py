@@ -9,7 +9,8 @@ unreachable (C{remote-server-not-found}, C{remote-server-timeout}) is
 different: one s2s blip would otherwise remove every occupant of that
 server. Such occupants stay for the service's grace period and are
 removed with 333 only if it runs out; any stanza from their server in the
-meantime shows the link is up and clears them (dmuc.md section 5).
+meantime, or the s2s layer reporting the link up again, clears them
+(dmuc.md section 5).
 """
 
 from __future__ import annotations
@@ -76,13 +77,24 @@ def alive(room: Any, turn: Any, event: Inbound) -> None:
     pending = room.features.get("ghosts")
     if not pending or isinstance(event, ErrorIn):
         return
-    host = event.sender.host
+    clearHost(room, turn, event.sender.host)
+
+
+def clearHost(room: Any, turn: Any, host: str) -> bool:
+    """
+    The link to C{host} works again: its occupants waiting out their grace
+    period stay.
+    """
+    pending = room.features.get("ghosts")
+    if not pending:
+        return False
     for full in [f for f, h in pending.items() if h == host]:
         del pending[full]
         occupant = room.sessions.get(full)
         if occupant is not None:
             occupant.unreachable = None
         turn.emit(effects.CancelTimer((room.name, "ghost", full)))
+    return False
 
 
 def forget(room: Any, turn: Any, occupant: Any) -> None:
@@ -97,3 +109,4 @@ def install(registry: Registry) -> None:
     registry.hooks.add("timer", onTimer)
     registry.hooks.add("inbound", alive)
     registry.hooks.add("occupant-left", forget)
+    registry.hooks.add("link-up", clearHost)
