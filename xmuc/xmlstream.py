@@ -99,6 +99,11 @@ class XMLStream(protocol.Protocol):
     # Connection
 
     def connectionMade(self) -> None:
+        # Stanzas are small writes; Nagle's algorithm would hold one back
+        # until the previous one is acknowledged.
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
         self.lastActivity = self._tokensAt = self.clock.seconds()
         self._tokens = float(self.rateBurst)
         self.resetParser()
