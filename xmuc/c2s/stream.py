@@ -13,7 +13,9 @@ states of L{_STATES}:
   - C{session}: bound; stanzas are routed.
 
 A stream restart (after TLS and after SASL) resets the parser and expects a
-new stream header; any state change outside the table raises.
+new stream header; any state change outside the table raises. A bound
+session silent for C{release_parser_after} seconds has its parser released
+until its next stanza (L{xmuc.c2s.parser}).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
 
+from xmuc.c2s.parser import StreamError, StreamParser
 from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
@@ -49,17 +52,6 @@ _STATES = {
 
 _STANZAS = frozenset(("message", "presence", "iq"))
 _MAX_AUTH_FAILURES = 3
-
-
-class StreamError(Exception):
-    """
-    End the stream with this condition (RFC 6120 section 4.9.3).
-    """
-
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(condition)
-        self.condition = condition
-        self.text = text
 
 
 def _streamHeader(domain: str, streamId: str) -> bytes:
@@ -123,7 +115,8 @@ class C2SStream(protocol.Protocol):
     def _timeout(self) -> None:
         """
         Close a stream that did not authenticate in time, or an
-        authenticated one that was silent for C{idle_timeout}.
+        authenticated one that was silent for C{idle_timeout}; release the
+        parser of one silent for C{release_parser_after}.
         """
         self._timer = None
         if self.closed:
@@ -132,11 +125,34 @@ class C2SStream(protocol.Protocol):
             self.streamError("connection-timeout", "authentication took too long")
             return
         idle = self.node.clock.seconds() - self._lastActivity
-        remaining = self.config.idle_timeout - idle
-        if remaining > 0:
-            self._timer = self.node.clock.callLater(remaining, self._timeout)
-        else:
+        if idle >= self.config.idle_timeout:
             self.streamError("connection-timeout", "idle for too long")
+            return
+        self._armTimer(idle)
+
+    def _armTimer(self, idle: float) -> None:
+        """
+        Wake up when a session silent for C{idle} seconds so far reaches
+        the idle timeout, or sooner to release its parser. Timers are not
+        moved on every read: a wake-up reschedules from the last activity.
+        """
+        delay = self.config.idle_timeout - idle
+        releaseAfter = self.config.release_parser_after
+        parser = self._parser
+        if releaseAfter and not parser.released:
+            if idle < releaseAfter:
+                delay = min(delay, releaseAfter - idle)
+            elif not parser.release():
+                # In the middle of a stanza: try again later.
+                delay = min(delay, releaseAfter)
+        self._timer = self.node.clock.callLater(delay, self._timeout)
+
+    @property
+    def parserReleased(self) -> bool:
+        """
+        Whether the stream's XML parser is freed until its next stanza.
+        """
+        return self._parser is not None and self._parser.released
 
     # Input
 
@@ -147,16 +163,18 @@ class C2SStream(protocol.Protocol):
         self._lastActivity = now
         if self.config.rate_limit:
             self._limit(len(data), now)
+        parser = self._parser
+        released = parser.released
         try:
-            self._parser.parse(data)
+            parser.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
-        except domish.ParserError as e:
-            text = str(e)
-            if "Maximum stanza size" in text or "Maximum element count" in text:
-                self.streamError("policy-violation", "stanza too large")
-            else:
-                self.streamError("not-well-formed", text)
+            return
+        if released and not parser.released and not self.closed:
+            # Woken from idle: release the new parser too once quiet again.
+            if self._timer is not None and self._timer.active():
+                self._timer.cancel()
+            self._armTimer(0.0)
 
     def _limit(self, size: int, now: float) -> None:
         """
@@ -180,52 +198,13 @@ class C2SStream(protocol.Protocol):
             self.transport.resumeProducing()
 
     def _resetParser(self) -> None:
-        parser = domish.elementStream()
-        parser.DocumentStartEvent = self._current(parser, self._onHeader)
-        parser.ElementEvent = self._current(parser, self._onElement)
-        parser.DocumentEndEvent = self._current(parser, self._onEnd)
-        parser.maxStanzaSize = self.config.max_stanza_size
-        expat = parser.parser
-        expat.StartDoctypeDeclHandler = self._restricted
-        expat.EntityDeclHandler = self._restricted
-        expat.ProcessingInstructionHandler = self._restricted
-        expat.CommentHandler = self._restricted
-        expat.SetParamEntityParsing(0)
-        startElement = expat.StartElementHandler
+        if self._parser is not None:
+            self._parser.detach()
+        self._parser = StreamParser(self, self.config.max_stanza_size)
 
-        def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
-            # Note where each stanza begins, so that one arriving whole in
-            # a single read is measured too (the parser's own count only
-            # sees stanzas that span reads).
-            if _parser.currElem is None and _parser.documentStarted:
-                self._stanzaStart = expat.CurrentByteIndex
-            startElement(name, attrs)
+    # Parser events
 
-        expat.StartElementHandler = onStartElement
-        self._stanzaStart = 0
-        self._expat = expat
-        self._parser = parser
-
-    def _current(self, parser: Any, handler: Any) -> Any:
-        """
-        Wrap a parser event handler to drop the events of a parser that a
-        stream restart replaced. The rest of the read that carried
-        C{<starttls/>} was sent in plaintext (RFC 6120 section 5.4.3.3: the
-        client sends nothing more before the handshake): acting on it as if
-        sent under TLS would let a man in the middle inject commands, such
-        as an C{<auth/>} for an account of his own (CVE-2011-0411).
-        """
-
-        def handle(*args: Any) -> None:
-            if self._parser is parser:
-                handler(*args)
-
-        return handle
-
-    def _restricted(self, *args: Any) -> None:
-        raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
-
-    def _onHeader(self, root: domish.Element) -> None:
+    def streamStarted(self, root: domish.Element) -> None:
         if not self._headerSent:
             self.streamId = self.node.makeId()
             self.transport.write(_streamHeader(self.node.domain, self.streamId))
@@ -250,12 +229,10 @@ class C2SStream(protocol.Protocol):
             raise StreamError("unsupported-version")
         self.transport.write(_streamXml(self._features()))
 
-    def _onEnd(self) -> None:
+    def streamEnded(self) -> None:
         self.closeStream()
 
-    def _onElement(self, element: domish.Element) -> None:
-        if self._expat.CurrentByteIndex - self._stanzaStart > self.config.max_stanza_size:
-            raise StreamError("policy-violation", "stanza too large")
+    def elementReceived(self, element: domish.Element) -> None:
         state = self.state
         if state == "session" and element.name in _STANZAS and element.uri == NS_CLIENT:
             self.session.outbound(element)
@@ -456,7 +433,7 @@ class C2SStream(protocol.Protocol):
         self._send(result)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
-        self._timer = node.clock.callLater(self.config.idle_timeout, self._timeout)
+        self._armTimer(0.0)
         self.session.bound()
 
     # Output
