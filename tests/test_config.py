@@ -42,7 +42,6 @@ allow_plain = no
 max_stanza_size = 65536
 auth_timeout = 12.5
 idle_timeout = 60
-release_parser_after = 5
 rate_limit = 0
 rate_burst = 1000
 backlog = 5
@@ -131,7 +130,6 @@ class ValuesTests(unittest.TestCase):
                 max_stanza_size=65536,
                 auth_timeout=12.5,
                 idle_timeout=60.0,
-                release_parser_after=5.0,
                 rate_limit=0,
                 rate_burst=1000,
                 backlog=5,

@@ -109,7 +109,6 @@ class C2SSection:
     max_stanza_size: int = 262144
     auth_timeout: float = 30.0
     idle_timeout: float = 900.0
-    release_parser_after: float = 30.0
     rate_limit: int = 10240
     rate_burst: int = 262144
     backlog: int = 1024

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
+from xmuc.c2s.parser import ParserPool
 from xmuc.c2s.stream import C2SFactory
 from xmuc.config import Address, Config, ConfigError, loadConfig
 from xmuc.node import Node
@@ -104,13 +105,15 @@ class NodeService(service.MultiService):
     def _start(self):
         yield self.store.start()
         config = self.config
-        plain = C2SFactory(self.node)
+        # One parser pool for every client listener.
+        parsers = ParserPool(config.c2s.max_stanza_size)
+        plain = C2SFactory(self.node, parsers=parsers)
         for address in config.c2s.listen:
             port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(plain)
             self.ports.append(port)
             self.log.info("c2s listening on {address}", address=address)
         direct = TLSMemoryBIOFactory(
-            self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True)
+            self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True, parsers=parsers)
         )
         for address in config.c2s.direct_tls_listen:
             port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(direct)

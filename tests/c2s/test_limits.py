@@ -1,8 +1,7 @@
 # -*- test-case-name: tests.c2s.test_limits -*-
 """
 Tests for the limits of L{xmuc.c2s.stream}: authentication and idle
-timeouts on a L{task.Clock}, the release of idle sessions' parsers, and the
-per-connection rate limit.
+timeouts on a L{task.Clock}, and the per-connection rate limit.
 """
 
 from __future__ import annotations
@@ -81,104 +80,6 @@ class TimeoutTests(unittest.TestCase):
         self.clock.advance(100)
         [error] = client.received()
         self.assertEqual(streamErrorCondition(error), "connection-timeout")
-
-
-class ParserReleaseTests(unittest.TestCase):
-    """
-    The parser of a session silent for C{release_parser_after} is freed.
-    """
-
-    def setUp(self) -> None:
-        self.harness = Harness(
-            config=PLAINTEXT + "idle_timeout = 100\nrelease_parser_after = 10\n"
-        )
-        self.harness.createUser("alice")
-        self.clock = self.harness.clock
-        self.client = StreamClient(self.harness)
-        self.client.login()
-        self.bob = self.harness.login("bob")
-
-    def test_releasedWhenIdle(self) -> None:
-        """
-        The parser is kept while the session talks and released once it
-        has been silent for C{release_parser_after} seconds.
-        """
-        self.clock.advance(9)
-        self.client.send("<presence/>")
-        self.clock.advance(9)
-        self.assertFalse(self.client.stream.parserReleased)
-        self.clock.advance(1)
-        self.assertTrue(self.client.stream.parserReleased)
-
-    def test_stanzaAfterRelease(self) -> None:
-        """
-        A message split across two reads right after the release is
-        parsed in the stream's namespaces and delivered, and the new parser
-        is released again after another silent period.
-        """
-        self.clock.advance(10)
-        self.assertTrue(self.client.stream.parserReleased)
-        self.client.send("<message to='bob@localhost/res' id='m1' type='chat'><bo")
-        self.client.send("dy>hi</body></message>")
-        [message] = self.bob.received()
-        self.assertEqual(message.uri, "jabber:client")
-        self.assertEqual(message["from"], "alice@localhost/res")
-        self.assertEqual(str(message.body), "hi")
-        self.assertFalse(self.client.stream.parserReleased)
-        self.clock.advance(10)
-        self.assertTrue(self.client.stream.parserReleased)
-
-    def test_notInsideStanza(self) -> None:
-        """
-        A session silent in the middle of a stanza keeps its parser; the
-        stanza completes and the parser is released later.
-        """
-        self.client.send("<message to='bob@localhost/res'><body>hi")
-        self.clock.advance(15)
-        self.assertFalse(self.client.stream.parserReleased)
-        self.client.send("</body></message>")
-        self.assertEqual(str(self.bob.received()[0].body), "hi")
-        self.clock.advance(10)
-        self.assertTrue(self.client.stream.parserReleased)
-
-    def test_idleTimeoutStillApplies(self) -> None:
-        """
-        A released session silent for C{idle_timeout} is closed; one sending
-        whitespace keepalives stays released and open.
-        """
-        keeper = StreamClient(self.harness)
-        self.harness.createUser("carol")
-        keeper.login("carol")
-        for _ in range(4):
-            self.clock.advance(30)
-            keeper.send(" ")
-        self.assertTrue(keeper.stream.parserReleased)
-        self.assertFalse(keeper.transport.disconnecting)
-        self.assertTrue(self.client.transport.disconnecting)
-        [error] = self.client.received()
-        self.assertEqual(streamErrorCondition(error), "connection-timeout")
-
-    def test_closeAfterRelease(self) -> None:
-        """
-        A client closing its stream while released gets the stream closed.
-        """
-        self.clock.advance(10)
-        self.client.send("</stream:stream>")
-        self.assertEqual(self.client.received(), [])
-        self.assertTrue(self.client.reader.ended)
-        self.assertTrue(self.client.transport.disconnecting)
-
-    def test_disabled(self) -> None:
-        """
-        With C{release_parser_after = 0} parsers are kept.
-        """
-        harness = Harness(config=PLAINTEXT + "release_parser_after = 0\n")
-        harness.createUser("alice")
-        client = StreamClient(harness)
-        client.login()
-        harness.clock.advance(800)
-        self.assertFalse(client.stream.parserReleased)
-        self.assertFalse(client.transport.disconnecting)
 
 
 class RateLimitTests(unittest.TestCase):

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.c2s.test_parser -*-
 """
-Tests for L{xmuc.c2s.parser}: releasing the expat parser of a stream between
-stanzas and parsing correctly with the one built after it.
+Tests for L{xmuc.c2s.parser}: stream parsing, and parsers lent between bound
+streams by a L{ParserPool}, with every stanza parsed in its own stream.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from twisted.trial import unittest
 from twisted.words.xish import domish
 
 from tests.c2s import NS_STREAMS, header
-from xmuc.c2s.parser import StreamError, StreamParser
+from xmuc.c2s import parser as parserModule
+from xmuc.c2s.parser import ParserPool, StreamError, StreamParser
 
 NS_CLIENT = "jabber:client"
 
@@ -35,168 +36,277 @@ class Recorder:
         self.ended += 1
 
 
-class ReleaseTests(unittest.TestCase):
+class Stream:
     """
-    L{StreamParser.release} and the parser built on the next read.
+    A L{StreamParser} and what it reported.
+    """
+
+    def __init__(self, pool: ParserPool, opening: bytes | None = None, bind: bool = True) -> None:
+        self.handler = Recorder()
+        self.parser = StreamParser(self.handler, pool)
+        self.parser.parse(opening or header())
+        if bind:
+            self.parser.share()
+            self.parser.parse(b" ")
+
+    def names(self) -> list[str]:
+        names = [element.name for element in self.handler.elements]
+        self.handler.elements = []
+        return names
+
+
+class SharedParserTests(unittest.TestCase):
+    """
+    Bound streams with the usual header borrow a parser for each read.
     """
 
     def setUp(self) -> None:
-        self.handler = Recorder()
-        self.parser = StreamParser(self.handler, 10000)
+        self.pool = ParserPool(10000)
 
-    def open(self, data: bytes | None = None) -> None:
+    def test_stanzaInStreamNamespaces(self) -> None:
         """
-        Send a stream header and one stanza, so the stream is between
-        stanzas.
+        A bound stream holds no parser between reads; its stanzas are
+        parsed in the stream's namespaces (default C{jabber:client},
+        children in their own) and the header is reported once.
         """
-        self.parser.parse(data or header())
-        self.parser.parse(b"<presence/>")
-        self.handler.elements = []
-
-    def test_stanzaAfterRelease(self) -> None:
-        """
-        A stanza sent after a release is parsed by a new parser in the
-        stream's namespace context (default namespace C{jabber:client},
-        children in their own namespaces), and the handler hears of the
-        header only once.
-        """
-        self.open()
-        self.assertTrue(self.parser.release())
-        self.assertTrue(self.parser.released)
-        self.parser.parse(
-            b"<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>"
-        )
-        self.assertFalse(self.parser.released)
-        [iq] = self.handler.elements
+        stream = Stream(self.pool)
+        self.assertTrue(stream.parser.released)
+        stream.parser.parse(b"<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>")
+        self.assertTrue(stream.parser.released)
+        [iq] = stream.handler.elements
         self.assertEqual((iq.uri, iq.name, iq["id"]), (NS_CLIENT, "iq", "1"))
         self.assertEqual((iq.query.uri, iq.query.name), ("jabber:iq:roster", "query"))
-        self.assertEqual(len(self.handler.headers), 1)
-
-    def test_stanzaSplitAfterRelease(self) -> None:
-        """
-        A stanza split across reads right after a release is put together
-        by the new parser.
-        """
-        self.open()
-        self.parser.release()
-        self.parser.parse(b"<message to='bob@localhost'><bo")
-        self.assertEqual(self.handler.elements, [])
-        self.parser.parse("dy>h\u00e9</body></message>".encode("utf-8"))
-        [message] = self.handler.elements
-        self.assertEqual((message.uri, message.name), (NS_CLIENT, "message"))
-        self.assertEqual(message["to"], "bob@localhost")
-        self.assertEqual((message.body.uri, str(message.body)), (NS_CLIENT, "h\u00e9"))
-
-    def test_releaseAgain(self) -> None:
-        """
-        The rebuilt parser can be released and rebuilt again.
-        """
-        self.open()
-        for n in range(3):
-            self.assertTrue(self.parser.release())
-            self.parser.parse(f"<message id='{n}'/>".encode())
-        self.assertEqual([m["id"] for m in self.handler.elements], ["0", "1", "2"])
-
-    def test_whitespaceKeepsReleased(self) -> None:
-        """
-        Whitespace keepalives on a released stream build no parser.
-        """
-        self.open()
-        self.parser.release()
-        self.parser.parse(b" \r\n\t ")
-        self.assertTrue(self.parser.released)
-        self.parser.parse(b" <presence/>")
-        self.assertFalse(self.parser.released)
-        self.assertEqual([e.name for e in self.handler.elements], ["presence"])
-
-    def test_streamPrefixAndDeclarations(self) -> None:
-        """
-        The client's own stream prefix and the namespaces its header
-        declares stay in scope, and its closing tag ends the stream.
-        """
-        self.open(
-            b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'"
-            b" xmlns:x='urn:example:x' to='localhost' id='a>b' version='1.0'>"
-        )
-        self.parser.release()
-        self.parser.parse(b"<message><x:data/></message>")
-        [message] = self.handler.elements
-        self.assertEqual(message.firstChildElement().uri, "urn:example:x")
-        self.parser.release()
-        self.parser.parse(b"</s:stream>")
-        self.assertEqual(self.handler.ended, 1)
-        [root] = self.handler.headers
+        [root] = stream.handler.headers
         self.assertEqual((root.uri, root.name), (NS_STREAMS, "stream"))
 
-    def test_notBeforeHeader(self) -> None:
+    def test_stanzaSplitAcrossReads(self) -> None:
         """
-        A parser still waiting for (the rest of) the header is not
-        released.
+        A stanza split across reads (even inside a UTF-8 character) keeps
+        the borrowed parser until it is complete.
         """
-        self.assertFalse(self.parser.release())
-        self.parser.parse(header()[:20])
-        self.assertFalse(self.parser.release())
+        stream = Stream(self.pool)
+        stream.parser.parse(b"<message to='bob@localhost'><body>h\xc3")
+        self.assertFalse(stream.parser.released)
+        stream.parser.parse(b"\xa9</bo")
+        stream.parser.parse(b"dy></message>")
+        self.assertTrue(stream.parser.released)
+        [message] = stream.handler.elements
+        self.assertEqual((message.uri, message["to"]), (NS_CLIENT, "bob@localhost"))
+        self.assertEqual((message.body.uri, str(message.body)), (NS_CLIENT, "h\u00e9"))
 
-    def test_notInsideStanza(self) -> None:
+    def test_interleavedStreams(self) -> None:
         """
-        A parser inside a stanza is not released, and the stanza completes.
+        While one stream holds a parser for its unfinished stanza, another
+        stream's reads are parsed by another parser: neither sees the
+        other's bytes.
         """
-        self.open()
-        self.parser.parse(b"<message><body>partial")
-        self.assertFalse(self.parser.release())
-        self.parser.parse(b" text</body></message>")
-        self.assertEqual(str(self.handler.elements[0].body), "partial text")
+        alice, bob = Stream(self.pool), Stream(self.pool)
+        alice.parser.parse(b"<message id='a'><body>from alice")
+        bob.parser.parse(b"<message id='b'><body>from bob</body></message>")
+        bob.parser.parse(b"<presence/>")
+        self.assertEqual(alice.handler.elements, [])
+        alice.parser.parse(b"</body></message>")
+        self.assertEqual(
+            [(m["id"], str(m.body)) for m in alice.handler.elements], [("a", "from alice")]
+        )
+        self.assertEqual(bob.names(), ["message", "presence"])
 
-    def test_notWithBufferedBytes(self) -> None:
+    def test_bufferedTailKeepsParser(self) -> None:
         """
-        A parser holding unparsed bytes between stanzas (half a start tag,
-        half an entity, half a UTF-8 character) is not released.
+        A read that ends between stanzas but inside a token (half a start
+        tag, half an entity, half a character reference) keeps the parser;
+        the next read completes the token in the same stream.
         """
-        for tail in (b"<message to='a>", b"&am", b"\xc3"):
-            parser = StreamParser(Recorder(), 10000)
-            parser.parse(header())
-            parser.parse(tail)
-            self.assertFalse(parser.release(), tail)
-        self.open()
-        self.parser.parse(b"<message to='a>b'")
-        self.assertFalse(self.parser.release())
-        self.parser.parse(b"/>")
-        self.assertEqual(self.handler.elements[0]["to"], "a>b")
+        for tail, rest, expected in (
+            (b"<message to='a>", b"b'/>", "a>b"),
+            (b"<message to='&am", b"p;'/>", "&"),
+            (b"<message to='&#x4", b"1;'/>", "A"),
+        ):
+            stream = Stream(self.pool)
+            stream.parser.parse(tail)
+            self.assertFalse(stream.parser.released, tail)
+            Stream(self.pool).parser.parse(b"<presence/>")
+            stream.parser.parse(rest)
+            self.assertTrue(stream.parser.released)
+            [message] = stream.handler.elements
+            self.assertEqual(message["to"], expected)
 
-    def test_sizeLimitAfterRelease(self) -> None:
+    def test_reusedParser(self) -> None:
         """
-        A rebuilt parser still refuses a stanza over the size limit, in one
-        read or in several, and accepts one under it.
+        Streams take turns with the parsers in the pool (their own, given
+        back after binding) without making new ones.
         """
-        self.open()
-        self.parser.release()
-        self.parser.parse(b"<message><body>" + b"x" * 9000 + b"</body></message>")
-        self.parser.release()
+        alice, bob = Stream(self.pool), Stream(self.pool)
+        for n in range(3):
+            alice.parser.parse(f"<message id='a{n}'/>".encode())
+            bob.parser.parse(f"<presence id='b{n}'/>".encode())
+        self.assertEqual([m["id"] for m in alice.handler.elements], ["a0", "a1", "a2"])
+        self.assertEqual([p["id"] for p in bob.handler.elements], ["b0", "b1", "b2"])
+        self.assertEqual(self.pool.idle, 2)
+
+    def test_keepalivesDoNotAddUp(self) -> None:
+        """
+        Whitespace from many streams through a pooled parser does not count
+        toward the next stanza's size limit.
+        """
+        streams = [Stream(self.pool) for _ in range(5)]
+        for _ in range(3000):
+            for stream in streams:
+                stream.parser.parse(b" ")
+        streams[0].parser.parse(b"<message><body>" + b"x" * 9000 + b"</body></message>")
+        self.assertEqual(streams[0].names(), ["message"])
+
+    def test_sizeLimit(self) -> None:
+        """
+        A stanza over the limit in one read is C{policy-violation}, and the
+        failed parser is not lent again.
+        """
+        stream = Stream(self.pool)
         error = self.assertRaises(
             StreamError,
-            self.parser.parse,
+            stream.parser.parse,
             b"<message><body>" + b"x" * 12000 + b"</body></message>",
         )
         self.assertEqual(error.condition, "policy-violation")
-        self.assertEqual(len(self.handler.elements), 1)
+        self.assertEqual(self.pool.idle, 0)
 
-    def test_restrictedAfterRelease(self) -> None:
+    def test_restricted(self) -> None:
         """
-        A rebuilt parser still refuses comments.
+        Comments are C{restricted-xml} on a borrowed parser too.
         """
-        self.open()
-        self.parser.release()
-        error = self.assertRaises(StreamError, self.parser.parse, b"<!-- hi -->")
+        stream = Stream(self.pool)
+        error = self.assertRaises(StreamError, stream.parser.parse, b"<!-- hi -->")
         self.assertEqual(error.condition, "restricted-xml")
 
-    def test_malformedAfterRelease(self) -> None:
+    def test_malformedNotLent(self) -> None:
         """
-        Malformed input to a rebuilt parser is C{not-well-formed}.
+        Malformed input is C{not-well-formed}; the broken parser is not lent
+        to the next stream, which parses normally.
         """
-        self.open()
-        self.parser.release()
-        error = self.assertRaises(StreamError, self.parser.parse, b"<a></b>")
+        stream = Stream(self.pool)
+        error = self.assertRaises(StreamError, stream.parser.parse, b"<a></b>")
         self.assertEqual(error.condition, "not-well-formed")
+        self.assertEqual(self.pool.idle, 0)
+        other = Stream(self.pool)
+        other.parser.parse(b"<presence/>")
+        self.assertEqual(other.names(), ["presence"])
+
+    def test_handlerErrorNotLent(self) -> None:
+        """
+        A parser whose handler raised in the middle of a read is not lent
+        again.
+        """
+
+        class Failing(Recorder):
+            def elementReceived(self, element: domish.Element) -> None:
+                raise StreamError("unsupported-stanza-type")
+
+        stream = Stream(self.pool)
+        stream.parser._handler = Failing()
+        stream.parser.parse(b" ")
+        self.assertEqual(self.pool.idle, 1)
+        self.assertRaises(StreamError, stream.parser.parse, b"<x/><presence/>")
+        self.assertEqual(self.pool.idle, 0)
+
+    def test_close(self) -> None:
+        """
+        The client's closing tag ends the stream; the ended parser is not
+        lent again.
+        """
+        stream = Stream(self.pool)
+        stream.parser.parse(b"</stream:stream>")
+        self.assertEqual(stream.handler.ended, 1)
+        self.assertEqual(self.pool.idle, 0)
+
+    def test_recycled(self) -> None:
+        """
+        A parser that has parsed L{parserModule.RECYCLE_BYTES} is dropped
+        rather than lent again.
+        """
+        self.patch(parserModule, "RECYCLE_BYTES", 50)
+        stream = Stream(self.pool)
+        self.assertEqual(self.pool.idle, 0)
+        stream.parser.parse(b"<presence/>")
+        self.assertEqual(stream.names(), ["presence"])
+
+    def test_spares(self) -> None:
+        """
+        The pool keeps at most C{spares} idle parsers.
+        """
+        pool = ParserPool(10000, spares=2)
+        streams = [Stream(pool, bind=False) for _ in range(4)]
+        for stream in streams:
+            stream.parser.share()
+            stream.parser.parse(b" ")
+        self.assertEqual(pool.idle, 2)
+
+    def test_reentrant(self) -> None:
+        """
+        A handler that feeds another stream while its own read is parsed
+        (one local stream delivering straight into another) gets that
+        stream parsed by a parser of its own.
+        """
+        bob = Stream(self.pool)
+
+        class Forwarding(Recorder):
+            def elementReceived(self, element: domish.Element) -> None:
+                super().elementReceived(element)
+                bob.parser.parse(b"<presence id='inner'/>")
+
+        alice = Stream(self.pool)
+        forwarding = Forwarding()
+        alice.parser._handler = forwarding
+        alice.parser.parse(b" ")
+        alice.parser.parse(b"<message id='outer'/><message id='second'/>")
+        self.assertEqual([m["id"] for m in forwarding.elements], ["outer", "second"])
+        self.assertEqual([p["id"] for p in bob.handler.elements], ["inner", "inner"])
+
+
+class PrivateParserTests(unittest.TestCase):
+    """
+    Streams that keep their own parser.
+    """
+
+    def setUp(self) -> None:
+        self.pool = ParserPool(10000)
+
+    def test_beforeBinding(self) -> None:
+        """
+        A stream not yet bound keeps its parser between reads.
+        """
+        stream = Stream(self.pool, bind=False)
+        stream.parser.parse(b"<auth/>")
+        self.assertFalse(stream.parser.released)
+
+    def test_otherDeclarations(self) -> None:
+        """
+        A stream whose header uses another stream prefix or declares more
+        namespaces keeps its own parser, in which those stay in scope and
+        its closing tag matches.
+        """
+        stream = Stream(
+            self.pool,
+            b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'"
+            b" xmlns:x='urn:example:x' to='localhost' version='1.0'>",
+        )
+        self.assertFalse(stream.parser.released)
+        stream.parser.parse(b"<message><x:data/></message>")
+        [message] = stream.handler.elements
+        self.assertEqual(message.firstChildElement().uri, "urn:example:x")
+        stream.parser.parse(b"</s:stream>")
+        self.assertEqual(stream.handler.ended, 1)
+
+    def test_otherAttributesShared(self) -> None:
+        """
+        Attributes of the header other than namespace declarations (here
+        in another order, with C{xml:lang}) do not stop sharing.
+        """
+        stream = Stream(
+            self.pool,
+            b"<stream:stream xml:lang='en' version='1.0' to='localhost'"
+            b" xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'>",
+        )
+        self.assertTrue(stream.parser.released)
 
 
 class DetachTests(unittest.TestCase):
@@ -210,7 +320,7 @@ class DetachTests(unittest.TestCase):
         that carried C{<starttls/>}) are not reported.
         """
         handler = Recorder()
-        parser = StreamParser(handler, 10000)
+        parser = StreamParser(handler, ParserPool(10000))
         parser.parse(header())
 
         class Restarting(Recorder):
@@ -218,6 +328,6 @@ class DetachTests(unittest.TestCase):
                 handler.elementReceived(element)
                 parser.detach()
 
-        parser._handler = Restarting()
+        parser._parser.handler = Restarting()
         parser.parse(b"<starttls/><auth/>")
         self.assertEqual([e.name for e in handler.elements], ["starttls"])

@@ -21,6 +21,7 @@ from tests.c2s import (
     streamErrorCondition,
 )
 from tests.support.harness import Harness
+from xmuc.c2s.parser import ParserPool
 
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
 
@@ -353,6 +354,67 @@ class RestrictedInputTests(unittest.TestCase):
         self.client.login()
         self.client.send("<message xmlns='jabber:server' to='alice@localhost'/>")
         self.assertStreamError("unsupported-stanza-type")
+
+
+class SharedParserTests(unittest.TestCase):
+    """
+    Bound streams borrow their parser from a shared pool for each read.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(config=PLAINTEXT)
+        self.harness.createUser("alice")
+        self.harness.createUser("bob")
+        self.pool = ParserPool(self.harness.config.c2s.max_stanza_size)
+        self.alice = StreamClient(self.harness, parsers=self.pool)
+        self.bob = StreamClient(self.harness, parsers=self.pool)
+        self.alice.login("alice")
+        self.bob.login("bob")
+
+    def test_idleSessionsHoldNoParser(self) -> None:
+        """
+        A bound session gives its parser to the pool and holds none between
+        reads; one still negotiating keeps its own.
+        """
+        self.assertTrue(self.alice.stream.parserReleased)
+        self.assertTrue(self.bob.stream.parserReleased)
+        self.assertEqual(self.pool.idle, 2)
+        self.alice.send("<presence/>")
+        self.assertEqual(self.pool.idle, 2)
+        other = StreamClient(self.harness)
+        other.open()
+        self.assertFalse(other.stream.parserReleased)
+
+    def test_splitStanzasInterleaved(self) -> None:
+        """
+        Stanzas of two sessions, each split across reads and interleaved,
+        are parsed in their own streams and delivered.
+        """
+        self.alice.send("<message to='bob@localhost/res' id='a1' type='chat'><bo")
+        self.bob.send("<message to='alice@localhost/res' id='b1' type='chat'><body>to")
+        self.alice.send("dy>hi bob</body></message>")
+        self.bob.send(" alice</body></message>")
+        [toBob] = self.bob.received()
+        [toAlice] = self.alice.received()
+        self.assertEqual(
+            (toBob.uri, toBob["from"], str(toBob.body)),
+            ("jabber:client", "alice@localhost/res", "hi bob"),
+        )
+        self.assertEqual(
+            (toAlice["from"], str(toAlice.body)), ("bob@localhost/res", "to alice")
+        )
+        self.assertTrue(self.alice.stream.parserReleased)
+        self.assertTrue(self.bob.stream.parserReleased)
+
+    def test_closeWhileShared(self) -> None:
+        """
+        A bound session's closing tag, parsed by a borrowed parser, closes
+        the stream.
+        """
+        self.alice.send("</stream:stream>")
+        self.assertEqual(self.alice.received(), [])
+        self.assertTrue(self.alice.reader.ended)
+        self.assertTrue(self.alice.transport.disconnecting)
 
 
 class CloseTests(unittest.TestCase):

@@ -13,9 +13,9 @@ states of L{_STATES}:
   - C{session}: bound; stanzas are routed.
 
 A stream restart (after TLS and after SASL) resets the parser and expects a
-new stream header; any state change outside the table raises. A bound
-session silent for C{release_parser_after} seconds has its parser released
-until its next stanza (L{xmuc.c2s.parser}).
+new stream header; any state change outside the table raises. Once bound, a
+stream borrows its parser for each read from a L{ParserPool} shared by the
+node's client listeners (L{xmuc.c2s.parser}).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
 
-from xmuc.c2s.parser import StreamError, StreamParser
+from xmuc.c2s.parser import ParserPool, StreamError, StreamParser
 from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
@@ -73,9 +73,14 @@ class C2SStream(protocol.Protocol):
 
     log = Logger()
 
-    def __init__(self, node: Any, directTLS: bool = False) -> None:
+    def __init__(
+        self, node: Any, directTLS: bool = False, parsers: ParserPool | None = None
+    ) -> None:
         self.node = node
         self.config = node.config.c2s
+        if parsers is None:
+            parsers = ParserPool(self.config.max_stanza_size, spares=1)
+        self._parsers = parsers
         self.secure = directTLS
         self.state = "auth"
         self.username: str | None = None
@@ -115,8 +120,7 @@ class C2SStream(protocol.Protocol):
     def _timeout(self) -> None:
         """
         Close a stream that did not authenticate in time, or an
-        authenticated one that was silent for C{idle_timeout}; release the
-        parser of one silent for C{release_parser_after}.
+        authenticated one that was silent for C{idle_timeout}.
         """
         self._timer = None
         if self.closed:
@@ -125,32 +129,17 @@ class C2SStream(protocol.Protocol):
             self.streamError("connection-timeout", "authentication took too long")
             return
         idle = self.node.clock.seconds() - self._lastActivity
-        if idle >= self.config.idle_timeout:
+        remaining = self.config.idle_timeout - idle
+        if remaining > 0:
+            self._timer = self.node.clock.callLater(remaining, self._timeout)
+        else:
             self.streamError("connection-timeout", "idle for too long")
-            return
-        self._armTimer(idle)
-
-    def _armTimer(self, idle: float) -> None:
-        """
-        Wake up when a session silent for C{idle} seconds so far reaches
-        the idle timeout, or sooner to release its parser. Timers are not
-        moved on every read: a wake-up reschedules from the last activity.
-        """
-        delay = self.config.idle_timeout - idle
-        releaseAfter = self.config.release_parser_after
-        parser = self._parser
-        if releaseAfter and not parser.released:
-            if idle < releaseAfter:
-                delay = min(delay, releaseAfter - idle)
-            elif not parser.release():
-                # In the middle of a stanza: try again later.
-                delay = min(delay, releaseAfter)
-        self._timer = self.node.clock.callLater(delay, self._timeout)
 
     @property
     def parserReleased(self) -> bool:
         """
-        Whether the stream's XML parser is freed until its next stanza.
+        Whether the stream holds no XML parser: a bound stream gives its
+        parser back to the pool between reads.
         """
         return self._parser is not None and self._parser.released
 
@@ -163,18 +152,10 @@ class C2SStream(protocol.Protocol):
         self._lastActivity = now
         if self.config.rate_limit:
             self._limit(len(data), now)
-        parser = self._parser
-        released = parser.released
         try:
-            parser.parse(data)
+            self._parser.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
-            return
-        if released and not parser.released and not self.closed:
-            # Woken from idle: release the new parser too once quiet again.
-            if self._timer is not None and self._timer.active():
-                self._timer.cancel()
-            self._armTimer(0.0)
 
     def _limit(self, size: int, now: float) -> None:
         """
@@ -200,7 +181,7 @@ class C2SStream(protocol.Protocol):
     def _resetParser(self) -> None:
         if self._parser is not None:
             self._parser.detach()
-        self._parser = StreamParser(self, self.config.max_stanza_size)
+        self._parser = StreamParser(self, self._parsers)
 
     # Parser events
 
@@ -433,7 +414,8 @@ class C2SStream(protocol.Protocol):
         self._send(result)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
-        self._armTimer(0.0)
+        self._timer = node.clock.callLater(self.config.idle_timeout, self._timeout)
+        self._parser.share()
         self.session.bound()
 
     # Output
@@ -501,11 +483,16 @@ class C2SFactory(protocol.Factory):
     Makes a L{C2SStream} per connection.
     """
 
-    def __init__(self, node: Any, directTLS: bool = False) -> None:
+    def __init__(
+        self, node: Any, directTLS: bool = False, parsers: ParserPool | None = None
+    ) -> None:
         self.node = node
         self.directTLS = directTLS
+        if parsers is None:
+            parsers = ParserPool(node.config.c2s.max_stanza_size)
+        self.parsers = parsers
 
     def buildProtocol(self, addr: Any) -> C2SStream:
-        stream = C2SStream(self.node, self.directTLS)
+        stream = C2SStream(self.node, self.directTLS, self.parsers)
         stream.factory = self
         return stream
