@@ -451,6 +451,20 @@ class CloseTests(unittest.TestCase):
         self.assertIsNone(router.session("alice@localhost", "res"))
         self.assertEqual(self.harness.clock.getDelayedCalls(), [])
 
+    def test_stanzasAfterStreamErrorInSameRead(self) -> None:
+        """
+        Stanzas that follow, in the same read, one that ended the stream
+        are ignored.
+        """
+        self.client.login()
+        self.client.send(
+            "<message from='mallory@localhost/x' to='alice@localhost'/>"
+            "<message to='alice@localhost'/>"
+        )
+        [error] = self.client.received()
+        self.assertEqual(streamErrorCondition(error), "invalid-from")
+        self.assertTrue(self.client.transport.disconnecting)
+
     def test_noInputAfterClose(self) -> None:
         """
         Data after the stream was closed is ignored.

@@ -214,6 +214,9 @@ class C2SStream(protocol.Protocol):
         self.closeStream()
 
     def elementReceived(self, element: domish.Element) -> None:
+        if self.closed:
+            # An earlier stanza of the same read ended the stream.
+            return
         state = self.state
         if state == "session" and element.name in _STANZAS and element.uri == NS_CLIENT:
             self.session.outbound(element)
