@@ -129,11 +129,13 @@ class _Parser:
             self.feed(header)
             elements.stanzaSize = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bool:
         """
         Parse C{data} (what C{domish.ExpatElementStream.parse} does, one
         call shorter).
 
+        @return: whether the parser is now between stanzas (see
+            L{betweenStanzas}).
         @raise StreamError: the input ends the stream.
         """
         size = len(data)
@@ -149,6 +151,13 @@ class _Parser:
             raise StreamError("policy-violation", "stanza too large")
         if elements.stanzaSize > elements.maxStanzaSize:
             raise StreamError("policy-violation", "stanza too large")
+        # betweenStanzas(), inlined: this runs for every read.
+        return (
+            elements.currElem is None
+            and not self.ended
+            and elements.documentStarted == 1
+            and self._expat.CurrentByteIndex == self.fed
+        )
 
     def betweenStanzas(self) -> bool:
         """
@@ -162,13 +171,6 @@ class _Parser:
             and elements.documentStarted == 1
             and self._expat.CurrentByteIndex == self.fed
         )
-
-    def rest(self) -> None:
-        """
-        Forget the byte count of the whitespace since the last stanza, for
-        the size limit of the next borrower's first stanza.
-        """
-        self._elements.stanzaSize = 0
 
     # Expat and domish events
 
@@ -231,7 +233,9 @@ class ParserPool:
         """
         parser.handler = None
         if len(self._idle) < self.spares and parser.fed < RECYCLE_BYTES:
-            parser.rest()
+            # Whitespace since the last stanza must not count toward the
+            # size of the next borrower's first stanza.
+            parser._elements.stanzaSize = 0
             self._idle.append(parser)
 
     @property
@@ -287,8 +291,7 @@ class StreamParser:
         if parser is None:
             parser = self._parser = self._pool.take()
             parser.handler = self._handler
-        parser.feed(data)
-        if self._shared and parser.betweenStanzas():
+        if parser.feed(data) and self._shared:
             self._parser = None
             self._pool.give(parser)
 
