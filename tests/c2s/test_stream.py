@@ -22,6 +22,7 @@ from tests.c2s import (
 )
 from tests.support.harness import Harness
 from xmuc.c2s.parser import ParserPool
+from xmuc.c2s.stream import C2SFactory
 
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
 
@@ -405,6 +406,16 @@ class SharedParserTests(unittest.TestCase):
         )
         self.assertTrue(self.alice.stream.parserReleased)
         self.assertTrue(self.bob.stream.parserReleased)
+
+    def test_factoryPool(self) -> None:
+        """
+        The streams a factory builds share its pool, which a second factory
+        (the direct-TLS listener) can be given too.
+        """
+        factory = C2SFactory(self.harness.node)
+        direct = C2SFactory(self.harness.node, directTLS=True, parsers=factory.parsers)
+        streams = [factory.buildProtocol(None), direct.buildProtocol(None)]
+        self.assertEqual({id(stream._parsers) for stream in streams}, {id(factory.parsers)})
 
     def test_closeWhileShared(self) -> None:
         """
