@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
+from xmuc.c2s.parser import ParserPool
 from xmuc.c2s.stream import C2SFactory
 from xmuc.config import Address, Config, ConfigError, loadConfig
 from xmuc.node import Node
@@ -121,11 +122,13 @@ class NodeService(service.MultiService):
     def _start(self):
         yield self.store.start()
         config = self.config
+        # One parser pool for every client listener.
+        parsers = ParserPool(config.c2s.max_stanza_size)
         direct = TLSMemoryBIOFactory(
-            self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True)
+            self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True, parsers=parsers)
         )
         listeners = [
-            ("c2s", config.c2s.listen, C2SFactory(self.node)),
+            ("c2s", config.c2s.listen, C2SFactory(self.node, parsers=parsers)),
             ("c2s-direct", config.c2s.direct_tls_listen, direct),
             ("s2s", config.s2s.listen, self.s2s.listenFactory()),
             ("s2s-direct", config.s2s.direct_tls_listen, self.s2s.listenFactory(directTLS=True)),

@@ -20,6 +20,7 @@ from twisted.internet.testing import StringTransport
 from twisted.words.xish import domish
 
 from tests.support.harness import Harness
+from xmuc.c2s.parser import ParserPool
 from xmuc.c2s.stream import C2SStream
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
@@ -89,9 +90,11 @@ class StreamClient:
     One client connection to a real L{C2SStream} over a L{StringTransport}.
     """
 
-    def __init__(self, harness: Harness, directTLS: bool = False) -> None:
+    def __init__(
+        self, harness: Harness, directTLS: bool = False, parsers: ParserPool | None = None
+    ) -> None:
         self.harness = harness
-        self.stream = C2SStream(harness.node, directTLS=directTLS)
+        self.stream = C2SStream(harness.node, directTLS=directTLS, parsers=parsers)
         self.transport = StringTransport()
         self.reader = StreamReader()
         self.stream.makeConnection(self.transport)

@@ -21,6 +21,8 @@ from tests.c2s import (
     streamErrorCondition,
 )
 from tests.support.harness import Harness
+from xmuc.c2s.parser import ParserPool
+from xmuc.c2s.stream import C2SFactory
 
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
 
@@ -355,6 +357,77 @@ class RestrictedInputTests(unittest.TestCase):
         self.assertStreamError("unsupported-stanza-type")
 
 
+class SharedParserTests(unittest.TestCase):
+    """
+    Bound streams borrow their parser from a shared pool for each read.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(config=PLAINTEXT)
+        self.harness.createUser("alice")
+        self.harness.createUser("bob")
+        self.pool = ParserPool(self.harness.config.c2s.max_stanza_size)
+        self.alice = StreamClient(self.harness, parsers=self.pool)
+        self.bob = StreamClient(self.harness, parsers=self.pool)
+        self.alice.login("alice")
+        self.bob.login("bob")
+
+    def test_idleSessionsHoldNoParser(self) -> None:
+        """
+        A bound session gives its parser to the pool and holds none between
+        reads; one still negotiating keeps its own.
+        """
+        self.assertTrue(self.alice.stream.parserReleased)
+        self.assertTrue(self.bob.stream.parserReleased)
+        self.assertEqual(self.pool.idle, 2)
+        self.alice.send("<presence/>")
+        self.assertEqual(self.pool.idle, 2)
+        other = StreamClient(self.harness)
+        other.open()
+        self.assertFalse(other.stream.parserReleased)
+
+    def test_splitStanzasInterleaved(self) -> None:
+        """
+        Stanzas of two sessions, each split across reads and interleaved,
+        are parsed in their own streams and delivered.
+        """
+        self.alice.send("<message to='bob@localhost/res' id='a1' type='chat'><bo")
+        self.bob.send("<message to='alice@localhost/res' id='b1' type='chat'><body>to")
+        self.alice.send("dy>hi bob</body></message>")
+        self.bob.send(" alice</body></message>")
+        [toBob] = self.bob.received()
+        [toAlice] = self.alice.received()
+        self.assertEqual(
+            (toBob.uri, toBob["from"], str(toBob.body)),
+            ("jabber:client", "alice@localhost/res", "hi bob"),
+        )
+        self.assertEqual(
+            (toAlice["from"], str(toAlice.body)), ("bob@localhost/res", "to alice")
+        )
+        self.assertTrue(self.alice.stream.parserReleased)
+        self.assertTrue(self.bob.stream.parserReleased)
+
+    def test_factoryPool(self) -> None:
+        """
+        The streams a factory builds share its pool, which a second factory
+        (the direct-TLS listener) can be given too.
+        """
+        factory = C2SFactory(self.harness.node)
+        direct = C2SFactory(self.harness.node, directTLS=True, parsers=factory.parsers)
+        streams = [factory.buildProtocol(None), direct.buildProtocol(None)]
+        self.assertEqual({id(stream._parsers) for stream in streams}, {id(factory.parsers)})
+
+    def test_closeWhileShared(self) -> None:
+        """
+        A bound session's closing tag, parsed by a borrowed parser, closes
+        the stream.
+        """
+        self.alice.send("</stream:stream>")
+        self.assertEqual(self.alice.received(), [])
+        self.assertTrue(self.alice.reader.ended)
+        self.assertTrue(self.alice.transport.disconnecting)
+
+
 class CloseTests(unittest.TestCase):
     """
     The end of a stream.
@@ -388,6 +461,20 @@ class CloseTests(unittest.TestCase):
         self.client.stream.connectionLost()
         self.assertIsNone(router.session("alice@localhost", "res"))
         self.assertEqual(self.harness.clock.getDelayedCalls(), [])
+
+    def test_stanzasAfterStreamErrorInSameRead(self) -> None:
+        """
+        Stanzas that follow, in the same read, one that ended the stream
+        are ignored.
+        """
+        self.client.login()
+        self.client.send(
+            "<message from='mallory@localhost/x' to='alice@localhost'/>"
+            "<message to='alice@localhost'/>"
+        )
+        [error] = self.client.received()
+        self.assertEqual(streamErrorCondition(error), "invalid-from")
+        self.assertTrue(self.client.transport.disconnecting)
 
     def test_noInputAfterClose(self) -> None:
         """

@@ -134,6 +134,16 @@ class ListTests(BlockingTestMixin, unittest.TestCase):
         self.unblock(self.alice)
         self.assertEqual(other.session.blocked, set())
 
+    def test_oneSharedList(self) -> None:
+        """
+        The sessions of an account share one frozen list, not a copy each.
+        """
+        other = self.harness.login("alice", "other")
+        self.assertIs(other.session.blocked, self.alice.session.blocked)
+        self.block(self.alice, "bob@localhost")
+        self.assertIsInstance(self.alice.session.blocked, frozenset)
+        self.assertIs(other.session.blocked, self.alice.session.blocked)
+
     def test_loadedAtBind(self) -> None:
         """
         A session bound for an account with a stored list gets it.

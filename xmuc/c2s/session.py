@@ -49,7 +49,7 @@ class ClientSession:
         self.presence: domish.Element | None = None
         self.interested = False
         self.carbons = False
-        self.blocked: set[str] = set()
+        self.blocked: frozenset[str] = frozenset()
         self.isClosed = False
 
     def __repr__(self) -> str:

@@ -13,7 +13,9 @@ states of L{_STATES}:
   - C{session}: bound; stanzas are routed.
 
 A stream restart (after TLS and after SASL) resets the parser and expects a
-new stream header; any state change outside the table raises.
+new stream header; any state change outside the table raises. Once bound, a
+stream borrows its parser for each read from a L{ParserPool} shared by the
+node's client listeners (L{xmuc.c2s.parser}).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
 
+from xmuc.c2s.parser import ParserPool, StreamError, StreamParser
 from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
@@ -51,17 +54,6 @@ _STANZAS = frozenset(("message", "presence", "iq"))
 _MAX_AUTH_FAILURES = 3
 
 
-class StreamError(Exception):
-    """
-    End the stream with this condition (RFC 6120 section 4.9.3).
-    """
-
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(condition)
-        self.condition = condition
-        self.text = text
-
-
 def _streamHeader(domain: str, streamId: str) -> bytes:
     return (
         "<?xml version='1.0'?>"
@@ -81,9 +73,14 @@ class C2SStream(protocol.Protocol):
 
     log = Logger()
 
-    def __init__(self, node: Any, directTLS: bool = False) -> None:
+    def __init__(
+        self, node: Any, directTLS: bool = False, parsers: ParserPool | None = None
+    ) -> None:
         self.node = node
         self.config = node.config.c2s
+        if parsers is None:
+            parsers = ParserPool(self.config.max_stanza_size, spares=1)
+        self._parsers = parsers
         self.secure = directTLS
         self.state = "auth"
         self.username: str | None = None
@@ -138,6 +135,14 @@ class C2SStream(protocol.Protocol):
         else:
             self.streamError("connection-timeout", "idle for too long")
 
+    @property
+    def parserReleased(self) -> bool:
+        """
+        Whether the stream holds no XML parser: a bound stream gives its
+        parser back to the pool between reads.
+        """
+        return self._parser is not None and self._parser.released
+
     # Input
 
     def dataReceived(self, data: bytes) -> None:
@@ -151,12 +156,6 @@ class C2SStream(protocol.Protocol):
             self._parser.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
-        except domish.ParserError as e:
-            text = str(e)
-            if "Maximum stanza size" in text or "Maximum element count" in text:
-                self.streamError("policy-violation", "stanza too large")
-            else:
-                self.streamError("not-well-formed", text)
 
     def _limit(self, size: int, now: float) -> None:
         """
@@ -180,52 +179,13 @@ class C2SStream(protocol.Protocol):
             self.transport.resumeProducing()
 
     def _resetParser(self) -> None:
-        parser = domish.elementStream()
-        parser.DocumentStartEvent = self._current(parser, self._onHeader)
-        parser.ElementEvent = self._current(parser, self._onElement)
-        parser.DocumentEndEvent = self._current(parser, self._onEnd)
-        parser.maxStanzaSize = self.config.max_stanza_size
-        expat = parser.parser
-        expat.StartDoctypeDeclHandler = self._restricted
-        expat.EntityDeclHandler = self._restricted
-        expat.ProcessingInstructionHandler = self._restricted
-        expat.CommentHandler = self._restricted
-        expat.SetParamEntityParsing(0)
-        startElement = expat.StartElementHandler
+        if self._parser is not None:
+            self._parser.detach()
+        self._parser = StreamParser(self, self._parsers)
 
-        def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
-            # Note where each stanza begins, so that one arriving whole in
-            # a single read is measured too (the parser's own count only
-            # sees stanzas that span reads).
-            if _parser.currElem is None and _parser.documentStarted:
-                self._stanzaStart = expat.CurrentByteIndex
-            startElement(name, attrs)
+    # Parser events
 
-        expat.StartElementHandler = onStartElement
-        self._stanzaStart = 0
-        self._expat = expat
-        self._parser = parser
-
-    def _current(self, parser: Any, handler: Any) -> Any:
-        """
-        Wrap a parser event handler to drop the events of a parser that a
-        stream restart replaced. The rest of the read that carried
-        C{<starttls/>} was sent in plaintext (RFC 6120 section 5.4.3.3: the
-        client sends nothing more before the handshake): acting on it as if
-        sent under TLS would let a man in the middle inject commands, such
-        as an C{<auth/>} for an account of his own (CVE-2011-0411).
-        """
-
-        def handle(*args: Any) -> None:
-            if self._parser is parser:
-                handler(*args)
-
-        return handle
-
-    def _restricted(self, *args: Any) -> None:
-        raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
-
-    def _onHeader(self, root: domish.Element) -> None:
+    def streamStarted(self, root: domish.Element) -> None:
         if not self._headerSent:
             self.streamId = self.node.makeId()
             self.transport.write(_streamHeader(self.node.domain, self.streamId))
@@ -250,12 +210,13 @@ class C2SStream(protocol.Protocol):
             raise StreamError("unsupported-version")
         self.transport.write(_streamXml(self._features()))
 
-    def _onEnd(self) -> None:
+    def streamEnded(self) -> None:
         self.closeStream()
 
-    def _onElement(self, element: domish.Element) -> None:
-        if self._expat.CurrentByteIndex - self._stanzaStart > self.config.max_stanza_size:
-            raise StreamError("policy-violation", "stanza too large")
+    def elementReceived(self, element: domish.Element) -> None:
+        if self.closed:
+            # An earlier stanza of the same read ended the stream.
+            return
         state = self.state
         if state == "session" and element.name in _STANZAS and element.uri == NS_CLIENT:
             self.session.outbound(element)
@@ -457,6 +418,7 @@ class C2SStream(protocol.Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = node.clock.callLater(self.config.idle_timeout, self._timeout)
+        self._parser.share()
         self.session.bound()
 
     # Output
@@ -524,11 +486,16 @@ class C2SFactory(protocol.Factory):
     Makes a L{C2SStream} per connection.
     """
 
-    def __init__(self, node: Any, directTLS: bool = False) -> None:
+    def __init__(
+        self, node: Any, directTLS: bool = False, parsers: ParserPool | None = None
+    ) -> None:
         self.node = node
         self.directTLS = directTLS
+        if parsers is None:
+            parsers = ParserPool(node.config.c2s.max_stanza_size)
+        self.parsers = parsers
 
     def buildProtocol(self, addr: Any) -> C2SStream:
-        stream = C2SStream(self.node, self.directTLS)
+        stream = C2SStream(self.node, self.directTLS, self.parsers)
         stream.factory = self
         return stream

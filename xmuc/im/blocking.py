@@ -4,8 +4,9 @@ XEP-0191 Blocking Command.
 
 An account's block list is a set of JID strings. It is kept in the store,
 cached here for the accounts that are online (and, in a bounded cache, for
-those recently looked up), and copied into C{session.blocked} of each of the
-account's sessions, always in sync.
+those recently looked up), and shared, as one frozen set, as
+C{session.blocked} of each of the account's sessions, always in sync (an
+empty list costs a session nothing).
 
 Enforcement, with the matching rules of XEP-0191 section 6 (those of
 XEP-0016 section 2.1: a domain blocks all its JIDs, a bare JID all its
@@ -28,7 +29,7 @@ retrieved the block list (section 3.3).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -102,14 +103,14 @@ class Blocking:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.router = node.router
-        self._online: dict[str, set[str]] = {}
-        self._offline: OrderedDict[str, set[str]] = OrderedDict()
+        self._online: dict[str, frozenset[str]] = {}
+        self._offline: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._loading: dict[str, list[defer.Deferred]] = {}
         self._requested: set[str] = set()
 
     # The cache
 
-    def cached(self, bare: str) -> set[str] | None:
+    def cached(self, bare: str) -> frozenset[str] | None:
         """
         The block list of an account when it is cached, else L{None}.
         """
@@ -138,7 +139,7 @@ class Blocking:
         def loaded(blocked: set[str]) -> None:
             waiters = self._loading.pop(bare)
             if self.cached(bare) is None:
-                self._remember(bare, set(blocked))
+                self._remember(bare, blocked)
             result = self.cached(bare)
             for waiter in waiters:
                 waiter.callback(result)
@@ -150,7 +151,8 @@ class Blocking:
         self.node.store.getBlockList(username).addCallbacks(loaded, failed)
         return waiting
 
-    def _remember(self, bare: str, blocked: set[str]) -> None:
+    def _remember(self, bare: str, blocked: AbstractSet[str]) -> None:
+        blocked = frozenset(blocked)
         if any(True for _ in self.router.sessionsOf(bare)):
             self._offline.pop(bare, None)
             self._online[bare] = blocked
@@ -160,7 +162,7 @@ class Blocking:
             while len(self._offline) > OFFLINE_CACHE_SIZE:
                 self._offline.popitem(last=False)
         for session in self.router.sessionsOf(bare):
-            session.blocked = set(blocked)
+            session.blocked = blocked
 
     def forget(self, username: str) -> None:
         """
