@@ -1,13 +1,18 @@
-# -*- test-case-name: tests.s2s.test_xmlstream -*-
+# -*- test-case-name: tests.s2s.test_streams,tests.c2s.test_stream -*-
 """
-The parts every XML stream of the node shares: a lean expat parser that
-refuses DTDs, entities, comments and processing instructions
-(RFC 6120 section 11.1), a stanza size limit that also catches stanzas
-arriving whole in one read, a guard against input injected before a TLS
-handshake, a per-connection byte-rate limit, stream errors and closing.
+What the XML streams of the node share.
 
-Server-to-server and component streams are built on it; subclasses write
-their own stream header and handle the header and top-level elements.
+L{StreamBase}, under every stream (client, server, component): a
+per-connection byte-rate limit, TCP_NODELAY, the stream header once per
+stream, stream errors and closing.
+
+L{XMLStream}, under server-to-server and component streams: an expat parser
+of its own that refuses DTDs, entities, comments and processing
+instructions (RFC 6120 section 11.1), a stanza size limit that also catches
+stanzas arriving whole in one read, and a guard against input injected
+before a TLS handshake. (Client streams share pooled parsers instead,
+L{xmuc.c2s.parser}.) Subclasses write their own stream header and handle
+the header and top-level elements.
 """
 
 from __future__ import annotations
@@ -48,17 +53,18 @@ def streamXml(element: domish.Element) -> bytes:
     ).encode("utf-8")
 
 
-class XMLStream(protocol.Protocol):
+class StreamBase(protocol.Protocol):
     """
-    One XML stream over one connection.
+    What every stream of the node does the same way, whatever its parser:
+    the byte-rate limit, the stream header once per stream, stream errors
+    and closing.
 
-    @ivar maxStanzaSize: bytes; a larger stanza ends the stream.
     @ivar rateLimit: bytes per second (0: no limit); past it reading pauses.
     @ivar rateBurst: bytes allowed in one burst.
+    @ivar lastActivity: when the peer last sent anything.
     """
 
     log = Logger()
-    maxStanzaSize = 262144
     rateLimit = 0
     rateBurst = 0
 
@@ -67,36 +73,17 @@ class XMLStream(protocol.Protocol):
         self.closed = False
         self.streamId = ""
         self._headerSent = False
-        self._parser: Any = None
-        self._expat: Any = None
-        self._stanzaStart = 0
         self._tokens = 0.0
         self._tokensAt = 0.0
         self._paused = False
         self._resumeCall: Any = None
         self.lastActivity = 0.0
 
-    # To be provided by subclasses
-
     def writeHeader(self) -> None:
         """
         Send this side's stream header.
         """
         raise NotImplementedError()
-
-    def onHeader(self, root: domish.Element) -> None:
-        """
-        The peer's stream header arrived.
-        """
-        raise NotImplementedError()
-
-    def onElement(self, element: domish.Element) -> None:
-        """
-        A top-level element arrived.
-        """
-        raise NotImplementedError()
-
-    # Connection
 
     def connectionMade(self) -> None:
         # Stanzas are small writes; Nagle's algorithm would hold one back
@@ -106,33 +93,21 @@ class XMLStream(protocol.Protocol):
             setNoDelay(True)
         self.lastActivity = self._tokensAt = self.clock.seconds()
         self._tokens = float(self.rateBurst)
-        self.resetParser()
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         self.closed = True
-        self._parser = None
         if self._resumeCall is not None and self._resumeCall.active():
             self._resumeCall.cancel()
 
-    # Input
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.closed:
-            return
+    def received(self, size: int) -> float:
+        """
+        Account for C{size} bytes just read; returns the time.
+        """
         now = self.clock.seconds()
         self.lastActivity = now
         if self.rateLimit:
-            self._limit(len(data), now)
-        try:
-            self._parser.parse(data)
-        except StreamError as e:
-            self.streamError(e.condition, e.text)
-        except domish.ParserError as e:
-            text = str(e)
-            if "Maximum stanza size" in text or "Maximum element count" in text:
-                self.streamError("policy-violation", "stanza too large")
-            else:
-                self.streamError("not-well-formed", text)
+            self._limit(size, now)
+        return now
 
     def _limit(self, size: int, now: float) -> None:
         """
@@ -153,6 +128,127 @@ class XMLStream(protocol.Protocol):
         self._paused = False
         if not self.closed:
             self.transport.resumeProducing()
+
+    def sendHeader(self) -> None:
+        """
+        Send the stream header once per stream.
+        """
+        if not self._headerSent:
+            self._headerSent = True
+            self.writeHeader()
+
+    def sendBytes(self, data: bytes) -> None:
+        """
+        Write already serialised XML.
+        """
+        if not self.closed:
+            self.transport.write(data)
+
+    def streamError(self, condition: str, text: str | None = None) -> None:
+        """
+        Send a stream error and close the stream (RFC 6120 section 4.9).
+        """
+        if self.closed:
+            return
+        self.sendHeader()
+        error = domish.Element((NS_STREAMS, "error"))
+        error.addElement((NS_STREAM_ERRORS, condition))
+        if text:
+            error.addElement((NS_STREAM_ERRORS, "text"), content=text)
+        self.log.info(
+            "{kind} stream error {condition} ({text}) with {peer}",
+            kind=type(self).__name__,
+            condition=condition,
+            text=text,
+            peer=self.describePeer(),
+        )
+        self.transport.write(streamXml(error))
+        self.closeStream()
+
+    def describePeer(self) -> str:
+        """
+        Who is at the other end, for log lines.
+        """
+        return str(self.transport.getPeer())
+
+    def closeStream(self) -> None:
+        """
+        Close the stream and the connection.
+        """
+        if self.closed:
+            return
+        self.transport.write(b"</stream:stream>")
+        self.closed = True
+        if self._resumeCall is not None and self._resumeCall.active():
+            self._resumeCall.cancel()
+        if self._paused:
+            # A paused transport would wait for a read to notice the end.
+            self.transport.resumeProducing()
+        self.transport.loseConnection()
+        self.streamClosed()
+
+    def streamClosed(self) -> None:
+        """
+        This side closed the stream (for subclasses).
+        """
+
+
+class XMLStream(StreamBase):
+    """
+    A stream with its own expat parser (server-to-server and component
+    streams).
+
+    @ivar maxStanzaSize: bytes; a larger stanza ends the stream.
+    """
+
+    maxStanzaSize = 262144
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock)
+        self._parser: Any = None
+        self._expat: Any = None
+        self._stanzaStart = 0
+
+    # To be provided by subclasses
+
+    def onHeader(self, root: domish.Element) -> None:
+        """
+        The peer's stream header arrived.
+        """
+        raise NotImplementedError()
+
+    def onElement(self, element: domish.Element) -> None:
+        """
+        A top-level element arrived.
+        """
+        raise NotImplementedError()
+
+    # Connection
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.resetParser()
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        self._parser = None
+
+    # Input
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.received(len(data))
+        try:
+            self._parser.parse(data)
+        except StreamError as e:
+            self.streamError(e.condition, e.text)
+        except domish.ParserError as e:
+            text = str(e)
+            if "Maximum stanza size" in text or "Maximum element count" in text:
+                self.streamError("policy-violation", "stanza too large")
+            else:
+                self.streamError("not-well-formed", text)
 
     def resetParser(self) -> None:
         """
@@ -213,14 +309,6 @@ class XMLStream(protocol.Protocol):
 
     # Output
 
-    def sendHeader(self) -> None:
-        """
-        Send the stream header once per stream.
-        """
-        if not self._headerSent:
-            self._headerSent = True
-            self.writeHeader()
-
     def send(self, element: domish.Element) -> None:
         """
         Send a stanza (in the stream's namespace) or a stream-level element.
@@ -231,52 +319,3 @@ class XMLStream(protocol.Protocol):
             self.transport.write(streamXml(element))
         else:
             self.transport.write(stanzaXml(element).encode("utf-8"))
-
-    def sendBytes(self, data: bytes) -> None:
-        """
-        Write already serialised XML.
-        """
-        if not self.closed:
-            self.transport.write(data)
-
-    def streamError(self, condition: str, text: str | None = None) -> None:
-        """
-        Send a stream error and close the stream (RFC 6120 section 4.9).
-        """
-        if self.closed:
-            return
-        self.sendHeader()
-        error = domish.Element((NS_STREAMS, "error"))
-        error.addElement((NS_STREAM_ERRORS, condition))
-        if text:
-            error.addElement((NS_STREAM_ERRORS, "text"), content=text)
-        self.log.info(
-            "{kind} stream error {condition} ({text}) with {peer}",
-            kind=type(self).__name__,
-            condition=condition,
-            text=text,
-            peer=self.describePeer(),
-        )
-        self.transport.write(streamXml(error))
-        self.closeStream()
-
-    def describePeer(self) -> str:
-        """
-        Who is at the other end, for log lines.
-        """
-        return str(self.transport.getPeer())
-
-    def closeStream(self) -> None:
-        """
-        Close the stream and the connection.
-        """
-        if self.closed:
-            return
-        self.transport.write(b"</stream:stream>")
-        self.closed = True
-        if self._resumeCall is not None and self._resumeCall.active():
-            self._resumeCall.cancel()
-        if self._paused:
-            # A paused transport would wait for a read to notice the end.
-            self.transport.resumeProducing()
-        self.transport.loseConnection()

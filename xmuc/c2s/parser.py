@@ -34,6 +34,8 @@ from xml.parsers.expat import ExpatError
 
 from twisted.words.xish import domish
 
+from xmuc.xmlstream import StreamError
+
 NS_CLIENT = "jabber:client"
 NS_STREAMS = "http://etherx.jabber.org/streams"
 
@@ -45,17 +47,6 @@ CANONICAL_HEADER = (
 #: A pooled parser that has parsed this much is dropped instead of reused,
 #: bounding what expat's name tables can collect from many streams.
 RECYCLE_BYTES = 1 << 20
-
-
-class StreamError(Exception):
-    """
-    End the stream with this condition (RFC 6120 section 4.9.3).
-    """
-
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(condition)
-        self.condition = condition
-        self.text = text
 
 
 class StreamHandler(Protocol):

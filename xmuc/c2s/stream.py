@@ -24,23 +24,21 @@ import base64
 from typing import Any
 
 from twisted.internet import protocol
-from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
 
-from xmuc.c2s.parser import ParserPool, StreamError, StreamParser
+from xmuc.c2s.parser import ParserPool, StreamParser
 from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.xmlstream import NS_STREAMS, StreamBase, StreamError, streamXml
 
-NS_STREAMS = "http://etherx.jabber.org/streams"
 NS_CLIENT = "jabber:client"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
-NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
 NS_SASL_CB = "urn:xmpp:sasl-cb:0"
 
 _STATES = {
@@ -63,7 +61,7 @@ def _streamHeader(domain: str, streamId: str) -> bytes:
     ).encode("utf-8")
 
 
-class C2SStream(protocol.Protocol):
+class C2SStream(StreamBase):
     """
     One client connection.
 
@@ -71,13 +69,14 @@ class C2SStream(protocol.Protocol):
     @ivar session: the L{ClientSession} once a resource is bound.
     """
 
-    log = Logger()
-
     def __init__(
         self, node: Any, directTLS: bool = False, parsers: ParserPool | None = None
     ) -> None:
+        super().__init__(node.clock)
         self.node = node
         self.config = node.config.c2s
+        self.rateLimit = self.config.rate_limit
+        self.rateBurst = self.config.rate_burst
         if parsers is None:
             parsers = ParserPool(self.config.max_stanza_size, spares=1)
         self._parsers = parsers
@@ -85,30 +84,23 @@ class C2SStream(protocol.Protocol):
         self.state = "auth"
         self.username: str | None = None
         self.session: ClientSession | None = None
-        self.closed = False
         self._parser: Any = None
-        self._headerSent = False
         self._mechanism: Any = None
         self._authFailures = 0
         self._timer: Any = None
-        self._lastActivity = 0.0
-        self._tokens = float(self.config.rate_burst)
-        self._tokensAt = 0.0
-        self._paused = False
-        self.streamId = ""
 
     # Connection
 
     def connectionMade(self) -> None:
+        super().connectionMade()
         clock = self.node.clock
-        self._lastActivity = self._tokensAt = clock.seconds()
         if self.config.require_tls and not self.secure:
             self.state = "tls"
         self._resetParser()
         self._timer = clock.callLater(self.config.auth_timeout, self._timeout)
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
-        self.closed = True
+        super().connectionLost(reason)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -128,7 +120,7 @@ class C2SStream(protocol.Protocol):
         if self.state != "session":
             self.streamError("connection-timeout", "authentication took too long")
             return
-        idle = self.node.clock.seconds() - self._lastActivity
+        idle = self.node.clock.seconds() - self.lastActivity
         remaining = self.config.idle_timeout - idle
         if remaining > 0:
             self._timer = self.node.clock.callLater(remaining, self._timeout)
@@ -148,35 +140,11 @@ class C2SStream(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closed:
             return
-        now = self.node.clock.seconds()
-        self._lastActivity = now
-        if self.config.rate_limit:
-            self._limit(len(data), now)
+        self.received(len(data))
         try:
             self._parser.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
-
-    def _limit(self, size: int, now: float) -> None:
-        """
-        Token bucket on received bytes: a client over its rate has its
-        reading paused until the bucket refills, so one flood cannot starve
-        the other clients.
-        """
-        rate = self.config.rate_limit
-        burst = self.config.rate_burst
-        self._tokens = min(burst, self._tokens + (now - self._tokensAt) * rate)
-        self._tokensAt = now
-        self._tokens -= size
-        if self._tokens < 0 and not self._paused:
-            self._paused = True
-            self.transport.pauseProducing()
-            self.node.clock.callLater(-self._tokens / rate, self._resume)
-
-    def _resume(self) -> None:
-        self._paused = False
-        if not self.closed:
-            self.transport.resumeProducing()
 
     def _resetParser(self) -> None:
         if self._parser is not None:
@@ -185,11 +153,12 @@ class C2SStream(protocol.Protocol):
 
     # Parser events
 
+    def writeHeader(self) -> None:
+        self.streamId = self.node.makeId()
+        self.transport.write(_streamHeader(self.node.domain, self.streamId))
+
     def streamStarted(self, root: domish.Element) -> None:
-        if not self._headerSent:
-            self.streamId = self.node.makeId()
-            self.transport.write(_streamHeader(self.node.domain, self.streamId))
-            self._headerSent = True
+        self.sendHeader()
         if root.uri != NS_STREAMS or root.name != "stream":
             raise StreamError("invalid-namespace")
         if root.defaultUri != NS_CLIENT:
@@ -208,7 +177,7 @@ class C2SStream(protocol.Protocol):
             raise StreamError("unsupported-version")
         if major < 1:
             raise StreamError("unsupported-version")
-        self.transport.write(_streamXml(self._features()))
+        self.transport.write(streamXml(self._features()))
 
     def streamEnded(self) -> None:
         self.closeStream()
@@ -427,58 +396,13 @@ class C2SStream(protocol.Protocol):
         if not self.closed:
             self.transport.write(element.toXml().encode("utf-8"))
 
-    def sendBytes(self, data: bytes) -> None:
-        """
-        Write already serialised XML.
-        """
-        if not self.closed:
-            self.transport.write(data)
+    def describePeer(self) -> str:
+        return self.session.jid.full() if self.session else str(self.transport.getPeer())
 
-    def streamError(self, condition: str, text: str | None = None) -> None:
-        """
-        Send a stream error and close the stream (RFC 6120 section 4.9).
-        """
-        if self.closed:
-            return
-        if not self._headerSent:
-            self.streamId = self.node.makeId()
-            self.transport.write(_streamHeader(self.node.domain, self.streamId))
-            self._headerSent = True
-        error = domish.Element((NS_STREAMS, "error"))
-        error.addElement((NS_STREAM_ERRORS, condition))
-        if text:
-            error.addElement((NS_STREAM_ERRORS, "text"), content=text)
-        self.log.info(
-            "c2s stream error {condition} ({text}) for {who}",
-            condition=condition,
-            text=text,
-            who=self.session.jid.full() if self.session else self.transport.getPeer(),
-        )
-        self.transport.write(_streamXml(error))
-        self.closeStream()
-
-    def closeStream(self) -> None:
-        """
-        Close the stream and the connection.
-        """
-        if self.closed:
-            return
-        self.transport.write(b"</stream:stream>")
-        self.closed = True
-        self.transport.loseConnection()
+    def streamClosed(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
             session.closed()
-
-
-def _streamXml(element: domish.Element) -> bytes:
-    """
-    Serialise a stream-level element with the C{stream:} prefix the stream
-    header declared.
-    """
-    return element.toXml(
-        prefixes={NS_STREAMS: "stream"}, prefixesInScope=["stream"]
-    ).encode("utf-8")
 
 
 class C2SFactory(protocol.Factory):
