@@ -99,3 +99,24 @@ class SampleConfigTests(unittest.TestCase):
             self.assertIn(f"[{section}]", text)
             for field in dataclasses.fields(cls):
                 self.assertIn(f"\n{field.name} =", text, f"[{section}] {field.name}")
+
+
+class PackagingTests(unittest.TestCase):
+    """
+    What `pip install .` ships.
+    """
+
+    def test_everyPackageIsRegular(self) -> None:
+        """
+        Every directory of Python modules under xmuc/ has an __init__.py,
+        so that setup.py's find_packages() installs it (a namespace
+        directory would be left out of the installed node while the tests,
+        which import the checkout, still pass).
+        """
+        missing = []
+        for directory, _, files in os.walk(os.path.join(ROOT, "xmuc")):
+            if "__pycache__" in directory:
+                continue
+            if any(name.endswith(".py") for name in files) and "__init__.py" not in files:
+                missing.append(os.path.relpath(directory, ROOT))
+        self.assertEqual(missing, [])
