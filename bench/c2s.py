@@ -496,33 +496,38 @@ class XmucServer(Server):
         self.config = os.path.join(self.dir, "node.ini")
         self.cert, self.key = cert, key
 
+    def configText(self, port: int, domain: str = DOMAIN) -> str:
+        """
+        The node.ini every benchmark starts from (bench/s2s.py and
+        bench/muc.py add their sections).
+        """
+        return textwrap.dedent(
+            f"""\
+            [node]
+            domain = {domain}
+            data_dir = {self.dir}/data
+
+            [c2s]
+            listen = {HOST}:{port}
+            require_tls = false
+            allow_plain = true
+            rate_limit = 0
+            idle_timeout = 3600
+            backlog = 1024
+
+            [tls]
+            certificate = {self.cert}
+            key = {self.key}
+
+            [storage]
+            backend = sqlite
+            """
+        )
+
     def configure(self, port: int) -> None:
         self.port = port
         with open(self.config, "w") as f:
-            f.write(
-                textwrap.dedent(
-                    f"""\
-                    [node]
-                    domain = {DOMAIN}
-                    data_dir = {self.dir}/data
-
-                    [c2s]
-                    listen = {HOST}:{port}
-                    require_tls = false
-                    allow_plain = true
-                    rate_limit = 0
-                    idle_timeout = 3600
-                    backlog = 1024
-
-                    [tls]
-                    certificate = {self.cert}
-                    key = {self.key}
-
-                    [storage]
-                    backend = sqlite
-                    """
-                )
-            )
+            f.write(self.configText(port))
 
     def createUsers(self, count: int) -> None:
         # The first account through the official admin command; the rest

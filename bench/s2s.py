@@ -189,26 +189,9 @@ class XmucNode(c2s.XmucServer):
         hosts = "".join(f"{d} = {HOST}:{p}\n" for d, p in peers.items() if d != self.domain)
         with open(self.config, "w") as f:
             f.write(
-                textwrap.dedent(
+                self.configText(port, self.domain)
+                + textwrap.dedent(
                     f"""\
-                    [node]
-                    domain = {self.domain}
-                    data_dir = {self.dir}/data
-
-                    [c2s]
-                    listen = {HOST}:{port}
-                    require_tls = false
-                    allow_plain = true
-                    rate_limit = 0
-                    idle_timeout = 3600
-                    backlog = 1024
-
-                    [tls]
-                    certificate = {self.cert}
-                    key = {self.key}
-
-                    [storage]
-                    backend = sqlite
 
                     [s2s]
                     listen = {HOST}:{self.s2sPort}
