@@ -187,6 +187,8 @@ class Node:
     @ivar channelBinding: the tls-server-end-point channel binding data of
         the node's certificate, L{None} without TLS.
     @ivar tlsContextFactory: the server TLS context factory, or L{None}.
+    @ivar pending: storage work in flight that nobody waits for (L{track});
+        a stopping node waits for it before it stops the store.
     """
 
     log = Logger()
@@ -218,6 +220,7 @@ class Node:
         self.preAuthIQ = IQDispatcher()
         self.startedAt = clock.seconds()
         self.modules: dict[str, Any] = {}
+        self.pending: set[defer.Deferred] = set()
         for name in features:
             module = importlib.import_module(name)
             self.modules[name.rsplit(".", 1)[-1]] = module.install(self)
@@ -233,6 +236,28 @@ class Node:
         Whether the bare form of C{address} is a configured administrator.
         """
         return address.userhost() in self.config.services.admins
+
+    def track(self, d: defer.Deferred) -> defer.Deferred:
+        """
+        Keep C{d} (storage work whose result nobody waits for) among the
+        node's pending work until it fires, so that a stopping node lets it
+        finish before it stops the store.
+        """
+        self.pending.add(d)
+
+        def done(result: Any) -> Any:
+            self.pending.discard(d)
+            return result
+
+        d.addBoth(done)
+        return d
+
+    def settled(self) -> defer.Deferred:
+        """
+        A Deferred that fires once the work pending now has finished (its
+        failures are the trackers' to log).
+        """
+        return defer.DeferredList(list(self.pending), consumeErrors=True)
 
     def makeId(self) -> str:
         """

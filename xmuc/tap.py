@@ -159,6 +159,14 @@ class NodeService(service.MultiService):
             if roster is None or not roster.busy:
                 break
             yield task.deferLater(self.reactor, 0.01, lambda: None)
+        # Then the node's other pending storage work (room saves, archive
+        # writes, the 332 broadcasts' effects), at most 5 seconds.
+        settled = self.node.settled()
+        settled.addTimeout(5, self.reactor)
+        try:
+            yield settled
+        except defer.TimeoutError:
+            self.log.warn("Stopping with storage work still pending")
         yield service.MultiService.stopService(self)
         yield self.store.stop()
 

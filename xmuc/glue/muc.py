@@ -230,6 +230,7 @@ class MUCComponent:
 
     def _write(self, d: defer.Deferred) -> None:
         d.addErrback(lambda f: self.log.failure("A room storage write failed", f))
+        self.node.track(d)
 
     def _saveRoom(self, effect: effects.SaveRoom, origin: Any) -> None:
         stored = StoredRoom(effect.record.name, toJSON(effect.record))

@@ -1,0 +1,72 @@
+# -*- test-case-name: tests.test_node -*-
+"""
+Tests for L{xmuc.node}: the node's record of pending storage work.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.support.harness import Harness
+
+
+class PendingWorkTests(SynchronousTestCase):
+    def test_trackUntilFired(self) -> None:
+        """
+        A tracked Deferred is pending until it fires, and its result goes
+        on down its chain.
+        """
+        node = Harness().node
+        d: defer.Deferred = defer.Deferred()
+        self.assertIs(node.track(d), d)
+        self.assertEqual(node.pending, {d})
+        d.callback(7)
+        self.assertEqual(node.pending, set())
+        self.assertEqual(self.successResultOf(d), 7)
+
+    def test_settled(self) -> None:
+        """
+        settled() fires once every Deferred pending at the call has fired,
+        failures included (they are the tracker's to log).
+        """
+        node = Harness().node
+        first, second = defer.Deferred(), defer.Deferred()
+        second.addErrback(lambda f: None)
+        node.track(first)
+        node.track(second)
+        settled = node.settled()
+        first.callback(None)
+        self.assertNoResult(settled)
+        second.errback(RuntimeError("disk full"))
+        self.successResultOf(settled)
+
+    def test_roomWritesTracked(self) -> None:
+        """
+        The MUC service's storage writes are tracked: a room saved when its
+        configuration changes is pending until the store answers.
+        """
+        harness = Harness()
+        node = harness.node
+        writes: list[defer.Deferred] = []
+        store = node.store
+        original = store.saveRoom
+
+        def slowSave(host, room):
+            d: defer.Deferred = defer.Deferred()
+            writes.append(d)
+            d.addCallback(lambda _: original(host, room))
+            return d
+
+        store.saveRoom = slowSave
+        alice = harness.login("alice")
+        alice.send("<presence to='tea@muc.localhost/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        alice.send("<iq type='set' id='c' to='tea@muc.localhost'><query xmlns="
+                   "'http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>"
+                   "<field var='muc#roomconfig_persistentroom'><value>1</value></field>"
+                   "</x></query></iq>")
+        self.assertTrue(writes)
+        self.assertTrue(set(writes) <= node.pending)
+        for d in writes:
+            d.callback(None)
+        self.assertFalse(set(writes) & node.pending)
