@@ -174,6 +174,24 @@ class MUCGlueTests(SynchronousTestCase):
         self.h.clock.advance(self.h.config.muc.ghost_grace + 1)
         self.assertEqual(self.alice.received(), [])
 
+    def test_archiveTrimmedInBatches(self) -> None:
+        """
+        The archive is trimmed to archive_size with every archive_size-th
+        write (TRIM_EVERY at most), not with each one: in between it holds
+        fewer than archive_size extra messages.
+        """
+        self.h = Harness(config="[muc]\narchive_size = 5\n")
+        self.alice = self.h.login("alice")
+        self.createRoom()
+        sizes = []
+        for n in range(12):
+            self.alice.send(f"<message type='groupchat' to='room@muc.localhost'><body>m{n}</body>"
+                            "</message>")
+            kept = self.successResultOf(self.h.store.lastMessages(MUC, "room", 100))
+            sizes.append(len(kept))
+        self.assertEqual(sizes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 6, 7])
+        self.assertEqual([m.xml.count("m11") for m in kept][-1], 1)
+
     def test_restart(self) -> None:
         """
         A persistent room comes back on a new node over the same store with

@@ -68,6 +68,10 @@ def settingsFrom(config: Config) -> Settings:
     )
 
 
+#: Archive writes per room between two trims to archive_size.
+TRIM_EVERY = 64
+
+
 @lru_cache(maxsize=65536)
 def _toAttribute(recipient: JID) -> bytes:
     """
@@ -94,6 +98,7 @@ class MUCComponent:
         self.clock = node.clock
         self.host = node.config.mucHost
         self.archiveSize = node.config.muc.archive_size
+        self._sinceTrim: dict[str, int] = {}
         self.service = MUCService(settingsFrom(node.config), node.random)
         self.timers: dict[tuple[str, ...], Any] = {}
         self._waiting: list[tuple[domish.Element, JID]] | None = None
@@ -241,7 +246,24 @@ class MUCComponent:
         message = ArchivedMessage(effect.stanzaId, effect.stamp, effect.nick, effect.occupant,
                                   (head + tail).decode("utf-8"))
         self._write(self.store.archiveMessage(self.host, effect.room, message,
-                                              self.archiveSize))
+                                              self._trimTo(effect.room)))
+
+    def _trimTo(self, room: str) -> int:
+        """
+        The archive size to trim a room's archive to with this write, or 0
+        for none: trimming walks the room's last C{archive_size} entries, so
+        it runs with every C{TRIM_EVERY}th write only (every
+        C{archive_size}th when that is smaller), and an archive may hold
+        that many messages less one more than C{archive_size} in between.
+        """
+        if not self.archiveSize:
+            return 0
+        count = self._sinceTrim.get(room, 0) + 1
+        if count < min(TRIM_EVERY, self.archiveSize):
+            self._sinceTrim[room] = count
+            return 0
+        self._sinceTrim[room] = 0
+        return self.archiveSize
 
     def _queryArchive(self, effect: effects.QueryArchive, origin: Any) -> None:
         query = effect.query
