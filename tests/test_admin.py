@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from typing import Any
 
 from twisted.internet import defer
@@ -268,9 +267,13 @@ class MainTests(AdminTestCase):
         super().setUp()
         self.stderr = io.StringIO()
         self.stdout = io.StringIO()
-        self.patch(sys, "stderr", self.stderr)
-        self.patch(sys, "stdout", self.stdout)
+        # Passed in rather than patched into sys: anything else writing to
+        # the process's stderr meanwhile (asyncio reporting an earlier
+        # test's tasks at garbage collection) stays out of the captures.
         self.patch(admin.task, "react", self._react)
+
+    def main(self, argv: list[str]) -> None:
+        admin.main(argv, stdout=self.stdout, stderr=self.stderr)
 
     def _react(self, main: Any) -> None:
         """
@@ -290,7 +293,7 @@ class MainTests(AdminTestCase):
         exit status 1.
         """
         missing = os.path.join(self.directory, "nope.ini")
-        e = self.assertRaises(SystemExit, admin.main, ["-c", missing, "users"])
+        e = self.assertRaises(SystemExit, self.main, ["-c", missing, "users"])
         self.assertEqual(e.code, 1)
         self.assertEqual(self.stderr.getvalue().count("\n"), 1)
         self.assertTrue(self.stderr.getvalue().startswith(f"xmuc: {missing}: "))
@@ -301,7 +304,7 @@ class MainTests(AdminTestCase):
         """
         with open(self.configPath, "a") as f:
             f.write("[c2s]\nrequire_tls = perhaps\n")
-        e = self.assertRaises(SystemExit, admin.main, ["-c", self.configPath, "users"])
+        e = self.assertRaises(SystemExit, self.main, ["-c", self.configPath, "users"])
         self.assertEqual(e.code, 1)
         [line] = self.stderr.getvalue().splitlines()
         self.assertTrue(line.startswith("xmuc: [c2s] require_tls: "), line)
@@ -313,7 +316,7 @@ class MainTests(AdminTestCase):
         """
         os.makedirs(os.path.dirname(self.config.certificatePath))
         open(self.config.certificatePath, "w").close()
-        e = self.assertRaises(SystemExit, admin.main, ["-c", self.configPath, "gencert"])
+        e = self.assertRaises(SystemExit, self.main, ["-c", self.configPath, "gencert"])
         self.assertEqual(e.code, 1)
         self.assertEqual(
             self.stderr.getvalue(),
@@ -324,7 +327,7 @@ class MainTests(AdminTestCase):
         """
         A subcommand that works prints to standard output and exits 0.
         """
-        e = self.assertRaises(SystemExit, admin.main, ["-c", self.configPath, "gencert"])
+        e = self.assertRaises(SystemExit, self.main, ["-c", self.configPath, "gencert"])
         self.assertEqual(e.code, 0)
         self.assertEqual(self.stderr.getvalue(), "")
         self.assertTrue(self.stdout.getvalue().startswith("wrote "))

@@ -128,26 +128,31 @@ def run(config: Config, args: argparse.Namespace, out: Any, stdin: Any = None) -
         yield store.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, stdout: Any = None, stderr: Any = None) -> None:
     """
     Entry point of the C{xmuc} command.
+
+    @param stdout: where results go (standard output by default).
+    @param stderr: where the one-line errors go (standard error by default).
     """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
     args = _parser().parse_args(argv)
     try:
         config = loadConfig(args.config)
     except ConfigError as e:
-        sys.stderr.write(f"xmuc: {e}\n")
+        stderr.write(f"xmuc: {e}\n")
         raise SystemExit(1)
 
     def failed(failure: Any) -> None:
         if failure.check(AdminError):
-            sys.stderr.write(f"xmuc: {failure.value}\n")
+            stderr.write(f"xmuc: {failure.value}\n")
         else:
-            failure.printTraceback(sys.stderr)
+            failure.printTraceback(stderr)
         raise SystemExit(1)
 
     def go(reactor: Any) -> Any:
-        d = run(config, args, sys.stdout)
+        d = run(config, args, stdout)
         d.addErrback(failed)
         return d
 

@@ -8,7 +8,6 @@ certificate (SASL EXTERNAL).
 
 from __future__ import annotations
 
-import asyncio
 
 from tests.integration.support import EventWaiter, asyncTest, startClient
 from tests.s2s.test_prosody import PROSODY_DOMAIN, _ProsodyFederation

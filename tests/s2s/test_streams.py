@@ -10,7 +10,8 @@ from __future__ import annotations
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from tests.support.harness import Harness
+from tests.support.harness import Harness, parseStanza
+from xmuc.core.jid import parseJID
 from xmuc.s2s.dialback import dialbackKey
 from xmuc.s2s.incoming import IncomingStream
 from xmuc.s2s.manager import S2SManager
@@ -200,3 +201,19 @@ class IncomingStreamTests(unittest.TestCase):
         self.harness.clock.advance(31)
         self.assertTrue(transport.disconnecting)
         self.assertTrue(transport.value().endswith(b"</stream:stream>"))
+
+
+class RelayTests(unittest.TestCase):
+    def test_noRelay(self) -> None:
+        """
+        A stanza for a remote domain whose from is not a domain of this
+        node is not sent (it would be an open relay, and the peer would end
+        the link with invalid-from); it is answered with not-allowed.
+        """
+        harness = Harness(domain="a.test")
+        manager = S2SManager(harness.node, None, None, PeerVerifier(""))
+        bounced = []
+        harness.node.router.bounce = lambda stanza, condition, text=None: bounced.append(condition)
+        stanza = parseStanza("<message from='eve@c.test' to='bob@b.test'><body>x</body></message>")
+        manager.receive(stanza, parseJID("bob@b.test"))
+        self.assertEqual((bounced, manager.links), (["not-allowed"], {}))

@@ -66,11 +66,17 @@ class S2SManager:
         sender = stanza.getAttribute("from")
         if sender:
             try:
-                host = parseJID(sender).host
+                local = parseJID(sender).host
             except InvalidJID:
-                host = None
-            if host and self.hosted(host):
-                local = host
+                local = None
+            if local is None or not self.hosted(local):
+                # Only our own domains' stanzas go out: a stanza from
+                # elsewhere would be refused by the peer (invalid-from) and
+                # cost the link.
+                self.log.warn("Not relaying a stanza from {sender} to {to}",
+                              sender=sender, to=to.full())
+                self.router.bounce(stanza, "not-allowed", "this server relays nothing")
+                return
         self.link(local, to.host).send(stanza)
 
     def link(self, local: str, remote: str) -> Link:
