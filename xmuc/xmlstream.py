@@ -109,6 +109,23 @@ class StreamBase(protocol.Protocol):
             self._limit(size, now)
         return now
 
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.received(len(data))
+        try:
+            self.parse(data)
+        except StreamError as e:
+            self.streamError(e.condition, e.text)
+
+    def parse(self, data: bytes) -> None:
+        """
+        Feed bytes to the stream's parser.
+
+        @raise StreamError: the input ends the stream.
+        """
+        raise NotImplementedError()
+
     def _limit(self, size: int, now: float) -> None:
         """
         Token bucket on received bytes: a peer over its rate has its
@@ -235,20 +252,14 @@ class XMLStream(StreamBase):
 
     # Input
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.closed:
-            return
-        self.received(len(data))
+    def parse(self, data: bytes) -> None:
         try:
             self._parser.parse(data)
-        except StreamError as e:
-            self.streamError(e.condition, e.text)
         except domish.ParserError as e:
             text = str(e)
             if "Maximum stanza size" in text or "Maximum element count" in text:
-                self.streamError("policy-violation", "stanza too large")
-            else:
-                self.streamError("not-well-formed", text)
+                raise StreamError("policy-violation", "stanza too large")
+            raise StreamError("not-well-formed", text)
 
     def resetParser(self) -> None:
         """

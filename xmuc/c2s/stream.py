@@ -137,14 +137,8 @@ class C2SStream(StreamBase):
 
     # Input
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.closed:
-            return
-        self.received(len(data))
-        try:
-            self._parser.parse(data)
-        except StreamError as e:
-            self.streamError(e.condition, e.text)
+    def parse(self, data: bytes) -> None:
+        self._parser.parse(data)
 
     def _resetParser(self) -> None:
         if self._parser is not None:
