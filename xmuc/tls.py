@@ -60,33 +60,51 @@ def generateCertificate(domain: str, certPath: str, keyPath: str, days: int = 36
         f.write(certificate.public_bytes(serialization.Encoding.PEM))
 
 
+def makeContext(method: int, certPath: str, keyPath: str, options: int) -> SSL.Context:
+    """
+    A TLS context presenting the node's certificate chain, TLS 1.2 or
+    newer, without compression; idle connections release their read and
+    write buffers (C{MODE_RELEASE_BUFFERS}), which keeps an idle TLS
+    session small.
+    """
+    context = SSL.Context(method)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.set_options(SSL.OP_NO_COMPRESSION | options)
+    context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+    context.use_certificate_chain_file(certPath)
+    context.use_privatekey_file(keyPath)
+    context.check_privatekey()
+    return context
+
+
+def selectALPN(context: SSL.Context, protocols: tuple[bytes, ...]) -> None:
+    """
+    On a server context, accept the first protocol the client offers that
+    is among C{protocols}.
+    """
+
+    def select(connection: SSL.Connection, offered: list[bytes]) -> bytes:
+        for name in offered:
+            if name in protocols:
+                return name
+        return SSL.NO_OVERLAPPING_PROTOCOLS
+
+    context.set_alpn_select_callback(select)
+
+
 @implementer(IOpenSSLServerConnectionCreator)
 class ServerContextFactory:
     """
-    A server TLS context built once from a certificate chain and key.
-
-    Idle connections release their read and write buffers
-    (C{MODE_RELEASE_BUFFERS}), which keeps an idle TLS session small.
+    A client-to-server TLS context built once from a certificate chain and
+    key (L{makeContext}).
     """
 
     def __init__(self, certPath: str, keyPath: str, alpn: tuple[bytes, ...] = ()) -> None:
-        context = SSL.Context(SSL.TLS_SERVER_METHOD)
-        context.set_min_proto_version(SSL.TLS1_2_VERSION)
-        context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
-        context.set_mode(SSL.MODE_RELEASE_BUFFERS)
-        context.use_certificate_chain_file(certPath)
-        context.use_privatekey_file(keyPath)
-        context.check_privatekey()
+        context = makeContext(
+            SSL.TLS_SERVER_METHOD, certPath, keyPath, SSL.OP_CIPHER_SERVER_PREFERENCE
+        )
         if alpn:
-            protocols = list(alpn)
-
-            def select(connection: SSL.Connection, offered: list[bytes]) -> bytes:
-                for name in offered:
-                    if name in protocols:
-                        return name
-                return SSL.NO_OVERLAPPING_PROTOCOLS
-
-            context.set_alpn_select_callback(select)
+            selectALPN(context, alpn)
         self._context = context
 
     def getContext(self) -> SSL.Context:

@@ -25,6 +25,8 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
+from xmuc.tls import makeContext, selectALPN
+
 
 def _acceptAny(*args: Any) -> bool:
     # The handshake goes on whatever the certificate; the stream decides
@@ -33,22 +35,12 @@ def _acceptAny(*args: Any) -> bool:
 
 
 def _context(method: int, certPath: str, keyPath: str, alpn: bytes) -> SSL.Context:
-    context = SSL.Context(method)
-    context.set_min_proto_version(SSL.TLS1_2_VERSION)
-    context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_TICKET)
-    context.set_mode(SSL.MODE_RELEASE_BUFFERS)
-    context.use_certificate_chain_file(certPath)
-    context.use_privatekey_file(keyPath)
-    context.check_privatekey()
+    context = makeContext(method, certPath, keyPath, SSL.OP_NO_TICKET)
     context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _acceptAny)
     if method == SSL.TLS_CLIENT_METHOD:
         context.set_alpn_protos([alpn])
     else:
-
-        def select(connection: SSL.Connection, offered: list[bytes]) -> bytes:
-            return alpn if alpn in offered else SSL.NO_OVERLAPPING_PROTOCOLS
-
-        context.set_alpn_select_callback(select)
+        selectALPN(context, (alpn,))
     return context
 
 
