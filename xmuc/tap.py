@@ -99,7 +99,6 @@ class NodeService(service.MultiService):
         if muc is not None:
             self.s2s.watch(muc.linkEvent)
         self.components = ComponentManager(self.node)
-        self.ports: list[Any] = []
         #: Listening ports by kind: c2s, c2s-direct, s2s, s2s-direct, components.
         self.listening: dict[str, list[Any]] = {}
 
@@ -137,17 +136,16 @@ class NodeService(service.MultiService):
         for kind, addresses, factory in listeners:
             for address in addresses:
                 port = yield _endpoint(self.reactor, address, config.c2s.backlog).listen(factory)
-                self.ports.append(port)
                 self.listening.setdefault(kind, []).append(port)
                 self.log.info("{kind} listening on {address}", kind=kind, address=address)
         self.log.info("xmuc node {domain} started", domain=config.node.domain)
 
     @defer.inlineCallbacks
     def stopService(self):
-        for port in self.ports:
-            yield port.stopListening()
-        self.ports = []
-        self.listening = {}
+        listening, self.listening = self.listening, {}
+        for ports in listening.values():
+            for port in ports:
+                yield port.stopListening()
         self.node.hooks.fire("node-stopping")
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")

@@ -17,10 +17,8 @@ import base64
 import binascii
 from typing import Any
 
-from twisted.internet.interfaces import IHandshakeListener
 from twisted.python import failure
 from twisted.words.xish import domish
-from zope.interface import implementer
 
 from xmuc.core.jid import InvalidJID, parseJID, prepDomain
 from xmuc.core.stanza import toClientNamespace
@@ -36,7 +34,6 @@ NS_SERVER = "jabber:server"
 _STANZAS = frozenset(("message", "presence", "iq"))
 
 
-@implementer(IHandshakeListener)
 class IncomingStream(XMLStream):
     """
     One incoming s2s connection.
@@ -90,9 +87,6 @@ class IncomingStream(XMLStream):
                 self.streamError("connection-timeout", "no authentication in time")
             return
         self._idleCall = self.clock.callLater(limit - quiet, self._checkIdle)
-
-    def handshakeCompleted(self) -> None:
-        pass
 
     # Header
 
