@@ -184,7 +184,7 @@ class ChatTests(NodeTestCase):
                     await wait(self.node.store.storeOffline("bob", message))
                 break
             await asyncio.sleep(0.02)
-        bob = await self.client("bob@localhost/b", presence=False)
+        bob = await self.client("bob@localhost/b", presence=False, plugins=("xep_0203",))
         messages = EventWaiter(bob, "message")
         bob.send_presence()
         message = await messages.next()
