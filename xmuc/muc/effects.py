@@ -85,7 +85,18 @@ class SaveRoom:
 @dataclass(frozen=True)
 class DeleteRoom:
     """
-    Forget a room in storage, with its archive.
+    Forget a room in storage, with its archive: only the room that owns
+    the stored record asks for it (L{Room.forget}).
+    """
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DeleteArchive:
+    """
+    Forget the archive of a room that has no stored record (a temporary
+    room's); an archive whose room has a stored record stays.
     """
 
     name: str
