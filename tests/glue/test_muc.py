@@ -245,6 +245,39 @@ class MUCGlueTests(SynchronousTestCase):
         self.assertEqual((done["type"], done["id"]), ("result", "q"))
         self.assertNotIn(b"complete", done.toXml().encode())
 
+    def test_mamRealJids(self) -> None:
+        """
+        Through the node, in a semi-anonymous room: a participant filtering
+        by a real JID is refused (forbidden) and his results name nobody's
+        real JID; the owner (a moderator) gets the sender's bare JID in
+        each result.
+        """
+        self.createRoom()
+        self.bob.send(JOIN.format(room="room", nick="Bob"))
+        self.alice.send("<message type='groupchat' to='room@muc.localhost'><body>hi</body>"
+                        "</message>")
+        self.bob.received()
+        self.alice.received()
+        byJid = ("<iq type='set' id='w' to='room@muc.localhost'><query xmlns='urn:xmpp:mam:2'>"
+                 "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+                 "urn:xmpp:mam:2</value></field><field var='with'><value>alice@localhost"
+                 "</value></field></x></query></iq>")
+        self.bob.send(byJid)
+        [refused] = self.bob.received()
+        self.assertEqual((refused["id"], refused["type"]), ("w", "error"))
+        self.assertIn(b"forbidden", refused.toXml().encode())
+        plain = ("<iq type='set' id='q' to='room@muc.localhost'><query xmlns="
+                 "'urn:xmpp:mam:2'/></iq>")
+        self.bob.send(plain)
+        result, done = self.bob.received()
+        self.assertNotIn(b"alice@localhost", result.toXml().encode())
+        self.alice.send(plain)
+        result, done = self.alice.received()
+        forwarded = child(child(child(result, "urn:xmpp:mam:2", "result"), "urn:xmpp:forward:0",
+                                "forwarded"), "jabber:client", "message")
+        x = child(forwarded, "http://jabber.org/protocol/muc#user", "x")
+        self.assertEqual(child(x, x.uri, "item")["jid"], "alice@localhost")
+
     def test_mamUnknownId(self) -> None:
         """
         Paging after an id the archive lacks is item-not-found.

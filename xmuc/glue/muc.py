@@ -11,7 +11,8 @@ effects it returns are carried out here, in order:
     local session (L{Router.deliverSerialised}), as a light copy of the
     element (new envelope, shared children) when it is remote;
   - timers run on the node's clock; storage writes go to the store in
-    order; a MAM query is answered from the store.
+    order; the page a MAM query asks for is read from the store and handed
+    back to the engine, which renders it (L{MUCService.archiveAnswered}).
 
 Persistent rooms are loaded from the store when the node starts
 (C{node-started}, after the store started); stanzas arriving before they
@@ -42,7 +43,6 @@ from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
 from xmuc.core.links import LinkUp
 from xmuc.core.stanza import parseStanza as parseStored, readdressed
 from xmuc.muc import effects
-from xmuc.muc.features.mam import fin, pageSize, resultMessages
 from xmuc.muc.model import HistoryEntry
 from xmuc.muc.parse import parseStanza
 from xmuc.muc.records import fromJSON, toJSON
@@ -187,14 +187,25 @@ class MUCComponent:
     # Input
 
     def _handle(self, stanza: domish.Element, to: JID) -> None:
-        try:
+        def turn(now: float) -> list[Any]:
             event = parseStanza(stanza, to)
-            done = [] if event is None else self.service.handle(event, self.clock.seconds())
+            return [] if event is None else self.service.handle(event, now)
+
+        self._turn(turn, stanza, to.full())
+
+    def _turn(self, turn: Callable[[float], list[Any]], stanza: domish.Element,
+              to: str) -> None:
+        """
+        Run one engine turn for C{stanza} and carry out its effects; a
+        refusal answers the stanza.
+        """
+        try:
+            done = turn(self.clock.seconds())
         except (StanzaError, *DOMAIN_ERRORS) as e:
             self._refuse(stanza, e)
             return
         except Exception as e:
-            self.log.failure("Handling a stanza to {to} failed", to=to.full())
+            self.log.failure("Handling a stanza to {to} failed", to=to)
             self._refuse(stanza, e)
             return
         self.run(done, stanza)
@@ -300,21 +311,22 @@ class MUCComponent:
         return self.archiveSize
 
     def _queryArchive(self, effect: effects.QueryArchive, origin: Any) -> None:
+        """
+        Read the page from storage and hand it back to the room, which
+        renders it (with its real-JID rules) in a turn of its own.
+        """
         query = effect.query
         wanted = ArchiveFilter(query.start, query.end, query.with_, query.after, query.before,
-                               pageSize(query))
-        room = f"{effect.room}@{self.host}"
+                               effect.max)
 
         def answer(page: Any) -> None:
-            for message in resultMessages(query, room, page.messages):
-                self.router.route(message)
-            self.router.route(fin(query, page))
+            self._turn(lambda now: self.service.archiveAnswered(effect.room, query, page, now),
+                       origin, f"{effect.room}@{self.host}")
 
         def failed(failure: Any) -> None:
             if not failure.check(*DOMAIN_ERRORS):
                 self.log.failure("A MAM query failed", failure)
-            if origin is not None:
-                self._refuse(origin, failure.value)
+            self._refuse(origin, failure.value)
 
         self.store.queryArchive(self.host, effect.room, wanted).addCallbacks(answer, failed)
 

@@ -122,9 +122,12 @@ class Archive:
 @dataclass(frozen=True)
 class QueryArchive:
     """
-    Answer a MAM query the room allowed from its archive in storage
-    (rendered by L{xmuc.muc.features.mam}).
+    Read the page of its archive a MAM query the room allowed asks for,
+    at most C{max} messages, and hand it back to the room
+    (L{MUCService.archiveAnswered}), which renders it; a query storage
+    refuses (an unknown id) is answered with that error.
     """
 
     room: str
     query: Any
+    max: int

@@ -209,6 +209,18 @@ class MUCService:
             return []
         return room.handle(ev.TimerFired(key[1:]), now) + self._closeIfDone(room)
 
+    def archiveAnswered(self, name: str, query: Any, page: Any, now: float) -> list[Any]:
+        """
+        Storage answered the archive query of room C{name}
+        (L{effects.QueryArchive}): the room renders the page.
+
+        @raise ItemNotFound: when the room is gone meanwhile.
+        """
+        room = self.rooms.get(name)
+        if room is None or self.state is not ServiceState.READY:
+            raise ItemNotFound("No such room")
+        return room.handle(ev.ArchiveAnswer(query, page), now)
+
     def _create(self, name: str, event: Any, now: float) -> Room | None:
         if isinstance(event, ev.PresenceIn) and event.available:
             if not self.mayCreate(event.sender):
