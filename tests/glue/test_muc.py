@@ -470,3 +470,16 @@ class LoadingTests(SynchronousTestCase):
         store.listing.callback([])
         [answer] = bob.received()
         self.assertEqual((answer["id"], answer["type"]), ("one", "result"))
+
+    def test_stopWhileLoading(self) -> None:
+        """
+        A node stopping before the rooms are in answers the stanzas that
+        waited (service-unavailable) instead of dropping them.
+        """
+        node = self.start(SlowRooms())
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(JOIN.format(room="any", nick="Bob"))
+        node.hooks.fire("node-stopping")
+        [error] = bob.received()
+        self.assertEqual(error["type"], "error")
+        self.assertIn(b"service-unavailable", error.toXml().encode())

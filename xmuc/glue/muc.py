@@ -341,10 +341,14 @@ class MUCComponent:
     def stop(self) -> None:
         """
         C{node-stopping}: tell every occupant the service is going (status
-        332) and cancel the engine's timers.
+        332) and cancel the engine's timers; stanzas still waiting for the
+        rooms to load are answered service-unavailable.
         """
         if self._ready:
             self.run(self.service.shutdown(self.clock.seconds()))
+        waiting, self._waiting = self._waiting, []
+        for stanza, to in waiting:
+            self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))
         for key in list(self.timers):
             self._cancelTimer(effects.CancelTimer(key), None)
 
