@@ -405,6 +405,26 @@ class LoadingTests(SynchronousTestCase):
         self.assertEqual(line["log_level"], LogLevel.error)
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
+    def test_temporaryRoomSpareStoredRecord(self) -> None:
+        """
+        Even when a record of its name is stored behind the service's back
+        (after loading), a logging temporary room that empties leaves that
+        record and its archive in place: it owns no stored record, and
+        storage drops an archive only when no record of its name is stored.
+        """
+        node = self.start()
+        alice = _Client(node, "alice@localhost/a")
+        alice.send(f"<iq type='get' id='i' to='{MUC}'><query xmlns="
+                   "'http://jabber.org/protocol/disco#items'/></iq>")
+        record = toJSON(RoomRecord("tea", RoomConfig(persistent=True), {}, Subject(), "0", 1.0))
+        self.storeRoom("tea", record)
+        alice.send(JOIN.format(room="tea", nick="Alice"))
+        alice.send(INSTANT.format(room="tea", fields="<field var='muc#roomconfig_enablelogging'>"
+                                                     "<value>1</value></field>"))
+        alice.send("<presence type='unavailable' to='tea@muc.localhost/Alice'/>")
+        self.assertNotIn("tea", node.modules["muc"].service.rooms)
+        self.assertEqual(self.stored("tea"), ([record], 2))
+
     def test_badRecords(self) -> None:
         """
         A record that is not JSON, one with a bad field, and one whose
