@@ -209,6 +209,7 @@ class MUCSection:
     flood_rate: float = 5.0
     flood_burst: int = 20
     ghost_grace: float = 120.0
+    load_queue: int = 10000
 
 
 @dataclass(frozen=True)

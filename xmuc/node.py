@@ -22,6 +22,7 @@ first handler that returns a true value and returns that value):
   - C{session-bound(session)}, C{session-closed(session)}.
   - C{session-initial-presence(session)}: a session sent its first
     available presence.
+  - C{node-started()}: the store has started (before the listeners open).
   - C{node-stopping()}: the node is stopping, its listeners closed and its
     sessions still open.
 """

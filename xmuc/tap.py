@@ -120,6 +120,8 @@ class NodeService(service.MultiService):
     @defer.inlineCallbacks
     def _start(self):
         yield self.store.start()
+        # Services that read the store at start (persistent rooms) begin now.
+        self.node.hooks.fire("node-started")
         config = self.config
         # One parser pool for every client listener.
         parsers = ParserPool(config.c2s.max_stanza_size)

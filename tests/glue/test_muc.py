@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import defer
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from tests.muc.support import child, codes
 from tests.support.harness import Harness
+from xmuc.config import parseConfig
+from xmuc.muc.model import RoomConfig, RoomRecord, Subject
+from xmuc.muc.records import toJSON
+from xmuc.muc.service import ROOM_UNAVAILABLE, SERVICE_FAILED
 from xmuc.node import Node
+from xmuc.storage.interfaces import ArchivedMessage, StoredRoom
+from xmuc.storage.memory import MemoryStore
 
 MUC = "muc.localhost"
 JOIN = "<presence to='{room}@muc.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
@@ -209,6 +217,7 @@ class MUCGlueTests(SynchronousTestCase):
                         "</message>")
         node = Node(self.h.config, self.h.store, self.h.clock, features=("xmuc.im.delivery",
                     "xmuc.im.presence", "xmuc.im.roster", "xmuc.glue.muc"))
+        node.hooks.fire("node-started")
         bob = _Client(node, "bob@localhost/b")
         bob.send(JOIN.format(room="room", nick="Bob"))
         got = bob.received()
@@ -235,6 +244,39 @@ class MUCGlueTests(SynchronousTestCase):
         self.assertIn(b"m1", second.toXml().encode())
         self.assertEqual((done["type"], done["id"]), ("result", "q"))
         self.assertNotIn(b"complete", done.toXml().encode())
+
+    def test_mamRealJids(self) -> None:
+        """
+        Through the node, in a semi-anonymous room: a participant filtering
+        by a real JID is refused (forbidden) and his results name nobody's
+        real JID; the owner (a moderator) gets the sender's bare JID in
+        each result.
+        """
+        self.createRoom()
+        self.bob.send(JOIN.format(room="room", nick="Bob"))
+        self.alice.send("<message type='groupchat' to='room@muc.localhost'><body>hi</body>"
+                        "</message>")
+        self.bob.received()
+        self.alice.received()
+        byJid = ("<iq type='set' id='w' to='room@muc.localhost'><query xmlns='urn:xmpp:mam:2'>"
+                 "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+                 "urn:xmpp:mam:2</value></field><field var='with'><value>alice@localhost"
+                 "</value></field></x></query></iq>")
+        self.bob.send(byJid)
+        [refused] = self.bob.received()
+        self.assertEqual((refused["id"], refused["type"]), ("w", "error"))
+        self.assertIn(b"forbidden", refused.toXml().encode())
+        plain = ("<iq type='set' id='q' to='room@muc.localhost'><query xmlns="
+                 "'urn:xmpp:mam:2'/></iq>")
+        self.bob.send(plain)
+        result, done = self.bob.received()
+        self.assertNotIn(b"alice@localhost", result.toXml().encode())
+        self.alice.send(plain)
+        result, done = self.alice.received()
+        forwarded = child(child(child(result, "urn:xmpp:mam:2", "result"), "urn:xmpp:forward:0",
+                                "forwarded"), "jabber:client", "message")
+        x = child(forwarded, "http://jabber.org/protocol/muc#user", "x")
+        self.assertEqual(child(x, x.uri, "item")["jid"], "alice@localhost")
 
     def test_mamUnknownId(self) -> None:
         """
@@ -276,3 +318,188 @@ class DirectInvitationTests(SynchronousTestCase):
         x = child(invitation, "jabber:x:conference", "x")
         self.assertEqual((x["jid"], invitation["from"]), ("room@muc.localhost", "alice@localhost/res"))
         self.assertEqual(h.node.modules["muc"].service.rooms, {})
+
+
+class FailingRooms(MemoryStore):
+    """
+    A memory store that cannot list the rooms of a service.
+    """
+
+    def loadRooms(self, host: str) -> defer.Deferred:
+        return defer.fail(OSError("disk gone"))
+
+
+class SlowRooms(MemoryStore):
+    """
+    A memory store whose room list comes when the test says.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listing: defer.Deferred = defer.Deferred()
+        self.asked = False
+
+    def loadRooms(self, host: str) -> defer.Deferred:
+        self.asked = True
+        return self.listing
+
+
+class LoadingTests(SynchronousTestCase):
+    """
+    Persistent rooms load when the node starts, and loading fails closed.
+    """
+
+    def setUp(self) -> None:
+        self.h = Harness()
+        self.logged: list[dict] = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def start(self, store: MemoryStore | None = None, config: str = "") -> Node:
+        config = parseConfig(f"[node]\ndomain = localhost\n{config}") if config else self.h.config
+        node = Node(config, store or self.h.store, self.h.clock,
+                    features=("xmuc.im.delivery", "xmuc.im.presence", "xmuc.im.roster",
+                              "xmuc.glue.muc"))
+        node.hooks.fire("node-started")
+        return node
+
+    def storeRoom(self, name: str, data: str, messages: int = 2) -> None:
+        self.h.store.saveRoom(MUC, StoredRoom(name, data))
+        for n in range(messages):
+            self.h.store.archiveMessage(MUC, name, ArchivedMessage(
+                f"{name}{n}", 1000.0 + n, "Alice", "alice@localhost",
+                f"<message type='groupchat'><body>{name} {n}</body></message>"), 0)
+
+    def stored(self, name: str) -> tuple[list[str], int]:
+        rooms = self.successResultOf(self.h.store.loadRooms(MUC))
+        archive = self.successResultOf(self.h.store.lastMessages(MUC, name, 100))
+        return [r.data for r in rooms if r.name == name], len(archive)
+
+    def test_newerRecordKept(self) -> None:
+        """
+        The reported case: a stored room written by a newer version (record
+        version 2) is unavailable; a user joining it (which used to create a
+        temporary room of that name) gets service-unavailable with a plain
+        text, and when he leaves, the stored record and its archive are
+        still there; an error-level log line names the room; the other
+        stored rooms load.
+        """
+        newer = '{"v": 2, "config": {}, "something": "new"}'
+        self.storeRoom("future", newer)
+        good = toJSON(RoomRecord("tea", RoomConfig(persistent=True), {}, Subject(), "00", 1.0))
+        self.storeRoom("tea", good)
+        node = self.start()
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(JOIN.format(room="future", nick="Bob"))
+        [error] = bob.received()
+        self.assertEqual((error["type"], error["from"]), ("error", "future@muc.localhost/Bob"))
+        self.assertIn(b"service-unavailable", error.toXml().encode())
+        self.assertIn(ROOM_UNAVAILABLE.encode(), error.toXml().encode())
+        bob.send("<presence type='unavailable' to='future@muc.localhost/Bob'/>")
+        bob.send("<message type='groupchat' to='future@muc.localhost'><body>x</body></message>")
+        bob.disconnect()
+        self.assertNotIn("future", node.modules["muc"].service.rooms)
+        self.assertEqual(self.stored("future"), ([newer], 2))
+        self.assertIn("tea", node.modules["muc"].service.rooms)
+        [line] = [e for e in self.logged if e.get("room") == "future"]
+        self.assertEqual(line["log_level"], LogLevel.error)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+    def test_temporaryRoomSpareStoredRecord(self) -> None:
+        """
+        Even when a record of its name is stored behind the service's back
+        (after loading), a logging temporary room that empties leaves that
+        record and its archive in place: it owns no stored record, and
+        storage drops an archive only when no record of its name is stored.
+        """
+        node = self.start()
+        alice = _Client(node, "alice@localhost/a")
+        alice.send(f"<iq type='get' id='i' to='{MUC}'><query xmlns="
+                   "'http://jabber.org/protocol/disco#items'/></iq>")
+        record = toJSON(RoomRecord("tea", RoomConfig(persistent=True), {}, Subject(), "0", 1.0))
+        self.storeRoom("tea", record)
+        alice.send(JOIN.format(room="tea", nick="Alice"))
+        alice.send(INSTANT.format(room="tea", fields="<field var='muc#roomconfig_enablelogging'>"
+                                                     "<value>1</value></field>"))
+        alice.send("<presence type='unavailable' to='tea@muc.localhost/Alice'/>")
+        self.assertNotIn("tea", node.modules["muc"].service.rooms)
+        self.assertEqual(self.stored("tea"), ([record], 2))
+
+    def test_badRecords(self) -> None:
+        """
+        A record that is not JSON, one with a bad field, and one whose
+        history does not parse each make their room unavailable, and stay
+        stored with their archives.
+        """
+        self.storeRoom("garbled", "{not json")
+        bad = toJSON(RoomRecord("badfield", RoomConfig(persistent=True), {}, Subject(), "0", 1.0))
+        bad = bad.replace('"affiliations": {}', '"affiliations": {"x@y": ["emperor", "", ""]}')
+        self.storeRoom("badfield", bad)
+        good = toJSON(RoomRecord("badhistory", RoomConfig(persistent=True), {}, Subject(), "0",
+                                 1.0))
+        self.h.store.saveRoom(MUC, StoredRoom("badhistory", good))
+        self.h.store.archiveMessage(MUC, "badhistory", ArchivedMessage(
+            "h1", 1.0, "A", "a@localhost", "<message><body>cut"), 0)
+        node = self.start()
+        bob = _Client(node, "bob@localhost/b")
+        for name in ("garbled", "badfield", "badhistory"):
+            bob.send(JOIN.format(room=name, nick="Bob"))
+            [error] = bob.received()
+            self.assertIn(b"service-unavailable", error.toXml().encode())
+        self.assertEqual(node.modules["muc"].service.rooms, {})
+        self.assertEqual(self.stored("garbled"), (["{not json"], 2))
+        self.assertEqual(self.stored("badfield"), ([bad], 2))
+        self.assertEqual(self.stored("badhistory"), ([good], 1))
+        self.assertEqual({e.get("room") for e in self.logged if e.get("room")},
+                         {"garbled", "badfield", "badhistory"})
+        self.flushLoggedErrors()
+
+    def test_totalFailure(self) -> None:
+        """
+        When the store cannot list the rooms, the service refuses
+        everything (its own disco too) and creates no room.
+        """
+        node = self.start(FailingRooms())
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(JOIN.format(room="any", nick="Bob"))
+        bob.send(f"<iq type='get' id='i' to='{MUC}'><query xmlns="
+                 "'http://jabber.org/protocol/disco#info'/></iq>")
+        errors = bob.received()
+        self.assertEqual([e["type"] for e in errors], ["error", "error"])
+        self.assertIn(SERVICE_FAILED.encode(), errors[0].toXml().encode())
+        self.assertEqual(node.modules["muc"].service.rooms, {})
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
+    def test_waitForLoading(self) -> None:
+        """
+        The rooms load at start, not on the first stanza; stanzas that come
+        while they load wait (up to load_queue, more are answered
+        service-unavailable of type wait), then are handled in order.
+        """
+        store = SlowRooms()
+        node = self.start(store, "[muc]\nload_queue = 1\n")
+        self.assertTrue(store.asked)
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(f"<iq type='get' id='one' to='{MUC}'><query xmlns="
+                 "'http://jabber.org/protocol/disco#info'/></iq>")
+        bob.send(f"<iq type='get' id='two' to='{MUC}'><query xmlns="
+                 "'http://jabber.org/protocol/disco#info'/></iq>")
+        [busy] = bob.received()
+        self.assertEqual((busy["id"], busy["type"]), ("two", "error"))
+        self.assertIn(b"type='wait'", busy.toXml().encode().replace(b'"', b"'"))
+        store.listing.callback([])
+        [answer] = bob.received()
+        self.assertEqual((answer["id"], answer["type"]), ("one", "result"))
+
+    def test_stopWhileLoading(self) -> None:
+        """
+        A node stopping before the rooms are in answers the stanzas that
+        waited (service-unavailable) instead of dropping them.
+        """
+        node = self.start(SlowRooms())
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(JOIN.format(room="any", nick="Bob"))
+        node.hooks.fire("node-stopping")
+        [error] = bob.received()
+        self.assertEqual(error["type"], "error")
+        self.assertIn(b"service-unavailable", error.toXml().encode())

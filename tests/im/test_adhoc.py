@@ -99,9 +99,17 @@ class AccessTests(AdHocTestMixin, unittest.TestCase):
 
     def test_notAdminList(self) -> None:
         """
-        Nor list the commands.
+        Somebody who is not an administrator lists the commands for
+        everyone, and none of the administration commands, whose info is
+        forbidden to him.
         """
-        self.assertEqual(errorCondition(self.disco(self.alice, ITEMS, NS)), "forbidden")
+        reply = self.disco(self.alice, ITEMS, NS)
+        nodes = [item["node"] for item in reply.query.elements(ITEMS, "item")]
+        self.assertEqual(nodes, ["ping", "change-password"])
+        self.assertEqual(errorCondition(self.disco(self.alice, INFO, f"{ADMIN}#announce")),
+                         "forbidden")
+        reply = self.disco(self.alice, INFO, NS)
+        self.assertEqual(reply["type"], "result")
 
     def test_list(self) -> None:
         """
@@ -110,6 +118,8 @@ class AccessTests(AdHocTestMixin, unittest.TestCase):
         """
         reply = self.disco(self.admin, ITEMS, NS)
         nodes = [item["node"] for item in reply.query.elements(ITEMS, "item")]
+        self.assertEqual(nodes[:2], ["ping", "change-password"])
+        nodes = nodes[2:]
         expected = [
             "add-user", "delete-user", "change-user-password",
             "get-online-users-list", "get-online-users", "announce",
@@ -329,3 +339,60 @@ class AdminCommandTests(AdHocTestMixin, unittest.TestCase):
         reply = self.runCommand("announce", {"announcement": [""]})
         self.assertEqual(commandSpecific(reply), "bad-payload")
         self.assertEqual(self.alice.received(), [])
+
+
+class UserCommandTests(AdHocTestMixin, unittest.TestCase):
+    """
+    The commands everyone may run.
+    """
+
+    def execute(self, client, node: str, action: str | None = None,
+            sessionId: str | None = None, payload: str = ""):
+        attributes = f" node='{node}'"
+        if action:
+            attributes += f" action='{action}'"
+        if sessionId:
+            attributes += f" sessionid='{sessionId}'"
+        client.send(f"<iq type='set' id='u1' to='localhost'><command xmlns='{NS}'{attributes}>"
+                    f"{payload}</command></iq>")
+        [reply] = client.received()
+        self.assertEqual(reply["id"], "u1")
+        return reply
+
+    def test_ping(self) -> None:
+        """
+        Anyone's ping completes at once with the note Pong.
+        """
+        for client in (self.alice, self.admin):
+            reply = self.execute(client, "ping")
+            self.assertEqual(reply["type"], "result")
+            self.assertEqual((reply.command["node"], reply.command["status"]),
+                             ("ping", "completed"))
+            self.assertEqual(str(reply.command.note), "Pong")
+
+    def test_changeOwnPassword(self) -> None:
+        """
+        A local user changes her own password in two stages (form type
+        jabber:iq:register:changepassword); the passwords must match.
+        """
+        first = self.execute(self.alice, "change-password")
+        self.assertEqual(first.command["status"], "executing")
+        form = data_form.findForm(first.command, "jabber:iq:register:changepassword")
+        self.assertIn("password", form.fields)
+        submitted = data_form.Form("submit", formNamespace="jabber:iq:register:changepassword")
+        submitted.addField(data_form.Field(None, "password", value="n3w"))
+        reply = self.execute(self.alice, "change-password", "complete",
+                         first.command["sessionid"], submitted.toElement().toXml())
+        self.assertEqual(reply.command["status"], "completed")
+        self.assertTrue(passwordWorks(self.harness, "alice", "n3w"))
+        self.assertFalse(passwordWorks(self.harness, "admin", "n3w"))
+
+    def test_adminCommandsForbidden(self) -> None:
+        """
+        The administration commands stay forbidden to a user, in one stage
+        too.
+        """
+        payload = submitForm({"accountjid": "admin@localhost", "password": "x"})
+        reply = self.execute(self.alice, f"{ADMIN}#change-user-password", payload=payload)
+        self.assertEqual(errorCondition(reply), "forbidden")
+        self.assertFalse(passwordWorks(self.harness, "admin", "x"))

@@ -170,7 +170,7 @@ class ConfigurationTests(SynchronousTestCase):
         self.assertEqual(destroy["jid"], "other@muc.localhost")
         self.assertEqual(str(child(destroy, NS_MUC_USER, "reason")), "moved")
         self.assertNotIn("room", self.h.service.rooms)
-        self.assertIn(effects.DeleteRoom("room"), self.h.effects)
+        self.assertIn(effects.DeleteArchive("room"), self.h.effects)
         self.assertEqual(self.h.service.occupantCount(), 0)
 
     def test_destroyNotOwner(self) -> None:

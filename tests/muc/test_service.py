@@ -1,16 +1,28 @@
 # -*- test-case-name: tests.muc.test_service -*-
 """
 Tests for L{xmuc.muc.service}: room creation policy, unknown rooms, the
-service's own disco and ping, service admins, and occupancy counts.
+service's own disco and ping, service admins, occupancy counts, and the
+service's loading life-cycle with rooms that could not be loaded.
 """
 
 from __future__ import annotations
 
+import random
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.muc.support import HOST, RoomHarness, child
-from xmuc.muc.model import Affiliation
+from xmuc.core.errors import toStanzaError
+from xmuc.muc.effects import DeleteArchive, DeleteRoom
+from xmuc.muc.model import Affiliated, Affiliation, RoomConfig, RoomRecord, Subject
 from xmuc.muc.ns import NS_DISCO_INFO
+from xmuc.muc.room import IllegalTransition
+from xmuc.muc.service import (
+    ROOM_UNAVAILABLE,
+    SERVICE_FAILED,
+    MUCService,
+    ServiceState,
+)
 from xmuc.muc.settings import Settings
 
 ALICE, BOB, REMOTE = "alice@localhost/a", "bob@localhost/b", "carol@remote.example/c"
@@ -127,3 +139,85 @@ class ShutdownTests(SynchronousTestCase):
         self.assertEqual(len(h.received(ALICE)), 2)
         self.assertEqual(set(h.service.rooms), {"kept"})
         self.assertEqual(h.service.occupantCount(), 0)
+
+
+class LoadingTests(SynchronousTestCase):
+    """
+    The service's life-cycle and the rooms it could not load: nothing is
+    created over a stored room, and only a room owning a stored record
+    has it deleted.
+    """
+
+    def errorOf(self, h: RoomHarness, sender: str, xml: str) -> tuple[str, str | None]:
+        try:
+            h.send(sender, xml)
+        except Exception as e:
+            error = toStanzaError(e)
+            return error.condition, error.text
+        raise AssertionError("the stanza was accepted")
+
+    def test_unavailableRoom(self) -> None:
+        """
+        A stored room that could not be read is unavailable: a join (which
+        would create it) and a message get service-unavailable with a
+        plain text, no room is made, an unavailable presence or an error
+        to it gets no answer, and other rooms still work.
+        """
+        h = RoomHarness()
+        h.service.markUnavailable("kept")
+        self.assertEqual(self.errorOf(h, ALICE, JOIN.format(room="kept")),
+                         ("service-unavailable", ROOM_UNAVAILABLE))
+        self.assertEqual(h.refused(ALICE, "<message type='groupchat' to='kept@muc.localhost'>"
+                                          "<body>x</body></message>"), "service-unavailable")
+        self.assertEqual(h.send(ALICE, "<presence type='unavailable' to='kept@muc.localhost/X'/>"),
+                         [])
+        self.assertNotIn("kept", h.service.rooms)
+        h.create(ALICE, "other", "Alice")
+        self.assertIn("other", h.service.rooms)
+
+    def test_failedService(self) -> None:
+        """
+        A service whose rooms could not be listed refuses every input,
+        its own disco included, and creates no room.
+        """
+        h = RoomHarness()
+        h.service = MUCService(Settings(), random.Random(0), state=ServiceState.LOADING)
+        h.service.transition("load-failed")
+        self.assertEqual(self.errorOf(h, ALICE, JOIN.format(room="new")),
+                         ("service-unavailable", SERVICE_FAILED))
+        self.assertEqual(h.refused(ALICE, f"<iq type='get' id='i' to='{HOST}'><query "
+                                          f"xmlns='{NS_DISCO_INFO}'/></iq>"),
+                         "service-unavailable")
+        self.assertEqual(h.service.rooms, {})
+
+    def test_transitions(self) -> None:
+        """
+        A loading service becomes ready or failed once; anything else is
+        an illegal transition.
+        """
+        service = MUCService(Settings(), random.Random(0), state=ServiceState.LOADING)
+        service.transition("loaded")
+        self.assertIs(service.state, ServiceState.READY)
+        self.assertRaises(IllegalTransition, service.transition, "load-failed")
+
+    def test_temporaryRoomKeepsStoredRecord(self) -> None:
+        """
+        A temporary room that empties asks storage to drop only an archive
+        of its own (which storage keeps when a record of that name is
+        stored), never the stored record; a loaded room made temporary
+        owns its record and deletes it, once.
+        """
+        h = RoomHarness()
+        h.create(ALICE, "temp", "Alice")
+        h.leave(ALICE, "temp", "Alice")
+        deletions = [e for e in h.effects if isinstance(e, (DeleteRoom, DeleteArchive))]
+        self.assertEqual(deletions, [DeleteArchive("temp")])
+        h.service.load(RoomRecord("kept", RoomConfig(persistent=True),
+                                  {"alice@localhost": Affiliated(Affiliation.OWNER)},
+                                  Subject(), "00", h.now))
+        h.join(ALICE, "kept", "Alice")
+        h.clear()
+        h.configure(ALICE, "kept", persistentroom="0")
+        h.leave(ALICE, "kept", "Alice")
+        deletions = [e for e in h.effects if isinstance(e, (DeleteRoom, DeleteArchive))]
+        self.assertEqual(deletions, [DeleteRoom("kept"), DeleteArchive("kept")])

@@ -71,6 +71,21 @@ class RoomStoreTestsMixin(_Base):
         self.assertEqual(await self.store.loadRooms(HOST), [StoredRoom("b", "{}")])
         self.assertEqual(await self.store.lastMessages(HOST, "a", 10), [])
 
+    async def test_deleteArchive(self) -> None:
+        """
+        Deleting a temporary room's archive leaves the archive of a room
+        with a stored record (and the record) alone, and only drops the
+        archive of a room without one.
+        """
+        await self.store.saveRoom(HOST, StoredRoom("kept", "{}"))
+        await self.fill(2, "kept")
+        await self.fill(2, "temporary")
+        await self.store.deleteArchive(HOST, "kept")
+        await self.store.deleteArchive(HOST, "temporary")
+        self.assertEqual(await self.store.loadRooms(HOST), [StoredRoom("kept", "{}")])
+        self.assertEqual(len(await self.store.lastMessages(HOST, "kept", 10)), 2)
+        self.assertEqual(await self.store.lastMessages(HOST, "temporary", 10), [])
+
     async def test_lastMessages(self) -> None:
         """
         The last messages come oldest first, whole.

@@ -149,6 +149,7 @@ class Harness:
             channelBinding=channelBinding,
             features=features,
         )
+        self.node.hooks.fire("node-started")
         self.domain = domain
 
     def createUser(self, username: str, password: str = "secret") -> None:

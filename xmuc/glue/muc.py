@@ -11,11 +11,18 @@ effects it returns are carried out here, in order:
     local session (L{Router.deliverSerialised}), as a light copy of the
     element (new envelope, shared children) when it is remote;
   - timers run on the node's clock; storage writes go to the store in
-    order; a MAM query is answered from the store.
+    order; the page a MAM query asks for is read from the store and handed
+    back to the engine, which renders it (L{MUCService.archiveAnswered}).
 
-Persistent rooms are loaded from the store before the first stanza is
-handled (the store starts after the node is built); stanzas arriving while
-they load wait for them.
+Persistent rooms are loaded from the store when the node starts
+(C{node-started}, after the store started); stanzas arriving before they
+are all in wait for them (at most C{[muc] load_queue}; more are answered
+C{service-unavailable}, type wait). Loading fails closed: a record that
+cannot be read (a later schema version, bad JSON, a bad field, history
+that does not parse) makes that room unavailable, logged at error level
+with its name, and its record and archive are left as they are; when the
+store cannot list the rooms at all, the whole service refuses everything
+and creates nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from weakref import WeakKeyDictionary
 from typing import Any, Callable
 
 from twisted.internet import defer
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.words.protocols.jabber.error import StanzaError
 from twisted.words.protocols.jabber.jid import JID
@@ -36,11 +43,10 @@ from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
 from xmuc.core.links import LinkUp
 from xmuc.core.stanza import parseStanza as parseStored, readdressed
 from xmuc.muc import effects
-from xmuc.muc.features.mam import fin, pageSize, resultMessages
 from xmuc.muc.model import HistoryEntry
 from xmuc.muc.parse import parseStanza
 from xmuc.muc.records import fromJSON, toJSON
-from xmuc.muc.service import MUCService
+from xmuc.muc.service import SERVICE_LOADING, MUCService, ServiceState
 from xmuc.muc.settings import Settings
 from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter, StoredRoom
 
@@ -99,10 +105,12 @@ class MUCComponent:
         self.host = node.config.mucHost
         self.archiveSize = node.config.muc.archive_size
         self._sinceTrim: dict[str, int] = {}
-        self.service = MUCService(settingsFrom(node.config), node.random)
+        self.service = MUCService(settingsFrom(node.config), node.random,
+                                  state=ServiceState.LOADING)
         self.timers: dict[tuple[str, ...], Any] = {}
-        self._waiting: list[tuple[domish.Element, JID]] | None = None
-        self._ready = False
+        self.loadQueue = node.config.muc.load_queue
+        self._waiting: list[tuple[domish.Element, JID]] = []
+        self._loading: defer.Deferred | None = None
         self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
             WeakKeyDictionary())
         self._runners: dict[type, Callable[[Any, Any], None]] = {
@@ -114,53 +122,90 @@ class MUCComponent:
             effects.SaveRoom: self._saveRoom,
             effects.DeleteRoom: lambda e, o: self._write(
                 self.store.deleteRoom(self.host, e.name)),
+            effects.DeleteArchive: lambda e, o: self._write(
+                self.store.deleteArchive(self.host, e.name)),
             effects.Archive: self._archive,
             effects.QueryArchive: self._queryArchive,
         }
 
     # Loading persistent rooms
 
+    @property
+    def _ready(self) -> bool:
+        return self.service.state is not ServiceState.LOADING
+
+    def start(self) -> defer.Deferred:
+        """
+        C{node-started}: load the persistent rooms, then handle the
+        stanzas that waited for them.
+        """
+        if self._loading is None:
+            self._loading = self.load()
+            self._loading.addBoth(self._loaded)
+        return self._loading
+
     def receive(self, stanza: domish.Element, to: JID) -> None:
         if self._ready:
             self._handle(stanza, to)
-            return
-        if self._waiting is not None:
+        elif len(self._waiting) < self.loadQueue:
             self._waiting.append((stanza, to))
-            return
-        self._waiting = [(stanza, to)]
-        self.load().addBoth(self._loaded)
+        else:
+            self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))
 
     @defer.inlineCallbacks
     def load(self) -> Any:
         """
-        Bring back every persistent room with its last history.
+        Bring back every persistent room with its last history; a room
+        that cannot be read is made unavailable.
         """
         for stored in (yield self.store.loadRooms(self.host)):
-            record = fromJSON(stored.name, stored.data)
-            archived = yield self.store.lastMessages(
-                self.host, stored.name, record.config.historyLength)
-            history = [HistoryEntry(parseStored(m.xml), m.stamp, m.stanzaId) for m in archived]
-            self.service.load(record, history)
+            try:
+                record = fromJSON(stored.name, stored.data)
+                archived = yield self.store.lastMessages(
+                    self.host, stored.name, record.config.historyLength)
+                history = [HistoryEntry(parseStored(m.xml), m.stamp, m.stanzaId)
+                           for m in archived]
+                self.service.load(record, history)
+            except Exception:
+                self.log.failure("Room {room}@{host} could not be loaded: it is unavailable, "
+                                 "its record and archive are kept", level=LogLevel.error,
+                                 room=stored.name, host=self.host)
+                self.service.markUnavailable(stored.name)
 
     def _loaded(self, result: Any) -> None:
         if isinstance(result, Failure):
-            self.log.failure("Loading the persistent rooms failed", result)
-        self._ready = True
-        waiting, self._waiting = self._waiting or [], None
+            self.log.failure("Loading the persistent rooms of {host} failed: the service "
+                             "refuses everything", result, level=LogLevel.error,
+                             host=self.host)
+            self.service.transition("load-failed")
+        else:
+            self.service.transition("loaded")
+        waiting, self._waiting = self._waiting, []
         for stanza, to in waiting:
             self._handle(stanza, to)
 
     # Input
 
     def _handle(self, stanza: domish.Element, to: JID) -> None:
-        try:
+        def turn(now: float) -> list[Any]:
             event = parseStanza(stanza, to)
-            done = [] if event is None else self.service.handle(event, self.clock.seconds())
+            return [] if event is None else self.service.handle(event, now)
+
+        self._turn(turn, stanza, to.full())
+
+    def _turn(self, turn: Callable[[float], list[Any]], stanza: domish.Element,
+              to: str) -> None:
+        """
+        Run one engine turn for C{stanza} and carry out its effects; a
+        refusal answers the stanza.
+        """
+        try:
+            done = turn(self.clock.seconds())
         except (StanzaError, *DOMAIN_ERRORS) as e:
             self._refuse(stanza, e)
             return
         except Exception as e:
-            self.log.failure("Handling a stanza to {to} failed", to=to.full())
+            self.log.failure("Handling a stanza to {to} failed", to=to)
             self._refuse(stanza, e)
             return
         self.run(done, stanza)
@@ -266,21 +311,22 @@ class MUCComponent:
         return self.archiveSize
 
     def _queryArchive(self, effect: effects.QueryArchive, origin: Any) -> None:
+        """
+        Read the page from storage and hand it back to the room, which
+        renders it (with its real-JID rules) in a turn of its own.
+        """
         query = effect.query
         wanted = ArchiveFilter(query.start, query.end, query.with_, query.after, query.before,
-                               pageSize(query))
-        room = f"{effect.room}@{self.host}"
+                               effect.max)
 
         def answer(page: Any) -> None:
-            for message in resultMessages(query, room, page.messages):
-                self.router.route(message)
-            self.router.route(fin(query, page))
+            self._turn(lambda now: self.service.archiveAnswered(effect.room, query, page, now),
+                       origin, f"{effect.room}@{self.host}")
 
         def failed(failure: Any) -> None:
             if not failure.check(*DOMAIN_ERRORS):
                 self.log.failure("A MAM query failed", failure)
-            if origin is not None:
-                self._refuse(origin, failure.value)
+            self._refuse(origin, failure.value)
 
         self.store.queryArchive(self.host, effect.room, wanted).addCallbacks(answer, failed)
 
@@ -295,10 +341,14 @@ class MUCComponent:
     def stop(self) -> None:
         """
         C{node-stopping}: tell every occupant the service is going (status
-        332) and cancel the engine's timers.
+        332) and cancel the engine's timers; stanzas still waiting for the
+        rooms to load are answered service-unavailable.
         """
         if self._ready:
             self.run(self.service.shutdown(self.clock.seconds()))
+        waiting, self._waiting = self._waiting, []
+        for stanza, to in waiting:
+            self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))
         for key in list(self.timers):
             self._cancelTimer(effects.CancelTimer(key), None)
 
@@ -308,5 +358,6 @@ def install(node: Any) -> MUCComponent | None:
         return None
     component = MUCComponent(node)
     node.router.components[component.host] = component
+    node.hooks.add("node-started", component.start)
     node.hooks.add("node-stopping", component.stop)
     return component

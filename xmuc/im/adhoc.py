@@ -1,15 +1,22 @@
 # -*- test-case-name: tests.im.test_adhoc -*-
 """
-XEP-0050 Ad-Hoc Commands on the server's JID, offering the XEP-0133
-service-administration commands an administrator runs from a client:
-add-user, delete-user, change-user-password, get-online-users-list (also
-under the name get-online-users) and announce.
+XEP-0050 Ad-Hoc Commands on the server's JID: the XEP-0133
+service-administration commands an administrator runs from a client
+(add-user, delete-user, change-user-password, get-online-users-list, also
+under the name get-online-users, and announce), and the commands for
+everyone: C{ping} (anyone; completes at once with the note "Pong") and
+C{change-password} (a local account changing its own password, as
+XEP-0077 lets it do in band; form type
+C{jabber:iq:register:changepassword}).
 
-Only administrators (C{[services] admins}) may list or run the commands;
-anybody else gets C{forbidden}. Each command has two stages: C{execute}
-answers with a form (status C{executing} and a fresh session id), and the
+Each command says who may run it (L{Command.access}): C{anyone},
+C{local} (accounts of this node) or C{admin} (C{[services] admins}). The
+command list (disco#items of the commands node) shows each requester the
+commands it may run; running, or asking disco#info of, a command one may
+not run is C{forbidden}. A command with a form has two stages: C{execute}
+answers with the form (status C{executing} and a fresh session id), and the
 submitted form completes it (status C{completed} with a note, and a result
-form for the lists). A session can be cancelled, is bound to the full JID
+form for the lists); a command without one completes at once. A session can be cancelled, is bound to the full JID
 that started it, and expires after L{SESSION_LIFETIME} seconds. A request
 that carries a submitted form without a session runs in one stage.
 
@@ -35,6 +42,8 @@ from xmuc.storage.interfaces import UnknownUser
 
 NS_COMMANDS = "http://jabber.org/protocol/commands"
 NS_ADMIN = "http://jabber.org/protocol/admin"
+#: XEP-0077's form type for a password change.
+NS_CHANGE_PASSWORD = "jabber:iq:register:changepassword"
 
 #: Seconds a started command waits for its form.
 SESSION_LIFETIME = 600.0
@@ -60,8 +69,10 @@ class Command:
 
     node: str
     name: str
-    fields: Callable[[], list[data_form.Field]]
-    complete: Callable[[JID, data_form.Form], Awaitable[Outcome]]
+    fields: Callable[[], list[data_form.Field]] | None
+    complete: Callable[[JID, data_form.Form | None], Awaitable[Outcome]]
+    access: str = "admin"
+    formNamespace: str = NS_ADMIN
 
 
 @dataclass(frozen=True)
@@ -94,7 +105,7 @@ class AdHoc:
         self.node = node
         self.sessions: dict[str, CommandSession] = {}
         self.commands: dict[str, Command] = {}
-        for command in self._adminCommands():
+        for command in self._userCommands() + self._adminCommands():
             self.commands[command.node] = command
 
     # Protocol
@@ -102,20 +113,22 @@ class AdHoc:
     async def execute(
         self, iq: domish.Element, sender: JID, session: Any
     ) -> domish.Element:
-        self._checkAdmin(sender)
         request = iq.firstChildElement()
         name = request.getAttribute("node", "")
         command = self.commands.get(name)
         if command is None:
             raise StanzaError("item-not-found", text="no such command")
+        self._checkAccess(command, sender)
         action = request.getAttribute("action", "execute")
         sessionId = request.getAttribute("sessionid")
-        form = data_form.findForm(request, NS_ADMIN)
+        form = data_form.findForm(request, command.formNamespace)
         self._expire()
         if sessionId is None:
             if action != "execute":
                 raise _commandError("bad-request", "bad-action")
             sessionId = self.node.makeId()
+            if command.fields is None:
+                return await self._complete(command, sessionId, sender, None)
             if form is None or form.formType != "submit":
                 self._start(sessionId, name, sender)
                 return self._response(name, sessionId, "executing", form=self._form(command))
@@ -133,9 +146,17 @@ class AdHoc:
         del self.sessions[sessionId]
         return await self._complete(command, sessionId, sender, form)
 
-    def _checkAdmin(self, sender: JID) -> None:
-        if not self.node.isAdmin(sender):
-            raise StanzaError("forbidden", text="administrators only")
+    def mayRun(self, command: Command, sender: JID) -> bool:
+        if command.access == "anyone":
+            return True
+        if command.access == "local":
+            return sender.user is not None and sender.host == self.node.domain
+        return self.node.isAdmin(sender)
+
+    def _checkAccess(self, command: Command, sender: JID) -> None:
+        if not self.mayRun(command, sender):
+            text = "administrators only" if command.access == "admin" else "local accounts only"
+            raise StanzaError("forbidden", text=text)
 
     def _start(self, sessionId: str, name: str, sender: JID) -> None:
         self.sessions[sessionId] = CommandSession(name, sender.full(), self.node.clock.seconds())
@@ -149,7 +170,7 @@ class AdHoc:
                 del self.sessions[sessionId]
 
     async def _complete(
-        self, command: Command, sessionId: str, sender: JID, form: data_form.Form
+        self, command: Command, sessionId: str, sender: JID, form: data_form.Form | None
     ) -> domish.Element:
         outcome = await command.complete(sender, form)
         return self._response(
@@ -161,8 +182,8 @@ class AdHoc:
             "form",
             title=command.name,
             instructions=["Fill out this form to run the command."],
-            formNamespace=NS_ADMIN,
-            fields=command.fields(),
+            formNamespace=command.formNamespace,
+            fields=command.fields() if command.fields else [],
         )
 
     def _response(
@@ -190,17 +211,19 @@ class AdHoc:
     # Discovery
 
     def listInfo(self, requester: JID) -> list[Any]:
-        self._checkAdmin(requester)
         return [DiscoIdentity("automation", "command-list"), DiscoFeature(NS_COMMANDS)]
 
     def listItems(self, requester: JID) -> list[DiscoItem]:
-        self._checkAdmin(requester)
+        """
+        The commands the requester may run.
+        """
         server = makeJID(None, self.node.domain)
-        return [DiscoItem(server, c.node, c.name) for c in self.commands.values()]
+        return [DiscoItem(server, c.node, c.name) for c in self.commands.values()
+                if self.mayRun(c, requester)]
 
     def commandInfo(self, command: Command) -> Callable[[JID], list[Any]]:
         def info(requester: JID) -> list[Any]:
-            self._checkAdmin(requester)
+            self._checkAccess(command, requester)
             return [
                 DiscoIdentity("automation", "command-node", command.name),
                 DiscoFeature(NS_COMMANDS),
@@ -208,6 +231,27 @@ class AdHoc:
             ]
 
         return info
+
+    # The commands for everyone
+
+    def _userCommands(self) -> list[Command]:
+        return [
+            Command("ping", "Ping", None, self._ping, access="anyone"),
+            Command("change-password", "Change Password", _ownPasswordFields,
+                    self._changeOwnPassword, access="local", formNamespace=NS_CHANGE_PASSWORD),
+        ]
+
+    async def _ping(self, sender: JID, form: data_form.Form | None) -> Outcome:
+        return Outcome("Pong")
+
+    async def _changeOwnPassword(self, sender: JID, form: data_form.Form | None) -> Outcome:
+        if form is None or sender.user is None:
+            raise _badPayload("submit the command's form")
+        password = preparePassword(form.get("password") or "")
+        if form.get("password-verify") not in (None, form.get("password")):
+            raise _badPayload("the passwords differ")
+        await self.node.store.setCredentials(sender.user, makeCredentials(password))
+        return Outcome(f"Changed the password of {sender.user}@{self.node.domain}.")
 
     # The XEP-0133 commands
 
@@ -331,6 +375,13 @@ def _addUserFields() -> list[data_form.Field]:
 
 def _deleteUserFields() -> list[data_form.Field]:
     return [_field("jid-multi", "accountjids", "The Jabber ID(s) to delete")]
+
+
+def _ownPasswordFields() -> list[data_form.Field]:
+    return [
+        _field("text-private", "password", "The new password"),
+        _field("text-private", "password-verify", "Retype the new password", False),
+    ]
 
 
 def _changePasswordFields() -> list[data_form.Field]:

@@ -85,7 +85,18 @@ class SaveRoom:
 @dataclass(frozen=True)
 class DeleteRoom:
     """
-    Forget a room in storage, with its archive.
+    Forget a room in storage, with its archive: only the room that owns
+    the stored record asks for it (L{Room.forget}).
+    """
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DeleteArchive:
+    """
+    Forget the archive of a room that has no stored record (a temporary
+    room's); an archive whose room has a stored record stays.
     """
 
     name: str
@@ -111,9 +122,12 @@ class Archive:
 @dataclass(frozen=True)
 class QueryArchive:
     """
-    Answer a MAM query the room allowed from its archive in storage
-    (rendered by L{xmuc.muc.features.mam}).
+    Read the page of its archive a MAM query the room allowed asks for,
+    at most C{max} messages, and hand it back to the room
+    (L{MUCService.archiveAnswered}), which renders it; a query storage
+    refuses (an unknown id) is answered with that error.
     """
 
     room: str
     query: Any
+    max: int

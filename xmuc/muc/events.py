@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.muc.test_parse -*-
 """
 What the room engine takes: stanzas parsed at the edge (L{xmuc.muc.parse})
-into frozen values, and the timers it set going off.
+into frozen values, the timers it set going off, and the answers of
+storage it asked (L{ArchiveAnswer}).
 
 Every stanza value names its real sender (a full JID), the address it was
 sent to (the room's bare JID or an occupant JID C{room/nick}) and its
@@ -283,3 +284,15 @@ class ArchiveQuery(Inbound):
     max: int | None = None
     after: str | None = None
     before: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchiveAnswer:
+    """
+    Storage answered a room's L{effects.QueryArchive}: the page, with its
+    C{messages} (each with C{stanzaId}, C{stamp}, C{occupant}, C{xml}),
+    C{complete}, C{count} and C{index}.
+    """
+
+    query: ArchiveQuery
+    page: Any

@@ -18,7 +18,6 @@ from twisted.words.xish import domish
 
 from xmuc.core.errors import BadRequest, Forbidden, NotAcceptable
 from xmuc.core.jid import InvalidJID, parseJID
-from xmuc.muc import effects
 from xmuc.muc.events import DestroyIn, OwnerGetIn, OwnerSetIn
 from xmuc.muc.model import Affiliation, Role, RoomConfig
 from xmuc.muc.ns import NS_MUC_OWNER, NS_MUC_USER
@@ -116,7 +115,7 @@ def destroy(room: Room, turn: Turn, alternate: Any, reason: str = "",
         notice.addElement("password", content=password)
     room.evictAll(turn, (), (notice,))
     room.transition("destroy")
-    turn.emit(effects.DeleteRoom(room.name))
+    turn.effects.extend(room.forget())
 
 
 def _rolesField(var: str, label: str, attribute: str, order: int) -> ConfigField:

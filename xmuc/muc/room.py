@@ -89,6 +89,9 @@ class Room:
     @ivar forwarded: IQs forwarded to occupants, by the id the room gave
         them: (real sender, original id, nick of the target).
     @ivar features: state a feature keeps per room, by feature name.
+    @ivar stored: this room owns a record in storage (it was loaded from
+        one, or asked for one to be saved): only then may it have the
+        record deleted (L{forget}).
     """
 
     #: IQs in flight to occupants kept at most per room.
@@ -115,6 +118,7 @@ class Room:
         self.fresh = False
         self.forwarded: OrderedDict[str, tuple[JID, str | None, str]] = OrderedDict()
         self.features: dict[str, Any] = {}
+        self.stored = False
         self._audience: tuple[JID, ...] | None = None
 
     @classmethod
@@ -128,6 +132,7 @@ class Room:
         room.subject = record.subject
         room.salt = record.salt
         room.history.extend(history)
+        room.stored = True
         return room
 
     def record(self) -> RoomRecord:
@@ -395,7 +400,21 @@ class Room:
         Have a persistent room's state saved.
         """
         if self.config.persistent:
+            self.stored = True
             turn.emit(effects.SaveRoom(self.record()))
+
+    def forget(self) -> list[Any]:
+        """
+        What storage drops when the room ends or stops being persistent:
+        its record and archive when the room owns a stored record
+        (L{stored}), else only an archive kept under its name with no
+        stored record beside it. A room never deletes a stored record it
+        does not own, whatever its name.
+        """
+        if self.stored:
+            self.stored = False
+            return [effects.DeleteRoom(self.name)]
+        return [effects.DeleteArchive(self.name)]
 
     def resizeHistory(self) -> None:
         if self.history.maxlen != self.config.historyLength:

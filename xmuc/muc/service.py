@@ -10,10 +10,20 @@ that does not exist creates it (when the sender may create rooms) with
 the sender as owner: locked until configured when the join carried the
 MUC element, open at once for a groupchat 1.0 join (XEP-0045 section
 10.1). A room that closes (destroyed, or temporary and empty) is dropped.
+
+The service has a life-cycle of its own (L{ServiceState}): it starts
+LOADING when its persistent rooms are still to be read from storage (the
+glue holds its inputs until then), and is READY once they are in, or
+FAILED when storage could not list them. A FAILED service answers every
+input with an error and creates nothing, so that no user can make a room
+over a stored one it could not read. A stored room whose record could
+not be read is I{unavailable} (L{markUnavailable}): its inputs are
+answered with L{RoomUnavailable} and no room of that name is created.
 """
 
 from __future__ import annotations
 
+import enum
 import random as _random
 from typing import Any, Iterable
 
@@ -24,12 +34,38 @@ from xmuc.muc import events as ev
 from xmuc.muc.model import Affiliated, Affiliation, HistoryEntry, RoomRecord
 from xmuc.muc.ns import NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_PING
 from xmuc.muc.registry import Registry, buildRegistry
-from xmuc.muc.room import Room, RoomState, Turn
+from xmuc.muc.room import IllegalTransition, Room, RoomState, Turn
 from xmuc.muc.settings import Settings
 from xmuc.muc.stanzas import iqResult, query
 
 #: Inputs to a room that does not exist which need no answer.
 _IGNORED = (ev.ErrorIn, ev.IQReplyIn)
+
+ROOM_UNAVAILABLE = "This room could not be loaded; an administrator has been told"
+SERVICE_FAILED = ("The rooms of this service could not be loaded; an administrator "
+                  "has been told")
+SERVICE_LOADING = "The service is starting; try again shortly"
+
+
+class RoomUnavailable(ServiceUnavailable):
+    """
+    A stored room whose record could not be read: it is not served, and
+    no room of its name is created over it.
+    """
+
+
+class ServiceState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+#: (state, event) -> next state: the persistent rooms were read
+#: (C{loaded}), or storage could not list them (C{load-failed}).
+SERVICE_TRANSITIONS: dict[tuple[ServiceState, str], ServiceState] = {
+    (ServiceState.LOADING, "loaded"): ServiceState.READY,
+    (ServiceState.LOADING, "load-failed"): ServiceState.FAILED,
+}
 
 
 class MUCService:
@@ -38,8 +74,17 @@ class MUCService:
     """
 
     def __init__(self, settings: Settings, random: _random.Random,
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None,
+                 state: ServiceState = ServiceState.READY) -> None:
+        """
+        @param state: L{ServiceState.LOADING} when persistent rooms are
+            still to be loaded (L{load}, L{markUnavailable}, then
+            L{transition} with C{loaded} or C{load-failed}).
+        """
         self.settings = settings
+        self.state = state
+        #: Stored rooms whose record could not be read, by name.
+        self.unavailable: set[str] = set()
         self.random = random
         self.registry = registry or buildRegistry()
         self.jid = makeJID(None, settings.host)
@@ -77,13 +122,32 @@ class MUCService:
         self.rooms[record.name] = room
         return room
 
+    def markUnavailable(self, name: str) -> None:
+        """
+        A stored room could not be read: refuse its inputs, and never
+        create a room of that name (which would replace or delete it).
+        """
+        self.rooms.pop(name, None)
+        self.unavailable.add(name)
+
+    def transition(self, event: str) -> None:
+        try:
+            self.state = SERVICE_TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise IllegalTransition(f"{event} in state {self.state.value}") from None
+
     def handle(self, event: Any, now: float) -> list[Any]:
         """
         Handle one parsed input and return its effects.
 
         @raise Exception: a domain exception refusing the input.
         """
+        if self.state is not ServiceState.READY:
+            return self._refuseAll(event, SERVICE_FAILED if self.state is ServiceState.FAILED
+                                   else SERVICE_LOADING)
         name = event.to.user
+        if name in self.unavailable:
+            return self._refuseAll(event, ROOM_UNAVAILABLE, RoomUnavailable)
         if name is None:
             return self._serviceInput(event)
         room = self.rooms.get(name)
@@ -99,6 +163,17 @@ class MUCService:
                 del self.rooms[name]
             raise
         return result + self._closeIfDone(room)
+
+    def _refuseAll(self, event: Any, text: str,
+                   error: type[ServiceUnavailable] = ServiceUnavailable) -> list[Any]:
+        """
+        Refuse an input that cannot be served, leaving unanswered those
+        that get no answer anyway (errors, replies, unavailable presence).
+        """
+        if isinstance(event, _IGNORED) or (
+                isinstance(event, ev.PresenceIn) and not event.available):
+            return []
+        raise error(text)
 
     def shutdown(self, now: float) -> list[Any]:
         """
@@ -134,6 +209,18 @@ class MUCService:
             return []
         return room.handle(ev.TimerFired(key[1:]), now) + self._closeIfDone(room)
 
+    def archiveAnswered(self, name: str, query: Any, page: Any, now: float) -> list[Any]:
+        """
+        Storage answered the archive query of room C{name}
+        (L{effects.QueryArchive}): the room renders the page.
+
+        @raise ItemNotFound: when the room is gone meanwhile.
+        """
+        room = self.rooms.get(name)
+        if room is None or self.state is not ServiceState.READY:
+            raise ItemNotFound("No such room")
+        return room.handle(ev.ArchiveAnswer(query, page), now)
+
     def _create(self, name: str, event: Any, now: float) -> Room | None:
         if isinstance(event, ev.PresenceIn) and event.available:
             if not self.mayCreate(event.sender):
@@ -164,7 +251,7 @@ class MUCService:
                 room.dropSession(occupant, full)
         if room.state is not RoomState.DESTROYED and room.config.logging:
             # A temporary room's archive goes with it.
-            return [effects.DeleteRoom(room.name)]
+            return room.forget()
         return []
 
     # The service JID

@@ -329,6 +329,13 @@ class IStore(Interface):
         Forget a room and its archive (no error when absent).
         """
 
+    def deleteArchive(host, name):
+        """
+        Forget the archive of a room that has no stored record (a
+        temporary room's); when a record of that name is stored, its
+        archive stays (no error either way).
+        """
+
     def archiveMessage(host, room, message, keep):
         """
         Add a message to a room's archive, keeping only its last C{keep}

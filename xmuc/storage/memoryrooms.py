@@ -84,6 +84,11 @@ class MemoryRooms:
         self._archives.pop((host, name), None)
         return defer.succeed(None)
 
+    def deleteArchive(self, host: str, name: str) -> Deferred[None]:
+        if (host, name) not in self._rooms:
+            self._archives.pop((host, name), None)
+        return defer.succeed(None)
+
     def archiveMessage(self, host: str, room: str, message: ArchivedMessage,
                        keep: int) -> Deferred[None]:
         archive = self._archives.setdefault((host, room), [])

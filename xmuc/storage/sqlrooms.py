@@ -37,6 +37,12 @@ def deleteRoom(txn: Any, host: str, name: str) -> None:
     txn.execute("DELETE FROM muc_archive WHERE host = ? AND room = ?", (host, name))
 
 
+def deleteArchive(txn: Any, host: str, name: str) -> None:
+    txn.execute("DELETE FROM muc_archive WHERE host = ? AND room = ? AND NOT EXISTS ("
+                " SELECT 1 FROM muc_rooms WHERE host = ? AND name = ?)",
+                (host, name, host, name))
+
+
 def archiveMessage(txn: Any, host: str, room: str, message: ArchivedMessage,
                    keep: int) -> None:
     txn.execute(
@@ -122,6 +128,9 @@ class SQLiteRooms:
 
     def deleteRoom(self, host: str, name: str) -> Deferred[None]:
         return self._run(deleteRoom, host, name)
+
+    def deleteArchive(self, host: str, name: str) -> Deferred[None]:
+        return self._run(deleteArchive, host, name)
 
     def archiveMessage(self, host: str, room: str, message: ArchivedMessage,
                        keep: int) -> Deferred[None]:

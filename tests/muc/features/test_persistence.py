@@ -70,3 +70,13 @@ class PersistenceTests(SynchronousTestCase):
         """
         self.h.configure(ALICE, "room", persistentroom="0")
         self.assertIn(effects.DeleteRoom("room"), self.h.effects)
+
+    def test_destroyedForgotten(self) -> None:
+        """
+        A destroyed persistent room owns its stored record and has it
+        deleted with its archive.
+        """
+        self.h.send(ALICE, "<iq type='set' id='d' to='room@muc.localhost'><query xmlns="
+                           "'http://jabber.org/protocol/muc#owner'><destroy/></query></iq>")
+        self.assertIn(effects.DeleteRoom("room"), self.h.effects)
+        self.assertNotIn(effects.DeleteArchive("room"), self.h.effects)

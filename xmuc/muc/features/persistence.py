@@ -4,14 +4,13 @@ Persistent rooms (muc#roomconfig_persistentroom): they stay when the last
 occupant leaves and survive a restart with their configuration,
 affiliations, subject and history (the room asks for L{effects.SaveRoom}
 at each change, L{Room.persist}). A room made temporary again is deleted
-from storage.
+from storage (L{Room.forget}: only by the room that owns the record).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from xmuc.muc import effects
 from xmuc.muc.model import RoomConfig
 from xmuc.muc.registry import Registry
 from xmuc.muc.roomconfig import booleanField
@@ -19,7 +18,7 @@ from xmuc.muc.roomconfig import booleanField
 
 def configChanged(room: Any, turn: Any, old: RoomConfig, new: RoomConfig) -> None:
     if old.persistent and not new.persistent:
-        turn.emit(effects.DeleteRoom(room.name))
+        turn.effects.extend(room.forget())
 
 
 def discoFeatures(room: Any, features: set[str]) -> None:
