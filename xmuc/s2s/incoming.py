@@ -202,7 +202,10 @@ class IncomingStream(XMLStream):
             return
         why = self._certificateError(domain)
         if why is not None:
-            self._saslFailure("not-authorized", why)
+            # The verifier's reason (OpenSSL's words) is for the log.
+            self.log.info("s2s peer {peer}: SASL EXTERNAL for {domain} refused: {why}",
+                          peer=self.describePeer(), domain=domain, why=why)
+            self._saslFailure("not-authorized", f"no valid certificate for {domain}")
             return
         self.authenticated[domain] = "EXTERNAL"
         self.send(domish.Element((NS_SASL, "success")))

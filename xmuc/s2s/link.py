@@ -5,7 +5,8 @@ An outgoing link from one local domain to one remote domain.
 Stanzas for the remote domain are queued while the link is set up and sent
 in order once it is up. When it cannot be made they go back to their
 senders with C{remote-server-not-found}, or C{remote-server-timeout} when
-the peer never answered. The queue is bounded and its stanzas expire. A
+the peer never answered, and a plain text naming only the remote domain
+(L{bounceText}); the addresses tried and why each failed go to the log. The queue is bounded and its stanzas expire. A
 quiet link closes after C{idle_timeout} and reopens on demand. Every change
 of state is an event for the node's watchers (L{xmuc.core.links}).
 """
@@ -224,11 +225,13 @@ class Link:
     def _fail(self, text: str, condition: str) -> None:
         self._setState("down")
         self._cancelTimer()
-        self.log.info("s2s link {local} -> {remote} down: {text}",
-                      local=self.local, remote=self.remote, text=text)
+        # The details (addresses, ports, errno, TLS errors) are for the
+        # operator; the senders of the bounced stanzas learn the condition.
+        self.log.info("s2s link {local} -> {remote} down ({condition}): {text}",
+                      local=self.local, remote=self.remote, condition=condition, text=text)
         queue, self._queue = self._queue, deque()
         for stanza, _ in queue:
-            self._bounce(stanza, condition, f"{self.remote}: {text}")
+            self._bounce(stanza, condition, bounceText(condition, self.remote))
         self._failVerifies()
         self.manager.emit(LinkDown(self.local, self.remote, text, condition))
 
@@ -253,7 +256,8 @@ class Link:
         limit = self.manager.clock.seconds() - self.config.queue_expiry
         while self._queue and self._queue[0][1] <= limit:
             stanza, _ = self._queue.popleft()
-            self._bounce(stanza, "remote-server-timeout", f"{self.remote}: no link in time")
+            self._bounce(stanza, "remote-server-timeout",
+                         bounceText("remote-server-timeout", self.remote))
         self._schedule(self.config.queue_expiry, self._expire)
 
     def _checkIdle(self) -> None:
@@ -304,6 +308,16 @@ class Link:
 
 class _LinkFailed(Exception):
     pass
+
+
+def bounceText(condition: str, remote: str) -> str:
+    """
+    The text of a stanza bounced because no link to C{remote} could be
+    made: what a user can act on, nothing about addresses or errors.
+    """
+    if condition == "remote-server-timeout":
+        return f"The server {remote} did not answer in time"
+    return f"The server {remote} could not be reached"
 
 
 def verifyElement(local: str, remote: str, streamId: str, key: str) -> domish.Element:
