@@ -157,6 +157,14 @@ class S2SSection:
     max_stanza_size: int = 262144
     rate_limit: int = 1048576
     rate_burst: int = 4194304
+    # Before a peer authenticates (0: no limit, for each of these).
+    unauth_rate_limit: int = 16384
+    unauth_rate_burst: int = 65536
+    unauth_dialback_requests: int = 16
+    dialback_pending: int = 8
+    dialback_pending_max: int = 100
+    unauth_streams_per_address: int = 16
+    unauth_streams_max: int = 512
 
     @property
     def policy(self) -> PeerSection:

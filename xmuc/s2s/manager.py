@@ -21,6 +21,7 @@ from twisted.words.xish import domish
 from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.core.links import LinkEvent, LinkWatcher
 from xmuc.s2s.dialback import dialbackKey
+from xmuc.s2s.guard import IncomingGuard
 from xmuc.s2s.incoming import IncomingStream
 from xmuc.s2s.link import Link, verifyElement
 from xmuc.s2s.resolve import Resolver
@@ -57,6 +58,10 @@ class S2SManager:
         self.secret = self.config.s2s.dialback_secret or "%032x" % node.random.getrandbits(128)
         self.links: dict[tuple[str, str], Link] = {}
         self.incoming: set[IncomingStream] = set()
+        s2s = self.config.s2s
+        self.guard = IncomingGuard(
+            s2s.unauth_streams_per_address, s2s.unauth_streams_max, s2s.dialback_pending_max
+        )
         self._watchers: list[tuple[str | None, LinkWatcher]] = []
 
     # The router's sink for remote domains
@@ -152,11 +157,29 @@ class S2SManager:
 
     # Connections
 
-    def incomingStarted(self, stream: IncomingStream) -> None:
+    def incomingStarted(self, stream: IncomingStream) -> tuple[str, str] | None:
+        """
+        A new incoming stream, unauthenticated.
+
+        @return: L{None}, or the stream error condition and text it must
+            end with (too many unauthenticated streams, L{IncomingGuard}).
+        """
         self.incoming.add(stream)
+        peer = stream.transport.getPeer()
+        refused = self.guard.admit(stream, str(getattr(peer, "host", peer)))
+        if refused is not None:
+            self.log.info("Refusing an s2s stream from {peer}: {why}", peer=peer, why=refused[1])
+        return refused
+
+    def incomingAuthenticated(self, stream: IncomingStream) -> None:
+        """
+        C{stream} authenticated its first domain.
+        """
+        self.guard.authenticated(stream)
 
     def incomingEnded(self, stream: IncomingStream) -> None:
         self.incoming.discard(stream)
+        self.guard.ended(stream)
 
     def listenFactory(self, directTLS: bool = False) -> protocol.Factory:
         """
