@@ -293,6 +293,22 @@ class LinkTests(unittest.TestCase):
         ))
         self.assertEqual(results, [True])
 
+    def test_unansweredVerifyForgotten(self) -> None:
+        """
+        A verification request the peer never answers fires None after
+        two connect time-outs and is no longer kept by the link, which
+        stays up.
+        """
+        from xmuc.s2s.link import verifyElement
+
+        results: list[Any] = []
+        self.link.verify(verifyElement("a.test", "b.test", "s1", "k")).addCallback(results.append)
+        self.link.send(message(1))
+        self.connectStream()
+        self.manager.clock.advance(20)
+        self.assertEqual(results, [None])
+        self.assertEqual(self.link.pendingVerifications, 0)
+
     def test_illegalTransition(self) -> None:
         """
         The transition table refuses a move it does not list.

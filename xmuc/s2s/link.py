@@ -96,7 +96,8 @@ class Link:
         """
         d: defer.Deferred = defer.Deferred()
         streamId = element["id"]
-        self._verifies.setdefault(streamId, []).append((element, d))
+        entry = (element, d)
+        self._verifies.setdefault(streamId, []).append(entry)
         stream = self.stream or self._attempt
         if stream is not None and stream.canVerify:
             stream.send(element)
@@ -104,7 +105,25 @@ class Link:
             self._connect()
         d.addTimeout(self.config.connect_timeout * 2, self.manager.clock, lambda *a: None)
         d.addErrback(lambda f: None)
+        d.addBoth(self._forgetVerify, streamId, entry)
         return d
+
+    def _forgetVerify(self, result: Any, streamId: str, entry: tuple) -> Any:
+        # A request that timed out on a link that stays up would otherwise
+        # be kept for as long as the link lives.
+        pending = self._verifies.get(streamId)
+        if pending is not None and entry in pending:
+            pending.remove(entry)
+            if not pending:
+                del self._verifies[streamId]
+        return result
+
+    @property
+    def pendingVerifications(self) -> int:
+        """
+        The verification requests kept for an answer.
+        """
+        return sum(len(pending) for pending in self._verifies.values())
 
     def verifyReady(self, stream: OutgoingStream) -> None:
         """
