@@ -384,6 +384,15 @@ class FederationSectionsTests(unittest.TestCase):
         )
         self.assertIn("[s2s] dialback", str(e))
 
+    def test_incomingBurst(self) -> None:
+        """
+        A connection rate needs a burst of at least one stream.
+        """
+        e = self.assertRaises(
+            ConfigError, parseConfig, "[s2s]\nincoming_rate = 2\nincoming_burst = 0\n"
+        )
+        self.assertIn("[s2s] incoming_burst", str(e))
+
     def test_policyKeysAreS2SOptions(self) -> None:
         """
         Every [peer:DOMAIN] key is an [s2s] option with the same type and

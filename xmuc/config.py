@@ -165,6 +165,8 @@ class S2SSection:
     dialback_pending_max: int = 100
     unauth_streams_per_address: int = 16
     unauth_streams_max: int = 512
+    incoming_rate: float = 5.0
+    incoming_burst: int = 16
 
     @property
     def policy(self) -> PeerSection:
@@ -383,6 +385,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] backlog: must be at least 1")
     if config.s2s.max_stanza_size < 10000:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
+    if config.s2s.incoming_rate and config.s2s.incoming_burst < 1:
+        raise ConfigError("[s2s] incoming_burst: must be at least 1 when incoming_rate is set")
     for host, component in config.componentSecrets.items():
         if not component.secret:
             raise ConfigError(f"[component:{host}] secret: must be set")

@@ -60,6 +60,34 @@ class IncomingGuardTests(unittest.TestCase):
             self.assertIsNone(guard.admit(number, "10.0.0.1"))
             self.assertTrue(guard.startVerification())
 
+    def test_rate(self) -> None:
+        """
+        An address may open a burst of streams at once, then rate per
+        second; the refusal is policy-violation and other addresses are
+        not affected.
+        """
+        guard = IncomingGuard(0, 0, 0, rate=2.0, burst=3)
+        for number in range(3):
+            self.assertIsNone(guard.admit(number, "10.0.0.1", 100.0))
+        self.assertEqual(guard.admit(3, "10.0.0.1", 100.0)[0], "policy-violation")
+        self.assertIsNone(guard.admit(4, "10.0.0.2", 100.0))
+        self.assertIsNone(guard.admit(5, "10.0.0.1", 100.5))
+        self.assertIsNotNone(guard.admit(6, "10.0.0.1", 100.5))
+
+    def test_rateForgetsQuietAddresses(self) -> None:
+        """
+        Many addresses opening one stream each are not all remembered:
+        once their buckets have refilled they are forgotten, and an
+        address forgotten gets a full burst again.
+        """
+        guard = IncomingGuard(0, 0, 0, rate=1.0, burst=2)
+        for number in range(5000):
+            guard.admit(number, f"10.0.{number // 256}.{number % 256}", float(number))
+        self.assertLess(guard.rememberedAddresses, 2048)
+        guard.admit("a", "10.9.9.9", 6000.0)
+        guard.admit("b", "10.9.9.9", 6000.0)
+        self.assertIsNotNone(guard.admit("c", "10.9.9.9", 6000.0))
+
     def test_verifications(self) -> None:
         """
         At most verificationsMax verifications are under way; one ending

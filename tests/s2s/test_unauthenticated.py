@@ -250,3 +250,24 @@ class InheritedPolicyTests(UnauthenticatedTestCase):
         stream.dataReceived(result("b.test"))
         self.assertIn(b"<not-acceptable", transport.value())
         self.assertEqual(self.verifications, [])
+
+
+class ConnectionRateTests(UnauthenticatedTestCase):
+    config = "incoming_rate = 1\nincoming_burst = 2\n"
+
+    def test_rate(self) -> None:
+        """
+        An address that opens streams faster than incoming_rate past a
+        burst of incoming_burst has the next one ended at once with
+        policy-violation, authenticated or not; a second later it may
+        open one more.
+        """
+        for _ in range(2):
+            stream, transport = self.connect()
+            stream.authenticated["b.test"] = "EXTERNAL"
+        stream, transport = self.connect()
+        self.assertIn(POLICY_VIOLATION, transport.value())
+        self.assertIn(b"slow down", transport.value())
+        self.harness.clock.advance(1)
+        stream, transport = self.connect()
+        self.assertFalse(transport.disconnecting)

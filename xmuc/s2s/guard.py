@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.s2s.test_guard -*-
 """
 Node-wide bounds on what peers that have not authenticated may make the
-node do: how many incoming s2s streams may wait unauthenticated, from one
-address and in all, and how many dialback verifications (each one an
-outgoing link to the domain a peer claims) may be under way at once.
+node do: how fast one address may open incoming s2s streams, how many may
+wait unauthenticated, from one address and in all, and how many dialback
+verifications (each one an outgoing link to the domain a peer claims) may
+be under way at once.
 
 Pure bookkeeping, no reactor: the incoming streams ask before they
 accept, and say when they authenticate or end. The per-stream bounds
@@ -24,15 +25,29 @@ class IncomingGuard:
     @ivar verificationsMax: dialback verifications under way at once
         (0: no limit).
     @ivar verifications: how many are under way.
+    @ivar rate: new streams per second one address may open on average
+        (0: no limit), in bursts of C{burst}.
     """
 
-    def __init__(self, perAddress: int, total: int, verificationsMax: int) -> None:
+    def __init__(
+        self,
+        perAddress: int,
+        total: int,
+        verificationsMax: int,
+        rate: float = 0.0,
+        burst: int = 1,
+    ) -> None:
         self.perAddress = perAddress
         self.total = total
         self.verificationsMax = verificationsMax
+        self.rate = rate
+        self.burst = max(1, burst)
         self.verifications = 0
         self._waiting: dict[Hashable, str] = {}
         self._byAddress: Counter[str] = Counter()
+        #: address -> (tokens, when): one token bucket per address.
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._pruneAt = 1024
 
     @property
     def unauthenticated(self) -> int:
@@ -41,15 +56,26 @@ class IncomingGuard:
         """
         return len(self._waiting)
 
-    def admit(self, stream: Hashable, address: str) -> tuple[str, str] | None:
+    @property
+    def rememberedAddresses(self) -> int:
         """
-        A new incoming stream from C{address}: count it as unauthenticated.
+        The addresses whose rate of new streams is being followed.
+        """
+        return len(self._buckets)
+
+    def admit(self, stream: Hashable, address: str, now: float = 0.0) -> tuple[str, str] | None:
+        """
+        A new incoming stream from C{address} at C{now}: count it as
+        unauthenticated.
 
         @return: L{None} when admitted, else the stream error condition and
             text to refuse it with (the stream is then not counted):
-            C{policy-violation} when its address holds too many already,
-            C{resource-constraint} when the node does.
+            C{policy-violation} when its address opens streams too fast or
+            holds too many already, C{resource-constraint} when the node
+            does.
         """
+        if self.rate and not self._take(address, now):
+            return "policy-violation", "too many new streams from your address; slow down"
         if self.perAddress and self._byAddress[address] >= self.perAddress:
             return "policy-violation", "too many unauthenticated streams from your address"
         if self.total and len(self._waiting) >= self.total:
@@ -57,6 +83,32 @@ class IncomingGuard:
         self._waiting[stream] = address
         self._byAddress[address] += 1
         return None
+
+    def _take(self, address: str, now: float) -> bool:
+        """
+        Take a token from C{address}'s bucket, if it has one.
+        """
+        tokens, when = self._buckets.get(address, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - when) * self.rate)
+        if tokens < 1:
+            self._buckets[address] = (tokens, now)
+            return False
+        self._buckets[address] = (tokens - 1, now)
+        if len(self._buckets) >= self._pruneAt:
+            self._prune(now)
+        return True
+
+    def _prune(self, now: float) -> None:
+        """
+        Forget the buckets that have refilled (the same as no bucket), so
+        that many addresses opening a stream each leave nothing behind.
+        """
+        self._buckets = {
+            address: (tokens, when)
+            for address, (tokens, when) in self._buckets.items()
+            if tokens + (now - when) * self.rate < self.burst
+        }
+        self._pruneAt = max(1024, 2 * len(self._buckets))
 
     def authenticated(self, stream: Hashable) -> None:
         """

@@ -60,7 +60,11 @@ class S2SManager:
         self.incoming: set[IncomingStream] = set()
         s2s = self.config.s2s
         self.guard = IncomingGuard(
-            s2s.unauth_streams_per_address, s2s.unauth_streams_max, s2s.dialback_pending_max
+            s2s.unauth_streams_per_address,
+            s2s.unauth_streams_max,
+            s2s.dialback_pending_max,
+            s2s.incoming_rate,
+            s2s.incoming_burst,
         )
         self._watchers: list[tuple[str | None, LinkWatcher]] = []
 
@@ -166,7 +170,7 @@ class S2SManager:
         """
         self.incoming.add(stream)
         peer = stream.transport.getPeer()
-        refused = self.guard.admit(stream, str(getattr(peer, "host", peer)))
+        refused = self.guard.admit(stream, str(getattr(peer, "host", peer)), self.clock.seconds())
         if refused is not None:
             self.log.info("Refusing an s2s stream from {peer}: {why}", peer=peer, why=refused[1])
         return refused
