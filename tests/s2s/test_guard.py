@@ -88,6 +88,19 @@ class IncomingGuardTests(unittest.TestCase):
         guard.admit("b", "10.9.9.9", 6000.0)
         self.assertIsNotNone(guard.admit("c", "10.9.9.9", 6000.0))
 
+    def test_refusalsCounted(self) -> None:
+        """
+        The refusals of an address are counted until it is admitted again.
+        """
+        guard = IncomingGuard(1, 0, 0)
+        guard.admit("s1", "10.0.0.1")
+        guard.admit("s2", "10.0.0.1")
+        guard.admit("s3", "10.0.0.1")
+        self.assertEqual((guard.refusals("10.0.0.1"), guard.refusals("10.0.0.2")), (2, 0))
+        guard.ended("s1")
+        guard.admit("s4", "10.0.0.1")
+        self.assertEqual(guard.refusals("10.0.0.1"), 0)
+
     def test_verifications(self) -> None:
         """
         At most verificationsMax verifications are under way; one ending

@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger, formatEvent
 from twisted.trial import unittest
 
 from tests.support.harness import Harness
@@ -271,3 +272,19 @@ class ConnectionRateTests(UnauthenticatedTestCase):
         self.harness.clock.advance(1)
         stream, transport = self.connect()
         self.assertFalse(transport.disconnecting)
+
+    def test_refusalsLogSparingly(self) -> None:
+        """
+        A flood of refused connections from one address is logged on the
+        1st, 2nd, 4th, 8th ... refusal, with the count and the address,
+        not once per connection.
+        """
+        lines: list[str] = []
+        observer = lambda event: lines.append(formatEvent(event))  # noqa: E731
+        self.manager.log = Logger(observer=observer)
+        self.patch(IncomingStream, "log", Logger(observer=observer))
+        for _ in range(2 + 100):
+            self.connect()
+        self.assertEqual(len(lines), 7)
+        self.assertTrue(all(line.startswith("Refused") for line in lines))
+        self.assertIn("Refused 64 s2s stream(s) from 10.0.0.1", lines[-1])

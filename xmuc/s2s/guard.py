@@ -48,6 +48,8 @@ class IncomingGuard:
         #: address -> (tokens, when): one token bucket per address.
         self._buckets: dict[str, tuple[float, float]] = {}
         self._pruneAt = 1024
+        #: address -> streams refused since one was last admitted.
+        self._refusals: Counter[str] = Counter()
 
     @property
     def unauthenticated(self) -> int:
@@ -74,15 +76,33 @@ class IncomingGuard:
             holds too many already, C{resource-constraint} when the node
             does.
         """
+        refusal = self._refusal(address, now)
+        if refusal is not None:
+            if len(self._refusals) >= 4096:
+                # Only log lines are lost; many refused addresses must not
+                # grow this without end.
+                self._refusals.clear()
+            self._refusals[address] += 1
+            return refusal
+        self._refusals.pop(address, None)
+        self._waiting[stream] = address
+        self._byAddress[address] += 1
+        return None
+
+    def _refusal(self, address: str, now: float) -> tuple[str, str] | None:
         if self.rate and not self._take(address, now):
             return "policy-violation", "too many new streams from your address; slow down"
         if self.perAddress and self._byAddress[address] >= self.perAddress:
             return "policy-violation", "too many unauthenticated streams from your address"
         if self.total and len(self._waiting) >= self.total:
             return "resource-constraint", "too many unauthenticated streams; try later"
-        self._waiting[stream] = address
-        self._byAddress[address] += 1
         return None
+
+    def refusals(self, address: str) -> int:
+        """
+        The streams from C{address} refused since one was last admitted.
+        """
+        return self._refusals[address]
 
     def _take(self, address: str, now: float) -> bool:
         """

@@ -15,8 +15,9 @@ bounded: a stricter read rate ([s2s] unauth_rate_limit, unauth_rate_burst),
 a few dialback requests (unauth_dialback_requests, then the stream ends
 with C{policy-violation}), a few db:result verifications waiting per stream
 (dialback_pending, the same) and node-wide (dialback_pending_max, then the
-db:result is answered C{resource-constraint}), and the number of
-unauthenticated streams per address and in all (L{xmuc.s2s.guard}).
+db:result is answered C{resource-constraint}), how fast one address opens
+streams, and how many unauthenticated streams it and everyone may hold
+(L{xmuc.s2s.guard}).
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class IncomingStream(XMLStream):
         super().connectionMade()
         refused = self.manager.incomingStarted(self)
         if refused is not None:
-            self.streamError(*refused)
+            # The manager logs refusals, sparingly: a connection flood must
+            # not become a log flood.
+            self.streamError(*refused, logged=False)
             return
         self._idleCall = self.clock.callLater(self._quietLimit(), self._checkIdle)
 
@@ -227,13 +230,6 @@ class IncomingStream(XMLStream):
         self.send(domish.Element((NS_SASL, "success")))
         self._restart()
 
-    def _saslFailure(self, condition: str, text: str | None = None) -> None:
-        element = domish.Element((NS_SASL, "failure"))
-        element.addElement(condition)
-        if text:
-            element.addElement("text", content=text)
-        self.send(element)
-
     def _authenticate(self, domain: str, method: str) -> None:
         """
         C{domain} may send on this stream now; the first one lifts the
@@ -245,6 +241,13 @@ class IncomingStream(XMLStream):
             self.rateBurst = config.rate_burst
             self.manager.incomingAuthenticated(self)
         self.authenticated[domain] = method
+
+    def _saslFailure(self, condition: str, text: str | None = None) -> None:
+        element = domish.Element((NS_SASL, "failure"))
+        element.addElement(condition)
+        if text:
+            element.addElement("text", content=text)
+        self.send(element)
 
     # Dialback
 

@@ -170,9 +170,15 @@ class S2SManager:
         """
         self.incoming.add(stream)
         peer = stream.transport.getPeer()
-        refused = self.guard.admit(stream, str(getattr(peer, "host", peer)), self.clock.seconds())
+        address = str(getattr(peer, "host", peer))
+        refused = self.guard.admit(stream, address, self.clock.seconds())
         if refused is not None:
-            self.log.info("Refusing an s2s stream from {peer}: {why}", peer=peer, why=refused[1])
+            count = self.guard.refusals(address)
+            if count & (count - 1) == 0:
+                # The 1st, 2nd, 4th, 8th ... refusal: a flood of
+                # connections costs a few log lines, not one each.
+                self.log.info("Refused {count} s2s stream(s) from {address} since the last one "
+                              "admitted: {why}", count=count, address=address, why=refused[1])
         return refused
 
     def incomingAuthenticated(self, stream: IncomingStream) -> None:
