@@ -16,7 +16,10 @@ from xmuc.config import (
     C2SSection,
     Config,
     ConfigError,
+    POLICY_KEYS,
     NodeSection,
+    PeerSection,
+    S2SSection,
     ServicesSection,
     StorageSection,
     TLSSection,
@@ -310,15 +313,95 @@ class FederationSectionsTests(unittest.TestCase):
     def test_peerPolicy(self) -> None:
         """
         A [peer:DOMAIN] section overrides the [s2s] policy for that domain
-        only.
+        only; the keys it leaves out are inherited from [s2s].
         """
         config = parseConfig(
             "[s2s]\nrequire_valid_certificate = true\n"
             "[peer:old.example]\nrequire_tls = false\ndialback = true\n"
         )
         self.assertFalse(config.peerPolicy("old.example").require_tls)
-        self.assertFalse(config.peerPolicy("old.example").require_valid_certificate)
+        self.assertTrue(config.peerPolicy("old.example").require_valid_certificate)
         self.assertTrue(config.peerPolicy("other.example").require_valid_certificate)
+
+    def test_peerInheritsEveryPolicyKey(self) -> None:
+        """
+        For every policy key, a [peer:DOMAIN] section that leaves it out
+        takes the [s2s] value as written in the file (here the opposite of
+        the built-in default), not the default.
+        """
+        for key in POLICY_KEYS:
+            default = getattr(S2SSection(), key)
+            written = "false" if default else "true"
+            config = parseConfig(f"[s2s]\n{key} = {written}\n[peer:p.example]\n")
+            self.assertEqual(getattr(config.peerPolicy("p.example"), key), not default, key)
+
+    def test_peerInheritsDialback(self) -> None:
+        """
+        [s2s] dialback = false stays off for a peer whose section sets
+        only another key: the section does not silently re-enable
+        dialback.
+        """
+        config = parseConfig(
+            "[s2s]\ndialback = false\n[peer:p.example]\nrequire_tls = false\n"
+        )
+        policy = config.peerPolicy("p.example")
+        self.assertEqual((policy.dialback, policy.require_tls), (False, False))
+
+    def test_peerInheritsRequireValidCertificate(self) -> None:
+        """
+        [s2s] require_valid_certificate = true holds for a peer whose
+        section sets only dialback, also when the peer section comes
+        before [s2s] in the file.
+        """
+        config = parseConfig(
+            "[peer:p.example]\ndialback = true\n[s2s]\nrequire_valid_certificate = true\n"
+        )
+        self.assertTrue(config.peerPolicy("p.example").require_valid_certificate)
+
+    def test_peerExplicitKeyOverrides(self) -> None:
+        """
+        A key written in [peer:DOMAIN] wins over [s2s], in both directions.
+        """
+        config = parseConfig(
+            "[s2s]\ndialback = false\nrequire_valid_certificate = true\n"
+            "[peer:p.example]\ndialback = true\nrequire_valid_certificate = false\n"
+            "[peer:q.example]\nrequire_tls = false\n"
+        )
+        self.assertTrue(config.peerPolicy("p.example").dialback)
+        self.assertFalse(config.peerPolicy("p.example").require_valid_certificate)
+        self.assertFalse(config.peerPolicy("q.example").dialback)
+        self.assertTrue(config.peerPolicy("q.example").require_valid_certificate)
+
+    def test_peerBadValue(self) -> None:
+        """
+        A peer key is validated like the [s2s] key it overrides, and a bad
+        [s2s] value is named even when a peer section would override it.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[peer:p.example]\ndialback = maybe\n")
+        self.assertIn("[peer:p.example] dialback", str(e))
+        e = self.assertRaises(
+            ConfigError, parseConfig, "[s2s]\ndialback = maybe\n[peer:p.example]\ndialback = true\n"
+        )
+        self.assertIn("[s2s] dialback", str(e))
+
+    def test_incomingBurst(self) -> None:
+        """
+        A connection rate needs a burst of at least one stream.
+        """
+        e = self.assertRaises(
+            ConfigError, parseConfig, "[s2s]\nincoming_rate = 2\nincoming_burst = 0\n"
+        )
+        self.assertIn("[s2s] incoming_burst", str(e))
+
+    def test_policyKeysAreS2SOptions(self) -> None:
+        """
+        Every [peer:DOMAIN] key is an [s2s] option with the same type and
+        default, so that there is something to inherit.
+        """
+        s2s = {f.name: f for f in dataclasses.fields(S2SSection)}
+        for f in dataclasses.fields(PeerSection):
+            self.assertIn(f.name, s2s)
+            self.assertEqual((f.type, f.default), (s2s[f.name].type, s2s[f.name].default))
 
     def test_component(self) -> None:
         """

@@ -157,17 +157,42 @@ class S2SSection:
     max_stanza_size: int = 262144
     rate_limit: int = 1048576
     rate_burst: int = 4194304
+    # Before a peer authenticates (0: no limit, for each of these).
+    unauth_rate_limit: int = 16384
+    unauth_rate_burst: int = 65536
+    unauth_dialback_requests: int = 16
+    dialback_pending: int = 8
+    dialback_pending_max: int = 100
+    unauth_streams_per_address: int = 16
+    unauth_streams_max: int = 512
+    incoming_rate: float = 5.0
+    incoming_burst: int = 16
+
+    @property
+    def policy(self) -> PeerSection:
+        """
+        The security policy of this section: what a peer without a
+        [peer:DOMAIN] section gets, and what such a section inherits.
+        """
+        return PeerSection(**{key: getattr(self, key) for key in POLICY_KEYS})
 
 
 @dataclass(frozen=True)
 class PeerSection:
     """
-    [peer:DOMAIN]: the [s2s] security policy for one remote domain.
+    [peer:DOMAIN]: the [s2s] security policy for one remote domain. Every
+    field is also an [s2s] option; a key the section leaves out takes the
+    [s2s] value as written in the file (L{S2SSection.policy}), never the
+    default below.
     """
 
     require_tls: bool = True
     require_valid_certificate: bool = False
     dialback: bool = True
+
+
+#: The [s2s] options a [peer:DOMAIN] section may override.
+POLICY_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PeerSection))
 
 
 @dataclass(frozen=True)
@@ -240,13 +265,11 @@ class Config:
     def peerPolicy(self, domain: str) -> PeerSection:
         """
         The security policy for links with C{domain}: its [peer:DOMAIN]
-        section, or the [s2s] defaults.
+        section (with the keys it leaves out filled from [s2s] when
+        parsed), or the [s2s] policy.
         """
         peer = self.peers.get(domain)
-        if peer is not None:
-            return peer
-        s2s = self.s2s
-        return PeerSection(s2s.require_tls, s2s.require_valid_certificate, s2s.dialback)
+        return peer if peer is not None else self.s2s.policy
 
     @property
     def caPath(self) -> str:
@@ -363,6 +386,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] backlog: must be at least 1")
     if config.s2s.max_stanza_size < 10000:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
+    if config.s2s.incoming_rate and config.s2s.incoming_burst < 1:
+        raise ConfigError("[s2s] incoming_burst: must be at least 1 when incoming_rate is set")
     for host, component in config.componentSecrets.items():
         if not component.secret:
             raise ConfigError(f"[component:{host}] secret: must be set")
@@ -376,9 +401,13 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[services] admins: {admin!r} is not a bare JID")
 
 
-def _section(parser: configparser.ConfigParser, name: str, cls: type) -> Any:
+def _section(
+    parser: configparser.ConfigParser, name: str, cls: type, base: Any = None
+) -> Any:
     """
-    One section's options, typed by the fields of C{cls}.
+    One section's options, typed by the fields of C{cls}; options it
+    leaves out take their value from C{base} when given (an instance of
+    C{cls}), else the field's default.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
@@ -389,6 +418,8 @@ def _section(parser: configparser.ConfigParser, name: str, cls: type) -> Any:
             values[key] = _convert(name, key, str(fields[key].type), text)
         except ValueError as e:
             raise ConfigError(f"[{name}] {key}: {e}")
+    if base is not None:
+        return dataclasses.replace(base, **values)
     return cls(**values)
 
 
@@ -453,20 +484,25 @@ def parseConfig(text: str, baseDir: str = ".") -> Config:
         # than report them as unknown in each, or ignore them.
         raise ConfigError("[DEFAULT]: unknown section")
     sections: dict[str, Any] = {"s2sHosts": {}, "peers": {}, "componentSecrets": {}}
+    named = []
     for name in parser.sections():
+        prefix, colon, subject = name.partition(":")
         if name == "s2s_hosts":
             sections["s2sHosts"] = _hostTable(parser.items(name))
-            continue
-        prefix, colon, subject = name.partition(":")
-        if colon and prefix in _NAMED_SECTIONS:
-            cls, attribute = _NAMED_SECTIONS[prefix]
-            sections[attribute][_sectionDomain(name, subject)] = _section(
-                parser, name, cls
-            )
+        elif colon and prefix in _NAMED_SECTIONS:
+            named.append((name, prefix, subject))
         elif name in _SECTIONS:
             sections[name] = _section(parser, name, _SECTIONS[name])
         else:
             raise ConfigError(f"[{name}]: unknown section")
+    # Named sections after the plain ones, wherever they are in the file:
+    # a [peer:DOMAIN] inherits the [s2s] policy as written.
+    bases = {"peer": sections.get("s2s", S2SSection()).policy}
+    for name, prefix, subject in named:
+        cls, attribute = _NAMED_SECTIONS[prefix]
+        sections[attribute][_sectionDomain(name, subject)] = _section(
+            parser, name, cls, bases.get(prefix)
+        )
     config = Config(baseDir=baseDir, **sections)
     _validate(config)
     return config

@@ -161,9 +161,10 @@ class StreamBase(protocol.Protocol):
         if not self.closed:
             self.transport.write(data)
 
-    def streamError(self, condition: str, text: str | None = None) -> None:
+    def streamError(self, condition: str, text: str | None = None, logged: bool = True) -> None:
         """
-        Send a stream error and close the stream (RFC 6120 section 4.9).
+        Send a stream error and close the stream (RFC 6120 section 4.9);
+        log it unless the caller logs such errors itself (C{logged}).
         """
         if self.closed:
             return
@@ -172,13 +173,14 @@ class StreamBase(protocol.Protocol):
         error.addElement((NS_STREAM_ERRORS, condition))
         if text:
             error.addElement((NS_STREAM_ERRORS, "text"), content=text)
-        self.log.info(
-            "{kind} stream error {condition} ({text}) with {peer}",
-            kind=type(self).__name__,
-            condition=condition,
-            text=text,
-            peer=self.describePeer(),
-        )
+        if logged:
+            self.log.info(
+                "{kind} stream error {condition} ({text}) with {peer}",
+                kind=type(self).__name__,
+                condition=condition,
+                text=text,
+                peer=self.describePeer(),
+            )
         self.transport.write(streamXml(error))
         self.closeStream()
 

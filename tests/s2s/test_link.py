@@ -10,6 +10,7 @@ from typing import Any
 
 from twisted.internet import defer, error, task
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger, formatEvent
 from twisted.python import failure
 from twisted.trial import unittest
 
@@ -30,9 +31,11 @@ from xmuc.s2s.resolve import NoService, Target
 class FakeRouter:
     def __init__(self) -> None:
         self.bounces: list[tuple[str, str]] = []
+        self.texts: list[str | None] = []
 
     def bounce(self, stanza: Any, condition: str, text: str | None = None) -> None:
         self.bounces.append((stanza.getAttribute("id"), condition))
+        self.texts.append(text)
 
 
 class FakeResolver:
@@ -132,6 +135,50 @@ class LinkTests(unittest.TestCase):
         self.link.send(message(3))
         self.assertEqual(self.link.state, "connecting")
         self.assertEqual(len(self.manager.connections), 2)
+
+    def logged(self) -> list[str]:
+        """
+        Capture the link's log lines from now on; returns the list.
+        """
+        lines: list[str] = []
+        self.link.log = Logger(observer=lambda event: lines.append(formatEvent(event)))
+        return lines
+
+    def test_bounceTextHidesInternals(self) -> None:
+        """
+        A stanza bounced because the connection was refused tells its
+        sender the condition and that the server could not be reached,
+        with no address, port or errno; one log line has those, with the
+        link.
+        """
+        lines = self.logged()
+        self.link.send(message(1))
+        d, _ = self.manager.connections[-1]
+        d.errback(error.ConnectionRefusedError(111, "Connection refused"))
+        self.assertEqual(self.manager.router.bounces, [("m1", "remote-server-not-found")])
+        self.assertEqual(self.manager.router.texts, ["The server b.test could not be reached"])
+        [line] = [line for line in lines if "down" in line]
+        self.assertIn("a.test -> b.test", line)
+        for detail in ("127.0.0.9", "5269", "111", "refused"):
+            self.assertIn(detail, line)
+            self.assertNotIn(detail, self.manager.router.texts[0])
+
+    def test_timeoutBounceText(self) -> None:
+        """
+        A stanza bounced because the peer never answered, or because it
+        waited past queue_expiry, says the server did not answer in time;
+        the time-out details stay in the log.
+        """
+        lines = self.logged()
+        self.link.send(message(1))
+        self.manager.clock.advance(10)
+        self.assertEqual(self.manager.router.texts, ["The server b.test did not answer in time"])
+        self.assertIn("127.0.0.9:5269", "".join(lines))
+        self.manager.config = parseConfig("[s2s]\nqueue_expiry = 5\nconnect_timeout = 60\n")
+        link = Link(self.manager, "a.test", "b.test")
+        link.send(message(2))
+        self.manager.clock.advance(5)
+        self.assertEqual(self.manager.router.texts[-1], "The server b.test did not answer in time")
 
     def test_noService(self) -> None:
         """
@@ -245,6 +292,22 @@ class LinkTests(unittest.TestCase):
             "<verify xmlns='jabber:server:dialback' from='b.test' to='a.test' id='s1' type='valid'/>"
         ))
         self.assertEqual(results, [True])
+
+    def test_unansweredVerifyForgotten(self) -> None:
+        """
+        A verification request the peer never answers fires None after
+        two connect time-outs and is no longer kept by the link, which
+        stays up.
+        """
+        from xmuc.s2s.link import verifyElement
+
+        results: list[Any] = []
+        self.link.verify(verifyElement("a.test", "b.test", "s1", "k")).addCallback(results.append)
+        self.link.send(message(1))
+        self.connectStream()
+        self.manager.clock.advance(20)
+        self.assertEqual(results, [None])
+        self.assertEqual(self.link.pendingVerifications, 0)
 
     def test_illegalTransition(self) -> None:
         """

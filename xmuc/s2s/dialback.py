@@ -43,9 +43,11 @@ def dialbackElement(
     kind: str | None = None,
     streamId: str | None = None,
     condition: str | None = None,
+    errorType: str = "cancel",
 ) -> domish.Element:
     """
-    A C{<db:result/>} or C{<db:verify/>} element.
+    A C{<db:result/>} or C{<db:verify/>} element; with C{condition}, its
+    error of C{errorType}.
     """
     element = domish.Element((NS_DIALBACK, name))
     element["from"] = sender
@@ -58,6 +60,6 @@ def dialbackElement(
         element.addContent(key)
     if condition is not None:
         error = element.addElement("error")
-        error["type"] = "cancel"
+        error["type"] = errorType
         error.addElement((NS_STANZAS, condition))
     return element

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_streams -*-
+# -*- test-case-name: tests.s2s.test_streams,tests.s2s.test_unauthenticated -*-
 """
 The receiving side of server-to-server streams (RFC 6120).
 
@@ -9,6 +9,15 @@ other. Stanzas are accepted only with a C{from} in an authenticated domain
 and a C{to} in a domain this node hosts; anything else ends the stream
 with the condition RFC 6120 gives. Dialback verification requests
 (C{<db:verify/>}) are answered on any stream, authenticated or not.
+
+Until a peer authenticates a domain, what it can make the node do is
+bounded: a stricter read rate ([s2s] unauth_rate_limit, unauth_rate_burst),
+a few dialback requests (unauth_dialback_requests, then the stream ends
+with C{policy-violation}), a few db:result verifications waiting per stream
+(dialback_pending, the same) and node-wide (dialback_pending_max, then the
+db:result is answered C{resource-constraint}), how fast one address opens
+streams, and how many unauthenticated streams it and everyone may hold
+(L{xmuc.s2s.guard}).
 """
 
 from __future__ import annotations
@@ -48,8 +57,9 @@ class IncomingStream(XMLStream):
         super().__init__(manager.clock)
         config = manager.config.s2s
         self.maxStanzaSize = config.max_stanza_size
-        self.rateLimit = config.rate_limit
-        self.rateBurst = config.rate_burst
+        # The stricter rate until a domain authenticates (_authenticate).
+        self.rateLimit = config.unauth_rate_limit
+        self.rateBurst = config.unauth_rate_burst
         self.manager = manager
         self.secure = directTLS
         self.tlsConnection: Any = None
@@ -58,10 +68,17 @@ class IncomingStream(XMLStream):
         self.authenticated: dict[str, str] = {}
         self._version = False
         self._idleCall: Any = None
+        self._dialbackRequests = 0
+        self._verifying = 0
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.manager.incomingStarted(self)
+        refused = self.manager.incomingStarted(self)
+        if refused is not None:
+            # The manager logs refusals, sparingly: a connection flood must
+            # not become a log flood.
+            self.streamError(*refused, logged=False)
+            return
         self._idleCall = self.clock.callLater(self._quietLimit(), self._checkIdle)
 
     def connectionLost(self, reason: failure.Failure = None) -> None:
@@ -155,8 +172,10 @@ class IncomingStream(XMLStream):
         if uri == NS_SERVER and name in _STANZAS:
             self._onStanza(element)
         elif uri == NS_DIALBACK and name == "verify":
+            self._countDialback()
             self._onVerify(element)
         elif uri == NS_DIALBACK and name == "result":
+            self._countDialback()
             self._onResult(element)
         elif uri == NS_TLS and name == "starttls":
             self._startTLS()
@@ -202,11 +221,26 @@ class IncomingStream(XMLStream):
             return
         why = self._certificateError(domain)
         if why is not None:
-            self._saslFailure("not-authorized", why)
+            # The verifier's reason (OpenSSL's words) is for the log.
+            self.log.info("s2s peer {peer}: SASL EXTERNAL for {domain} refused: {why}",
+                          peer=self.describePeer(), domain=domain, why=why)
+            self._saslFailure("not-authorized", f"no valid certificate for {domain}")
             return
-        self.authenticated[domain] = "EXTERNAL"
+        self._authenticate(domain, "EXTERNAL")
         self.send(domish.Element((NS_SASL, "success")))
         self._restart()
+
+    def _authenticate(self, domain: str, method: str) -> None:
+        """
+        C{domain} may send on this stream now; the first one lifts the
+        bounds on unauthenticated streams.
+        """
+        if not self.authenticated:
+            config = self.manager.config.s2s
+            self.rateLimit = config.rate_limit
+            self.rateBurst = config.rate_burst
+            self.manager.incomingAuthenticated(self)
+        self.authenticated[domain] = method
 
     def _saslFailure(self, condition: str, text: str | None = None) -> None:
         element = domish.Element((NS_SASL, "failure"))
@@ -216,6 +250,18 @@ class IncomingStream(XMLStream):
         self.send(element)
 
     # Dialback
+
+    def _countDialback(self) -> None:
+        """
+        One more db:verify or db:result; before authentication only
+        unauth_dialback_requests are answered on one stream.
+        """
+        if self.authenticated:
+            return
+        self._dialbackRequests += 1
+        limit = self.manager.config.s2s.unauth_dialback_requests
+        if limit and self._dialbackRequests > limit:
+            raise StreamError("policy-violation", "too many dialback requests before authentication")
 
     def _onVerify(self, element: domish.Element) -> None:
         """
@@ -256,14 +302,24 @@ class IncomingStream(XMLStream):
             self.send(dialbackElement("result", recipient, sender, kind="error",
                                       condition="not-acceptable"))
             return
+        pending = self.manager.config.s2s.dialback_pending
+        if pending and self._verifying >= pending:
+            raise StreamError("policy-violation", "too many dialback requests waiting")
+        if not self.manager.guard.startVerification():
+            self.send(dialbackElement("result", recipient, sender, kind="error",
+                                      condition="resource-constraint", errorType="wait"))
+            return
+        self._verifying += 1
         d = self.manager.verifyDialback(sender, recipient, self.streamId, str(element).strip())
         d.addCallback(self._verified, sender, recipient)
 
     def _verified(self, valid: bool | None, sender: str, recipient: str) -> None:
+        self._verifying -= 1
+        self.manager.guard.endVerification()
         if self.closed:
             return
         if valid:
-            self.authenticated[sender] = "dialback"
+            self._authenticate(sender, "dialback")
             self.send(dialbackElement("result", recipient, sender, kind="valid"))
         elif valid is None:
             self.send(dialbackElement("result", recipient, sender, kind="error",

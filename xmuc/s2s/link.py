@@ -5,7 +5,8 @@ An outgoing link from one local domain to one remote domain.
 Stanzas for the remote domain are queued while the link is set up and sent
 in order once it is up. When it cannot be made they go back to their
 senders with C{remote-server-not-found}, or C{remote-server-timeout} when
-the peer never answered. The queue is bounded and its stanzas expire. A
+the peer never answered, and a plain text naming only the remote domain
+(L{bounceText}); the addresses tried and why each failed go to the log. The queue is bounded and its stanzas expire. A
 quiet link closes after C{idle_timeout} and reopens on demand. Every change
 of state is an event for the node's watchers (L{xmuc.core.links}).
 """
@@ -95,7 +96,8 @@ class Link:
         """
         d: defer.Deferred = defer.Deferred()
         streamId = element["id"]
-        self._verifies.setdefault(streamId, []).append((element, d))
+        entry = (element, d)
+        self._verifies.setdefault(streamId, []).append(entry)
         stream = self.stream or self._attempt
         if stream is not None and stream.canVerify:
             stream.send(element)
@@ -103,7 +105,25 @@ class Link:
             self._connect()
         d.addTimeout(self.config.connect_timeout * 2, self.manager.clock, lambda *a: None)
         d.addErrback(lambda f: None)
+        d.addBoth(self._forgetVerify, streamId, entry)
         return d
+
+    def _forgetVerify(self, result: Any, streamId: str, entry: tuple) -> Any:
+        # A request that timed out on a link that stays up would otherwise
+        # be kept for as long as the link lives.
+        pending = self._verifies.get(streamId)
+        if pending is not None and entry in pending:
+            pending.remove(entry)
+            if not pending:
+                del self._verifies[streamId]
+        return result
+
+    @property
+    def pendingVerifications(self) -> int:
+        """
+        The verification requests kept for an answer.
+        """
+        return sum(len(pending) for pending in self._verifies.values())
 
     def verifyReady(self, stream: OutgoingStream) -> None:
         """
@@ -224,11 +244,13 @@ class Link:
     def _fail(self, text: str, condition: str) -> None:
         self._setState("down")
         self._cancelTimer()
-        self.log.info("s2s link {local} -> {remote} down: {text}",
-                      local=self.local, remote=self.remote, text=text)
+        # The details (addresses, ports, errno, TLS errors) are for the
+        # operator; the senders of the bounced stanzas learn the condition.
+        self.log.info("s2s link {local} -> {remote} down ({condition}): {text}",
+                      local=self.local, remote=self.remote, condition=condition, text=text)
         queue, self._queue = self._queue, deque()
         for stanza, _ in queue:
-            self._bounce(stanza, condition, f"{self.remote}: {text}")
+            self._bounce(stanza, condition, bounceText(condition, self.remote))
         self._failVerifies()
         self.manager.emit(LinkDown(self.local, self.remote, text, condition))
 
@@ -253,7 +275,8 @@ class Link:
         limit = self.manager.clock.seconds() - self.config.queue_expiry
         while self._queue and self._queue[0][1] <= limit:
             stanza, _ = self._queue.popleft()
-            self._bounce(stanza, "remote-server-timeout", f"{self.remote}: no link in time")
+            self._bounce(stanza, "remote-server-timeout",
+                         bounceText("remote-server-timeout", self.remote))
         self._schedule(self.config.queue_expiry, self._expire)
 
     def _checkIdle(self) -> None:
@@ -304,6 +327,16 @@ class Link:
 
 class _LinkFailed(Exception):
     pass
+
+
+def bounceText(condition: str, remote: str) -> str:
+    """
+    The text of a stanza bounced because no link to C{remote} could be
+    made: what a user can act on, nothing about addresses or errors.
+    """
+    if condition == "remote-server-timeout":
+        return f"The server {remote} did not answer in time"
+    return f"The server {remote} could not be reached"
 
 
 def verifyElement(local: str, remote: str, streamId: str, key: str) -> domish.Element:

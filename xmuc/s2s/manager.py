@@ -21,6 +21,7 @@ from twisted.words.xish import domish
 from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.core.links import LinkEvent, LinkWatcher
 from xmuc.s2s.dialback import dialbackKey
+from xmuc.s2s.guard import IncomingGuard
 from xmuc.s2s.incoming import IncomingStream
 from xmuc.s2s.link import Link, verifyElement
 from xmuc.s2s.resolve import Resolver
@@ -57,6 +58,14 @@ class S2SManager:
         self.secret = self.config.s2s.dialback_secret or "%032x" % node.random.getrandbits(128)
         self.links: dict[tuple[str, str], Link] = {}
         self.incoming: set[IncomingStream] = set()
+        s2s = self.config.s2s
+        self.guard = IncomingGuard(
+            s2s.unauth_streams_per_address,
+            s2s.unauth_streams_max,
+            s2s.dialback_pending_max,
+            s2s.incoming_rate,
+            s2s.incoming_burst,
+        )
         self._watchers: list[tuple[str | None, LinkWatcher]] = []
 
     # The router's sink for remote domains
@@ -152,11 +161,35 @@ class S2SManager:
 
     # Connections
 
-    def incomingStarted(self, stream: IncomingStream) -> None:
+    def incomingStarted(self, stream: IncomingStream) -> tuple[str, str] | None:
+        """
+        A new incoming stream, unauthenticated.
+
+        @return: L{None}, or the stream error condition and text it must
+            end with (too many unauthenticated streams, L{IncomingGuard}).
+        """
         self.incoming.add(stream)
+        peer = stream.transport.getPeer()
+        address = str(getattr(peer, "host", peer))
+        refused = self.guard.admit(stream, address, self.clock.seconds())
+        if refused is not None:
+            count = self.guard.refusals(address)
+            if count & (count - 1) == 0:
+                # The 1st, 2nd, 4th, 8th ... refusal: a flood of
+                # connections costs a few log lines, not one each.
+                self.log.info("Refused {count} s2s stream(s) from {address} since the last one "
+                              "admitted: {why}", count=count, address=address, why=refused[1])
+        return refused
+
+    def incomingAuthenticated(self, stream: IncomingStream) -> None:
+        """
+        C{stream} authenticated its first domain.
+        """
+        self.guard.authenticated(stream)
 
     def incomingEnded(self, stream: IncomingStream) -> None:
         self.incoming.discard(stream)
+        self.guard.ended(stream)
 
     def listenFactory(self, directTLS: bool = False) -> protocol.Factory:
         """
