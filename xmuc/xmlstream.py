@@ -4,7 +4,16 @@ What the XML streams of the node share.
 
 L{StreamBase}, under every stream (client, server, component): a
 per-connection byte-rate limit, TCP_NODELAY, the stream header once per
-stream, stream errors and closing.
+stream, stream errors and closing, and the timers that give up on a peer:
+a TLS handshake that does not finish within C{handshakeTimeout}, and a
+closed stream whose transport is still there C{closeTimeout} later, abort
+the transport (a close would wait on the peer for ever: on its handshake,
+its close-notify or its reading).
+
+L{ParseLimits}, what one stanza may hold (bytes, depth, elements,
+attributes), checked by L{checkStart} in the parser's start-element
+callback before the tree grows; streams use a smaller set before the peer
+authenticates.
 
 L{XMLStream}, under server-to-server and component streams: an expat parser
 of its own that refuses DTDs, entities, comments and processing
@@ -17,12 +26,15 @@ the header and top-level elements.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import protocol
+from twisted.internet.interfaces import IHandshakeListener, INegotiated
 from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
+from zope.interface import implementer
 
 from xmuc.core.stanza import stanzaXml
 
@@ -43,6 +55,78 @@ class StreamError(Exception):
         self.text = text
 
 
+@dataclass(frozen=True)
+class ParseLimits:
+    """
+    What one stanza may hold. Hitting a limit ends the stream with
+    C{policy-violation} (RFC 6120 section 4.9.3.12: a stanza over a
+    configured limit) before the element that crosses it is built.
+
+    @ivar maxStanzaSize: bytes of one stanza.
+    @ivar maxDepth: nesting, the stanza itself being at depth 1.
+    @ivar maxElements: elements in one stanza, the stanza included.
+    @ivar maxAttributes: attributes of one element (namespace declarations
+        are not attributes).
+    """
+
+    maxStanzaSize: int = 262144
+    maxDepth: int = 32
+    maxElements: int = 5000
+    maxAttributes: int = 32
+    #: Below this many elements in a stanza neither its depth nor its
+    #: element count can be over a limit: nothing to check.
+    watchFrom: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watchFrom", min(self.maxDepth, self.maxElements))
+
+    @classmethod
+    def fromSection(cls, section: Any, authenticated: bool) -> "ParseLimits":
+        """
+        The limits a [c2s] or [s2s] section sets, before (the C{preauth_}
+        options) or after the peer authenticated.
+        """
+        if authenticated:
+            return cls(
+                section.max_stanza_size, section.max_depth, section.max_elements,
+                section.max_attributes,
+            )
+        return cls(
+            min(section.preauth_stanza_size, section.max_stanza_size),
+            section.max_depth,
+            min(section.preauth_max_elements, section.max_elements),
+            section.max_attributes,
+        )
+
+
+def checkStart(limits: ParseLimits, elements: Any, attrs: dict) -> None:
+    """
+    Called from expat's start-element callback before domish's element
+    stream C{elements} builds the element: the attribute count, and, once
+    the open stanza holds L{ParseLimits.watchFrom} elements, its element
+    count and the new element's depth (found by walking up its parents,
+    which only stanzas with many elements pay for).
+
+    @raise StreamError: C{policy-violation}.
+    """
+    if len(attrs) > limits.maxAttributes:
+        raise StreamError("policy-violation", "too many attributes on one element")
+    parent = elements.currElem
+    if parent is None:
+        return
+    count = elements.elementCount
+    if count < limits.watchFrom:
+        return
+    if count >= limits.maxElements:
+        raise StreamError("policy-violation", "too many elements in one stanza")
+    depth = 1
+    while parent is not None:
+        depth += 1
+        parent = parent.parent
+    if depth > limits.maxDepth:
+        raise StreamError("policy-violation", "elements nested too deeply")
+
+
 def streamXml(element: domish.Element) -> bytes:
     """
     Serialise a stream-level element with the C{stream:} prefix the stream
@@ -53,20 +137,27 @@ def streamXml(element: domish.Element) -> bytes:
     ).encode("utf-8")
 
 
+@implementer(IHandshakeListener)
 class StreamBase(protocol.Protocol):
     """
     What every stream of the node does the same way, whatever its parser:
     the byte-rate limit, the stream header once per stream, stream errors
-    and closing.
+    and closing, and giving up on a peer.
 
     @ivar rateLimit: bytes per second (0: no limit); past it reading pauses.
     @ivar rateBurst: bytes allowed in one burst.
+    @ivar handshakeTimeout: seconds a TLS handshake may take (STARTTLS or a
+        direct-TLS port) before the transport is aborted.
+    @ivar closeTimeout: seconds a closed stream's transport may take to go
+        (flushing, TLS close-notify) before it is aborted.
     @ivar lastActivity: when the peer last sent anything.
     """
 
     log = Logger()
     rateLimit = 0
     rateBurst = 0
+    handshakeTimeout = 10.0
+    closeTimeout = 5.0
 
     def __init__(self, clock: Any) -> None:
         self.clock = clock
@@ -77,6 +168,8 @@ class StreamBase(protocol.Protocol):
         self._tokensAt = 0.0
         self._paused = False
         self._resumeCall: Any = None
+        self._handshakeCall: Any = None
+        self._closeCall: Any = None
         self.lastActivity = 0.0
 
     def writeHeader(self) -> None:
@@ -93,11 +186,88 @@ class StreamBase(protocol.Protocol):
             setNoDelay(True)
         self.lastActivity = self._tokensAt = self.clock.seconds()
         self._tokens = float(self.rateBurst)
+        if INegotiated.providedBy(self.transport):
+            # Under a direct-TLS listener's TLS layer: the handshake has
+            # not happened yet.
+            self._expectHandshake()
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         self.closed = True
-        if self._resumeCall is not None and self._resumeCall.active():
-            self._resumeCall.cancel()
+        self._cancelTimers()
+
+    def _cancelTimers(self) -> None:
+        for name in ("_resumeCall", "_handshakeCall", "_closeCall"):
+            call = getattr(self, name)
+            if call is not None and call.active():
+                call.cancel()
+            setattr(self, name, None)
+
+    # TLS and giving up
+
+    def startTLS(self, creator: Any) -> None:
+        """
+        Start TLS on the transport (after C{<proceed/>}); the handshake
+        must finish within C{handshakeTimeout}.
+        """
+        self.transport.startTLS(creator)
+        self._expectHandshake()
+
+    def _expectHandshake(self) -> None:
+        if self._handshakeCall is None:
+            self._handshakeCall = self.clock.callLater(
+                self.handshakeTimeout, self.abort, "TLS handshake took too long"
+            )
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS layer finished its handshake (L{IHandshakeListener}).
+        """
+        call, self._handshakeCall = self._handshakeCall, None
+        if call is not None and call.active():
+            call.cancel()
+
+    @property
+    def handshaking(self) -> bool:
+        """
+        Whether a TLS handshake was started and has not finished: nothing
+        written now can reach the peer.
+        """
+        return self._handshakeCall is not None
+
+    def timedOut(self, text: str) -> None:
+        """
+        Give up on a peer that did not do its part in time: the one way
+        every stream timeout ends a connection. It gets
+        C{connection-timeout}, and the transport is aborted if the stream
+        is not gone within C{closeTimeout}; in the middle of a TLS
+        handshake the error could not be sent, so it is aborted at once.
+        """
+        if self.handshaking:
+            self.abort(text)
+        else:
+            self.streamError("connection-timeout", text)
+
+    def abort(self, why: str) -> None:
+        """
+        Drop the connection now, without a stream error or a TLS
+        close-notify (they would wait on the peer).
+        """
+        if self.transport is None:
+            return
+        self.log.info(
+            "{kind} aborted ({why}) with {peer}",
+            kind=type(self).__name__, why=why, peer=self.describePeer(),
+        )
+        wasClosed = self.closed
+        self.closed = True
+        self._cancelTimers()
+        self.transport.abortConnection()
+        if not wasClosed:
+            self.streamClosed()
+
+    def _closeTimedOut(self) -> None:
+        self._closeCall = None
+        self.abort("the connection did not close in time")
 
     def received(self, size: int) -> float:
         """
@@ -196,12 +366,14 @@ class StreamBase(protocol.Protocol):
             return
         self.transport.write(b"</stream:stream>")
         self.closed = True
-        if self._resumeCall is not None and self._resumeCall.active():
-            self._resumeCall.cancel()
+        self._cancelTimers()
         if self._paused:
             # A paused transport would wait for a read to notice the end.
             self.transport.resumeProducing()
         self.transport.loseConnection()
+        # A peer that does not read, or never finishes a TLS handshake,
+        # would keep a lost connection open for ever.
+        self._closeCall = self.clock.callLater(self.closeTimeout, self._closeTimedOut)
         self.streamClosed()
 
     def streamClosed(self) -> None:
@@ -215,10 +387,11 @@ class XMLStream(StreamBase):
     A stream with its own expat parser (server-to-server and component
     streams).
 
-    @ivar maxStanzaSize: bytes; a larger stanza ends the stream.
+    @ivar limits: the L{ParseLimits} in force (L{setLimits} changes them
+        once the peer authenticated).
     """
 
-    maxStanzaSize = 262144
+    limits = ParseLimits()
 
     def __init__(self, clock: Any) -> None:
         super().__init__(clock)
@@ -248,7 +421,24 @@ class XMLStream(StreamBase):
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
+        self._dropParser()
+
+    def streamClosed(self) -> None:
+        # Whatever the parser held (a partial stanza up to the limits) goes
+        # now, not when the transport is gone.
+        self._dropParser()
+
+    def _dropParser(self) -> None:
         self._parser = None
+        self._expat = None
+
+    def setLimits(self, limits: ParseLimits) -> None:
+        """
+        Parse with C{limits} from the next element on.
+        """
+        self.limits = limits
+        if self._parser is not None:
+            self._parser.maxStanzaSize = limits.maxStanzaSize
 
     # Input
 
@@ -270,7 +460,7 @@ class XMLStream(StreamBase):
         parser.DocumentStartEvent = self._current(parser, self.onHeader)
         parser.ElementEvent = self._current(parser, self._onElement)
         parser.DocumentEndEvent = self._current(parser, self.onEnd)
-        parser.maxStanzaSize = self.maxStanzaSize
+        parser.maxStanzaSize = self.limits.maxStanzaSize
         expat = parser.parser
         expat.StartDoctypeDeclHandler = self._restricted
         expat.EntityDeclHandler = self._restricted
@@ -280,6 +470,7 @@ class XMLStream(StreamBase):
         startElement = expat.StartElementHandler
 
         def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
+            checkStart(self.limits, _parser, attrs)
             # Note where each stanza begins, so that one arriving whole in
             # a single read is measured too.
             if _parser.currElem is None and _parser.documentStarted:
@@ -308,7 +499,7 @@ class XMLStream(StreamBase):
         raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
 
     def _onElement(self, element: domish.Element) -> None:
-        if self._expat.CurrentByteIndex - self._stanzaStart > self.maxStanzaSize:
+        if self._expat.CurrentByteIndex - self._stanzaStart > self.limits.maxStanzaSize:
             raise StreamError("policy-violation", "stanza too large")
         self.onElement(element)
 

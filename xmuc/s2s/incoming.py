@@ -28,7 +28,7 @@ from xmuc.s2s.dialback import (
     dialbackElement,
     keysMatch,
 )
-from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, StreamError, XMLStream
+from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, ParseLimits, StreamError, XMLStream
 
 NS_SERVER = "jabber:server"
 _STANZAS = frozenset(("message", "presence", "iq"))
@@ -47,9 +47,12 @@ class IncomingStream(XMLStream):
     def __init__(self, manager: Any, directTLS: bool = False) -> None:
         super().__init__(manager.clock)
         config = manager.config.s2s
-        self.maxStanzaSize = config.max_stanza_size
+        # The small limits until a domain is authenticated on the stream.
+        self.limits = ParseLimits.fromSection(config, False)
         self.rateLimit = config.rate_limit
         self.rateBurst = config.rate_burst
+        self.handshakeTimeout = config.tls_handshake_timeout
+        self.closeTimeout = config.close_timeout
         self.manager = manager
         self.secure = directTLS
         self.tlsConnection: Any = None
@@ -84,7 +87,7 @@ class IncomingStream(XMLStream):
             if self.authenticated:
                 self.closeStream()
             else:
-                self.streamError("connection-timeout", "no authentication in time")
+                self.timedOut("no authentication in time")
             return
         self._idleCall = self.clock.callLater(limit - quiet, self._checkIdle)
 
@@ -175,7 +178,7 @@ class IncomingStream(XMLStream):
             self.closeStream()
             return
         self.send(domish.Element((NS_TLS, "proceed")))
-        self.transport.startTLS(self.manager.tls.serverCreator(self))
+        self.startTLS(self.manager.tls.serverCreator(self))
         self.secure = True
         self._restart()
 
@@ -204,9 +207,13 @@ class IncomingStream(XMLStream):
         if why is not None:
             self._saslFailure("not-authorized", why)
             return
-        self.authenticated[domain] = "EXTERNAL"
+        self._authenticate(domain, "EXTERNAL")
         self.send(domish.Element((NS_SASL, "success")))
         self._restart()
+
+    def _authenticate(self, domain: str, method: str) -> None:
+        self.authenticated[domain] = method
+        self.setLimits(ParseLimits.fromSection(self.manager.config.s2s, True))
 
     def _saslFailure(self, condition: str, text: str | None = None) -> None:
         element = domish.Element((NS_SASL, "failure"))
@@ -263,7 +270,7 @@ class IncomingStream(XMLStream):
         if self.closed:
             return
         if valid:
-            self.authenticated[sender] = "dialback"
+            self._authenticate(sender, "dialback")
             self.send(dialbackElement("result", recipient, sender, kind="valid"))
         elif valid is None:
             self.send(dialbackElement("result", recipient, sender, kind="error",
