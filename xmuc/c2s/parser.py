@@ -173,7 +173,12 @@ class _Parser:
 
     def _startElement(self, name: str, attrs: dict) -> None:
         elements = self._elements
-        checkStart(self.limits, elements, attrs)
+        limits = self.limits
+        # checkStart's quick exits, inlined: this runs for every element.
+        if len(attrs) > limits.maxAttributes or (
+            elements.elementCount >= limits.watchFrom and elements.currElem is not None
+        ):
+            checkStart(limits, elements, attrs)
         if elements.currElem is None and elements.documentStarted:
             # Note where each stanza begins, so that one arriving whole in
             # a single read is measured too (domish counts bytes per read).
