@@ -6,10 +6,11 @@ Usage::
 
     /tmp/venv/bin/python bench/limits.py nested [--repo DIR] [--connections 20] [--depth 85000]
     /tmp/venv/bin/python bench/limits.py stalled-tls [--repo DIR] [--connections 500] [--wait 50]
+        [--c2s "tls_handshake_timeout = 60"]
 
 Starts one xmuc node (twistd, the code of C{--repo}, default this checkout)
 on a loopback port with its default limits (TLS optional so that plaintext
-streams can be opened), then:
+streams can be opened; C{--c2s} adds lines to its [c2s] section), then:
 
   - C{nested}: each of N connections opens a client stream and sends one
     stanza of C{--depth} nested elements (C{<a><a><a>...}, 3 bytes each,
@@ -69,7 +70,7 @@ class Node:
     One twistd xmuc process on a loopback port.
     """
 
-    def __init__(self, repo: str, directory: str) -> None:
+    def __init__(self, repo: str, directory: str, extra: list[str]) -> None:
         self.repo = os.path.abspath(repo)
         self.dir = directory
         self.port = freePort()
@@ -85,6 +86,7 @@ class Node:
                     [c2s]
                     listen = {HOST}:{self.port}
                     require_tls = false
+                    {{extra}}
 
                     [s2s]
                     listen =
@@ -92,7 +94,7 @@ class Node:
                     [storage]
                     backend = memory
                     """
-                )
+                ).replace("{extra}", "\n".join(extra))
             )
         self.proc: subprocess.Popen | None = None
 
@@ -238,9 +240,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=85000)
     parser.add_argument("--shape", choices=("nested", "flat", "attributes"), default="nested")
     parser.add_argument("--wait", type=float, default=50)
+    parser.add_argument("--c2s", action="append", default=[], help="a line for [c2s]")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xmuc-limits-") as directory:
-        node = Node(args.repo, directory)
+        node = Node(args.repo, directory, args.c2s)
         node.start()
         try:
             if args.what == "nested":
