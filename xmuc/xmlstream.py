@@ -65,8 +65,8 @@ class ParseLimits:
     @ivar maxStanzaSize: bytes of one stanza.
     @ivar maxDepth: nesting, the stanza itself being at depth 1.
     @ivar maxElements: elements in one stanza, the stanza included.
-    @ivar maxAttributes: attributes of one element (namespace declarations
-        are not attributes).
+    @ivar maxAttributes: attributes of one element, prefixed namespace
+        declarations included.
     """
 
     maxStanzaSize: int = 262144
@@ -109,7 +109,9 @@ def checkStart(limits: ParseLimits, elements: Any, attrs: dict) -> None:
 
     @raise StreamError: C{policy-violation}.
     """
-    if len(attrs) > limits.maxAttributes:
+    # Prefixed namespace declarations are attributes too (domish collects
+    # them in localPrefixes before the element starts).
+    if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes:
         raise StreamError("policy-violation", "too many attributes on one element")
     parent = elements.currElem
     if parent is None:

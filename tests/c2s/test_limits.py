@@ -300,6 +300,15 @@ class ParseLimitTests(unittest.TestCase):
         self.client.send(f"<message {attributes}/>")
         self.assertStreamError(text="too many attributes")
 
+    def test_namespaceDeclarationsCount(self) -> None:
+        """
+        Prefixed namespace declarations count as attributes.
+        """
+        self.client.open()
+        declarations = " ".join(f"xmlns:p{i}='urn:x:{i}'" for i in range(31))
+        self.client.send(f"<message a='1' b='2' {declarations}/>")
+        self.assertStreamError(text="too many attributes")
+
     def test_sizeBeforeAuthentication(self) -> None:
         """
         Before authentication a stanza over C{preauth_stanza_size} bytes

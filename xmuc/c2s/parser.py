@@ -175,7 +175,7 @@ class _Parser:
         elements = self._elements
         limits = self.limits
         # checkStart's quick exits, inlined: this runs for every element.
-        if len(attrs) > limits.maxAttributes or (
+        if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes or (
             elements.elementCount >= limits.watchFrom and elements.currElem is not None
         ):
             checkStart(limits, elements, attrs)
