@@ -170,8 +170,9 @@ class StreamBase(protocol.Protocol):
         self._tokensAt = 0.0
         self._paused = False
         self._resumeCall: Any = None
-        self._handshakeCall: Any = None
-        self._closeCall: Any = None
+        # The timer that aborts the transport: the handshake's while a TLS
+        # handshake runs, then the close's once the stream is closed.
+        self._abortCall: Any = None
         self.lastActivity = 0.0
 
     def writeHeader(self) -> None:
@@ -198,7 +199,7 @@ class StreamBase(protocol.Protocol):
         self._cancelTimers()
 
     def _cancelTimers(self) -> None:
-        for name in ("_resumeCall", "_handshakeCall", "_closeCall"):
+        for name in ("_resumeCall", "_abortCall"):
             call = getattr(self, name)
             if call is not None and call.active():
                 call.cancel()
@@ -215,8 +216,8 @@ class StreamBase(protocol.Protocol):
         self._expectHandshake()
 
     def _expectHandshake(self) -> None:
-        if self._handshakeCall is None:
-            self._handshakeCall = self.clock.callLater(
+        if self._abortCall is None and not self.closed:
+            self._abortCall = self.clock.callLater(
                 self.handshakeTimeout, self.abort, "TLS handshake took too long"
             )
 
@@ -224,7 +225,10 @@ class StreamBase(protocol.Protocol):
         """
         The TLS layer finished its handshake (L{IHandshakeListener}).
         """
-        call, self._handshakeCall = self._handshakeCall, None
+        if self.closed:
+            # The timer is the close's now.
+            return
+        call, self._abortCall = self._abortCall, None
         if call is not None and call.active():
             call.cancel()
 
@@ -234,7 +238,7 @@ class StreamBase(protocol.Protocol):
         Whether a TLS handshake was started and has not finished: nothing
         written now can reach the peer.
         """
-        return self._handshakeCall is not None
+        return self._abortCall is not None and not self.closed
 
     def timedOut(self, text: str) -> None:
         """
@@ -268,7 +272,7 @@ class StreamBase(protocol.Protocol):
             self.streamClosed()
 
     def _closeTimedOut(self) -> None:
-        self._closeCall = None
+        self._abortCall = None
         self.abort("the connection did not close in time")
 
     def received(self, size: int) -> float:
@@ -375,7 +379,7 @@ class StreamBase(protocol.Protocol):
         self.transport.loseConnection()
         # A peer that does not read, or never finishes a TLS handshake,
         # would keep a lost connection open for ever.
-        self._closeCall = self.clock.callLater(self.closeTimeout, self._closeTimedOut)
+        self._abortCall = self.clock.callLater(self.closeTimeout, self._closeTimedOut)
         self.streamClosed()
 
     def streamClosed(self) -> None:

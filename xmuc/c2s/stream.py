@@ -90,8 +90,6 @@ class C2SStream(StreamBase):
         self.config = node.config.c2s
         self.rateLimit = self.config.rate_limit
         self.rateBurst = self.config.rate_burst
-        self.handshakeTimeout = self.config.tls_handshake_timeout
-        self.closeTimeout = self.config.close_timeout
         if parsers is None:
             parsers = makePool(self.config, spares=1)
         self._parsers = parsers
@@ -103,6 +101,17 @@ class C2SStream(StreamBase):
         self._mechanism: Any = None
         self._authFailures = 0
         self._timer: Any = None
+
+    # Read from the configuration, not copied into every stream (an idle
+    # session's size counts).
+
+    @property
+    def handshakeTimeout(self) -> float:  # type: ignore[override]
+        return self.config.tls_handshake_timeout
+
+    @property
+    def closeTimeout(self) -> float:  # type: ignore[override]
+        return self.config.close_timeout
 
     # Connection
 
