@@ -581,3 +581,44 @@ class AuthTimeoutDuringHandshakeTests(HandshakeTimeoutTests):
             self.tls.dataReceived(hello[index:index + 1])
             self.clock.advance(1)
         self.assertTrue(self.transport.disconnected)
+
+
+class StartTLSTimeoutTests(unittest.TestCase):
+    """
+    The handshake timer after C{<proceed/>} on a client stream, with a
+    transport that records C{startTLS} and the TLS layer's completion
+    reported by hand.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(tlsContextFactory=object(), channelBinding=b"\1" * 32)
+        self.transport = _RecordingTLSTransport()
+        self.stream = C2SStream(self.harness.node)
+        self.stream.makeConnection(self.transport)
+        self.stream.dataReceived(header())
+        self.stream.dataReceived(f"<starttls xmlns='{NS_TLS}'/>".encode())
+        self.assertIsNotNone(self.transport.contextFactory)
+
+    def test_silentAfterProceed(self) -> None:
+        """
+        A client that sends nothing after C{<proceed/>} is aborted after
+        C{tls_handshake_timeout}, with no stream error written.
+        """
+        self.transport.clear()
+        self.harness.clock.advance(9.9)
+        self.assertFalse(self.transport.disconnected)
+        self.harness.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_handshakeDone(self) -> None:
+        """
+        Once the TLS layer reports the handshake done, the stream is left to
+        C{auth_timeout}, which sends its error before closing.
+        """
+        self.stream.handshakeCompleted()
+        self.harness.clock.advance(29)
+        self.assertFalse(self.transport.disconnecting)
+        self.harness.clock.advance(1)
+        self.assertIn(b"connection-timeout", self.transport.value())
+        self.assertTrue(self.transport.disconnecting)

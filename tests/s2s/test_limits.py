@@ -8,6 +8,8 @@ with the transport aborted.
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet import defer
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -16,7 +18,8 @@ from tests.support.harness import Harness
 from xmuc.s2s.component import ComponentManager, ComponentStream, handshakeDigest
 from xmuc.s2s.incoming import IncomingStream
 from xmuc.s2s.manager import S2SManager
-from xmuc.s2s.tls import PeerVerifier
+from xmuc.s2s.tls import PeerVerifier, S2STLS
+from xmuc.tls import generateCertificate
 
 HEADER = (
     b"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
@@ -166,3 +169,44 @@ class ComponentLimitTests(unittest.TestCase):
         self.assertIn(b"<connection-timeout", self.transport.value())
         self.harness.clock.advance(5)
         self.assertTrue(self.transport.disconnected)
+
+
+class _RecordingTLSTransport(StringTransport):
+    """
+    A L{StringTransport} that records C{startTLS} without a handshake.
+    """
+
+    creator = None
+
+    def startTLS(self, creator) -> None:
+        self.creator = creator
+
+
+class IncomingHandshakeTimeoutTests(unittest.TestCase):
+    """
+    An incoming s2s stream whose peer goes silent after C{<proceed/>}.
+    """
+
+    def setUp(self) -> None:
+        directory = self.mktemp()
+        cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+        generateCertificate("a.test", cert, key)
+        self.harness = Harness(domain="a.test")
+        self.manager = S2SManager(self.harness.node, None, S2STLS(cert, key), PeerVerifier(""))
+        self.stream = IncomingStream(self.manager)
+        self.transport = _RecordingTLSTransport()
+        self.stream.makeConnection(self.transport)
+        self.stream.dataReceived(HEADER)
+        self.stream.dataReceived(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.assertIsNotNone(self.transport.creator)
+
+    def test_silentAfterProceed(self) -> None:
+        """
+        The transport is aborted after [s2s] C{tls_handshake_timeout}
+        (10 s), long before the 30 s the peer has to authenticate.
+        """
+        self.harness.clock.advance(9.9)
+        self.assertFalse(self.transport.disconnected)
+        self.harness.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+        self.assertTrue(self.stream.closed)
