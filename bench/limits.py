@@ -7,6 +7,7 @@ Usage::
     /tmp/venv/bin/python bench/limits.py nested [--repo DIR] [--connections 20] [--depth 85000]
     /tmp/venv/bin/python bench/limits.py stalled-tls [--repo DIR] [--connections 500] [--wait 50]
         [--c2s "tls_handshake_timeout = 60"]
+    /tmp/venv/bin/python bench/limits.py held
 
 Starts one xmuc node (twistd, the code of C{--repo}, default this checkout)
 on a loopback port with its default limits (TLS optional so that plaintext
@@ -22,6 +23,9 @@ streams can be opened; C{--c2s} adds lines to its [c2s] section), then:
     C{<starttls/>}, reads C{<proceed/>}, then sends nothing; the script
     counts every second how many of them the node has closed, until
     C{--wait} seconds have passed.
+  - C{held}: in this process, with tracemalloc, the memory a client
+    stream's parser holds for the largest partial stanza the default
+    limits allow, before and after authentication (this checkout only).
 
 The node is stopped by its PID at the end.
 """
@@ -232,9 +236,56 @@ async def stalled(node: Node, connections: int, waitFor: float) -> None:
         writer.close()
 
 
+def held() -> None:
+    import gc
+    import tracemalloc
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from xmuc.c2s.parser import ParserPool, StreamParser
+    from xmuc.c2s.stream import makePool
+    from xmuc.config import C2SSection
+    from xmuc.xmlstream import StreamError
+
+    class Handler:
+        def streamStarted(self, root: object) -> None:
+            pass
+
+        def elementReceived(self, element: object) -> None:
+            pass
+
+        def streamEnded(self) -> None:
+            pass
+
+    pool: ParserPool = makePool(C2SSection())
+    attributes = b"<a " + b" ".join(b"b%d=''" % i for i in range(31)) + b"/>"
+    cases = [
+        ("before authentication, 99 <a/>", pool.preauth, b"<a/>" * 99),
+        ("authenticated, 4,999 <a/>", pool.limits, b"<a/>" * 4999),
+        ("authenticated, <a/> with 31 attributes to 256 KB", pool.limits,
+         attributes * (pool.limits.maxStanzaSize // len(attributes) - 1)),
+    ]
+    for label, limits, body in cases:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        parser = StreamParser(Handler(), pool, limits)
+        parser.parse(HEADER.split(b"?>", 1)[1])
+        data = b"<message>" + body
+        try:
+            parser.parse(data)
+        except StreamError as e:
+            print(f"  ({label}: {e.condition} {e.text})")
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        size = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        print(f"{label}: {len(data):,} bytes sent, {size / 1024:,.0f} KiB held")
+        del parser
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("nested", "stalled-tls"))
+    parser.add_argument("what", choices=("nested", "stalled-tls", "held"))
     parser.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--connections", type=int)
     parser.add_argument("--depth", type=int, default=85000)
@@ -242,6 +293,9 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=50)
     parser.add_argument("--c2s", action="append", default=[], help="a line for [c2s]")
     args = parser.parse_args()
+    if args.what == "held":
+        held()
+        return
     with tempfile.TemporaryDirectory(prefix="xmuc-limits-") as directory:
         node = Node(args.repo, directory, args.c2s)
         node.start()
