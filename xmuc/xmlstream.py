@@ -10,10 +10,9 @@ closed stream whose transport is still there C{closeTimeout} later, abort
 the transport (a close would wait on the peer for ever: on its handshake,
 its close-notify or its reading).
 
-L{ParseLimits}, what one stanza may hold (bytes, depth, elements,
-attributes), checked by L{checkStart} in the parser's start-element
-callback before the tree grows; streams use a smaller set before the peer
-authenticates.
+L{xmuc.parselimits.ParseLimits}, what one stanza may hold, are checked in
+the parsers' start-element callbacks (L{parseCheck}) before the tree
+grows; streams use a smaller set before the peer authenticates.
 
 L{XMLStream}, under server-to-server and component streams: an expat parser
 of its own that refuses DTDs, entities, comments and processing
@@ -26,7 +25,6 @@ the header and top-level elements.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import protocol
@@ -37,6 +35,7 @@ from twisted.words.xish import domish
 from zope.interface import implementer
 
 from xmuc.core.stanza import stanzaXml
+from xmuc.parselimits import ParseLimits, checkStart
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
 NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
@@ -55,78 +54,15 @@ class StreamError(Exception):
         self.text = text
 
 
-@dataclass(frozen=True)
-class ParseLimits:
+def parseCheck(limits: ParseLimits, elements: Any, attrs: dict) -> None:
     """
-    What one stanza may hold. Hitting a limit ends the stream with
-    C{policy-violation} (RFC 6120 section 4.9.3.12: a stanza over a
-    configured limit) before the element that crosses it is built.
+    L{checkStart} for a parser's start-element callback.
 
-    @ivar maxStanzaSize: bytes of one stanza.
-    @ivar maxDepth: nesting, the stanza itself being at depth 1.
-    @ivar maxElements: elements in one stanza, the stanza included.
-    @ivar maxAttributes: attributes of one element, prefixed namespace
-        declarations included.
+    @raise StreamError: C{policy-violation} when a limit is crossed.
     """
-
-    maxStanzaSize: int = 262144
-    maxDepth: int = 32
-    maxElements: int = 5000
-    maxAttributes: int = 32
-    #: Below this many elements in a stanza neither its depth nor its
-    #: element count can be over a limit: nothing to check.
-    watchFrom: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "watchFrom", min(self.maxDepth, self.maxElements))
-
-    @classmethod
-    def fromSection(cls, section: Any, authenticated: bool) -> "ParseLimits":
-        """
-        The limits a [c2s] or [s2s] section sets, before (the C{preauth_}
-        options) or after the peer authenticated.
-        """
-        if authenticated:
-            return cls(
-                section.max_stanza_size, section.max_depth, section.max_elements,
-                section.max_attributes,
-            )
-        return cls(
-            min(section.preauth_stanza_size, section.max_stanza_size),
-            section.max_depth,
-            min(section.preauth_max_elements, section.max_elements),
-            section.max_attributes,
-        )
-
-
-def checkStart(limits: ParseLimits, elements: Any, attrs: dict) -> None:
-    """
-    Called from expat's start-element callback before domish's element
-    stream C{elements} builds the element: the attribute count, and, once
-    the open stanza holds L{ParseLimits.watchFrom} elements, its element
-    count and the new element's depth (found by walking up its parents,
-    which only stanzas with many elements pay for).
-
-    @raise StreamError: C{policy-violation}.
-    """
-    # Prefixed namespace declarations are attributes too (domish collects
-    # them in localPrefixes before the element starts).
-    if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes:
-        raise StreamError("policy-violation", "too many attributes on one element")
-    parent = elements.currElem
-    if parent is None:
-        return
-    count = elements.elementCount
-    if count < limits.watchFrom:
-        return
-    if count >= limits.maxElements:
-        raise StreamError("policy-violation", "too many elements in one stanza")
-    depth = 1
-    while parent is not None:
-        depth += 1
-        parent = parent.parent
-    if depth > limits.maxDepth:
-        raise StreamError("policy-violation", "elements nested too deeply")
+    why = checkStart(limits, elements, attrs)
+    if why is not None:
+        raise StreamError("policy-violation", why)
 
 
 def streamXml(element: domish.Element) -> bytes:
@@ -476,7 +412,7 @@ class XMLStream(StreamBase):
         startElement = expat.StartElementHandler
 
         def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
-            checkStart(self.limits, _parser, attrs)
+            parseCheck(self.limits, _parser, attrs)
             # Note where each stanza begins, so that one arriving whole in
             # a single read is measured too.
             if _parser.currElem is None and _parser.documentStarted:

@@ -37,7 +37,8 @@ from xml.parsers.expat import ExpatError
 
 from twisted.words.xish import domish
 
-from xmuc.xmlstream import ParseLimits, StreamError, checkStart
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import StreamError, parseCheck
 
 NS_CLIENT = "jabber:client"
 NS_STREAMS = "http://etherx.jabber.org/streams"
@@ -174,11 +175,11 @@ class _Parser:
     def _startElement(self, name: str, attrs: dict) -> None:
         elements = self._elements
         limits = self.limits
-        # checkStart's quick exits, inlined: this runs for every element.
+        # parseCheck's quick exits, inlined: this runs for every element.
         if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes or (
             elements.elementCount >= limits.watchFrom and elements.currElem is not None
         ):
-            checkStart(limits, elements, attrs)
+            parseCheck(limits, elements, attrs)
         if elements.currElem is None and elements.documentStarted:
             # Note where each stanza begins, so that one arriving whole in
             # a single read is measured too (domish counts bytes per read).

@@ -36,7 +36,8 @@ from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
-from xmuc.xmlstream import NS_STREAMS, ParseLimits, StreamBase, StreamError, streamXml
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import NS_STREAMS, StreamBase, StreamError, streamXml
 
 
 def makePool(section: Any, spares: int = 4) -> ParserPool:

@@ -25,7 +25,8 @@ from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID, parseJID, prepDomain
 from xmuc.core.stanza import toClientNamespace
-from xmuc.xmlstream import NS_STREAMS, ParseLimits, StreamError, XMLStream
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import NS_STREAMS, StreamError, XMLStream
 
 NS_COMPONENT = "jabber:component:accept"
 _STANZAS = frozenset(("message", "presence", "iq"))

@@ -28,7 +28,8 @@ from xmuc.s2s.dialback import (
     dialbackElement,
     keysMatch,
 )
-from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, ParseLimits, StreamError, XMLStream
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, StreamError, XMLStream
 
 NS_SERVER = "jabber:server"
 _STANZAS = frozenset(("message", "presence", "iq"))

@@ -23,7 +23,8 @@ from twisted.words.xish import domish
 from zope.interface import implementer
 
 from xmuc.s2s.dialback import NS_DIALBACK, NS_DIALBACK_FEATURE, dialbackElement
-from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, ParseLimits, StreamError, XMLStream
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, StreamError, XMLStream
 
 NS_SERVER = "jabber:server"
 
