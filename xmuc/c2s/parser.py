@@ -176,14 +176,19 @@ class _Parser:
         elements = self._elements
         limits = self.limits
         # parseCheck's quick exits, inlined: this runs for every element.
-        if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes or (
-            elements.elementCount >= limits.watchFrom and elements.currElem is not None
+        if elements.currElem is None:
+            if elements.documentStarted:
+                # Note where each stanza begins, so that one arriving whole
+                # in a single read is measured too (domish counts bytes per
+                # read).
+                self._stanzaStart = self._expat.CurrentByteIndex
+            if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes:
+                parseCheck(limits, elements, attrs)
+        elif (
+            elements.elementCount >= limits.watchFrom
+            or len(attrs) + len(elements.localPrefixes) > limits.maxAttributes
         ):
             parseCheck(limits, elements, attrs)
-        if elements.currElem is None and elements.documentStarted:
-            # Note where each stanza begins, so that one arriving whole in
-            # a single read is measured too (domish counts bytes per read).
-            self._stanzaStart = self._expat.CurrentByteIndex
         elements._onStartElement(name, attrs)
 
     def _started(self, root: domish.Element) -> None:
