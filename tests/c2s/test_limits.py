@@ -14,6 +14,8 @@ from twisted.words.xish import domish
 
 from tests.c2s import StreamClient, streamErrorCondition
 from tests.support.harness import Harness
+from xmuc.config import parseConfig
+from xmuc.parselimits import ParseLimits
 
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
 
@@ -339,3 +341,26 @@ class ParseLimitTests(unittest.TestCase):
         other.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
         [reply] = other.received()
         self.assertEqual((reply["type"], reply["id"]), ("result", "p1"))
+
+
+class LimitsFromConfigTests(unittest.TestCase):
+    """
+    L{ParseLimits.fromSection}: the limits a section sets.
+    """
+
+    def test_preauthNeverLarger(self) -> None:
+        """
+        The pre-authentication limits are never over the authenticated ones
+        (an operator lowering max_stanza_size lowers both).
+        """
+        section = parseConfig(
+            "[c2s]\nmax_stanza_size = 10000\npreauth_stanza_size = 20000\n"
+            "max_elements = 200\npreauth_max_elements = 300\n"
+        ).c2s
+        preauth = ParseLimits.fromSection(section, False)
+        self.assertEqual((preauth.maxStanzaSize, preauth.maxElements), (10000, 200))
+        full = ParseLimits.fromSection(section, True)
+        self.assertEqual(
+            (full.maxStanzaSize, full.maxDepth, full.maxElements, full.maxAttributes),
+            (10000, 32, 200, 32),
+        )
