@@ -43,7 +43,14 @@ direct_tls_listen = 127.0.0.1:5223
 require_tls = false
 allow_plain = no
 max_stanza_size = 65536
+max_depth = 16
+max_elements = 2000
+max_attributes = 20
+preauth_stanza_size = 5000
+preauth_max_elements = 50
 auth_timeout = 12.5
+tls_handshake_timeout = 4.5
+close_timeout = 2
 idle_timeout = 60
 rate_limit = 0
 rate_burst = 1000
@@ -131,7 +138,14 @@ class ValuesTests(unittest.TestCase):
                 require_tls=False,
                 allow_plain=False,
                 max_stanza_size=65536,
+                max_depth=16,
+                max_elements=2000,
+                max_attributes=20,
+                preauth_stanza_size=5000,
+                preauth_max_elements=50,
                 auth_timeout=12.5,
+                tls_handshake_timeout=4.5,
+                close_timeout=2.0,
                 idle_timeout=60.0,
                 rate_limit=0,
                 rate_burst=1000,
@@ -271,6 +285,16 @@ class ErrorTests(unittest.TestCase):
         """
         self.assertError("[c2s]\nmax_stanza_size = 9999\n", "[c2s] max_stanza_size")
         self.assertEqual(parseConfig("[c2s]\nmax_stanza_size = 10000\n").c2s.max_stanza_size, 10000)
+
+    def test_smallParseLimits(self) -> None:
+        """
+        Parse limits too small for real negotiation are refused, naming the
+        section and option; the minimum itself is accepted.
+        """
+        self.assertError("[c2s]\nmax_depth = 7\n", "[c2s] max_depth", "at least 8")
+        self.assertError("[s2s]\npreauth_stanza_size = 999\n", "[s2s] preauth_stanza_size")
+        self.assertError("[c2s]\npreauth_max_elements = 9\n", "[c2s] preauth_max_elements")
+        self.assertEqual(parseConfig("[s2s]\nmax_elements = 100\n").s2s.max_elements, 100)
 
     def test_noListener(self) -> None:
         """

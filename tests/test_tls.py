@@ -23,6 +23,7 @@ from OpenSSL import SSL
 from scramp import ScramClient
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial import unittest
 from twisted.words.xish import domish
 
@@ -35,7 +36,7 @@ from tests.c2s import (
     saslFailureCondition,
 )
 from tests.support.harness import Harness
-from xmuc.c2s.stream import C2SStream
+from xmuc.c2s.stream import C2SFactory, C2SStream
 from xmuc.tls import (
     ServerContextFactory,
     certificateDomains,
@@ -71,6 +72,9 @@ class _End:
         self.write(b"".join(data))
 
     def loseConnection(self) -> None:
+        self.disconnecting = True
+
+    def abortConnection(self) -> None:
         self.disconnecting = True
 
     def getPeer(self) -> IPv4Address:
@@ -457,3 +461,164 @@ class StartTLSInjectionTests(unittest.TestCase):
         self.assertTrue(transport.value().startswith(f"<failure xmlns='{NS_TLS}'/>".encode()))
         self.assertTrue(transport.disconnecting)
 
+
+
+def _drain(connection: SSL.Connection) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunks.append(connection.bio_read(65536))
+        except SSL.WantReadError:
+            return b"".join(chunks)
+
+
+class HandshakeTimeoutTests(unittest.TestCase):
+    """
+    A direct-TLS client connection under Twisted's own TLS layer
+    (C{TLSMemoryBIOProtocol}, as a direct-TLS listener has it) over a
+    L{StringTransport}, on the harness's clock: a handshake that does not
+    finish in C{tls_handshake_timeout} aborts the connection, which a
+    stream error and a close could not do (the error waits for the
+    handshake, and the close for the error).
+    """
+
+    config = ""
+
+    def setUp(self) -> None:
+        certPath, keyPath = _certificate(self)
+        self.harness = Harness(
+            config=self.config,
+            tlsContextFactory=ServerContextFactory(certPath, keyPath),
+            channelBinding=loadCertificateBinding(certPath),
+        )
+        self.clock = self.harness.clock
+        factory = TLSMemoryBIOFactory(
+            self.harness.node.tlsContextFactory, False,
+            C2SFactory(self.harness.node, directTLS=True),
+        )
+        self.tls = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+        self.transport = StringTransport()
+        self.tls.makeConnection(self.transport)
+        self.client = SSL.Connection(_ClientContext().getContext(), None)
+        self.client.set_connect_state()
+
+    def clientHello(self) -> bytes:
+        try:
+            self.client.do_handshake()
+        except SSL.WantReadError:
+            pass
+        return _drain(self.client)
+
+    def test_silentClientAborted(self) -> None:
+        """
+        A client that sends nothing is aborted C{tls_handshake_timeout}
+        (10 s) after it connected.
+        """
+        self.clock.advance(9.9)
+        self.assertFalse(self.transport.disconnected)
+        self.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+        self.assertTrue(self.tls.wrappedProtocol.closed)
+
+    def test_trickledClientHelloAborted(self) -> None:
+        """
+        A client trickling its ClientHello a byte a second is aborted at
+        the same time, however busy it keeps the connection.
+        """
+        hello = self.clientHello()
+        for index in range(10):
+            self.assertFalse(self.transport.disconnected)
+            self.tls.dataReceived(hello[index:index + 1])
+            self.clock.advance(1)
+        self.assertTrue(self.transport.disconnected)
+
+    def test_finishedHandshakeStays(self) -> None:
+        """
+        A handshake that finishes in time leaves the connection to the
+        stream's own timeouts.
+        """
+        data = self.clientHello()
+        for _ in range(10):
+            self.tls.dataReceived(data)
+            self.client.bio_write(self.transport.value())
+            self.transport.clear()
+            try:
+                self.client.do_handshake()
+                break
+            except SSL.WantReadError:
+                data = _drain(self.client)
+        self.tls.dataReceived(_drain(self.client))
+        self.clock.advance(20)
+        self.assertFalse(self.transport.disconnected)
+        self.assertFalse(self.tls.wrappedProtocol.closed)
+
+
+class AuthTimeoutDuringHandshakeTests(HandshakeTimeoutTests):
+    """
+    With C{tls_handshake_timeout} over C{auth_timeout}, the authentication
+    timeout finds the handshake unfinished: nothing could reach the
+    client, so it aborts the connection at once.
+    """
+
+    config = "[c2s]\ntls_handshake_timeout = 60\n"
+
+    def test_silentClientAborted(self) -> None:
+        """
+        A silent client is aborted at C{auth_timeout} (30 s).
+        """
+        self.clock.advance(29.9)
+        self.assertFalse(self.transport.disconnected)
+        self.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+
+    def test_trickledClientHelloAborted(self) -> None:
+        """
+        So is a trickling one.
+        """
+        hello = self.clientHello()
+        for index in range(30):
+            self.assertFalse(self.transport.disconnected)
+            self.tls.dataReceived(hello[index:index + 1])
+            self.clock.advance(1)
+        self.assertTrue(self.transport.disconnected)
+
+
+class StartTLSTimeoutTests(unittest.TestCase):
+    """
+    The handshake timer after C{<proceed/>} on a client stream, with a
+    transport that records C{startTLS} and the TLS layer's completion
+    reported by hand.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(tlsContextFactory=object(), channelBinding=b"\1" * 32)
+        self.transport = _RecordingTLSTransport()
+        self.stream = C2SStream(self.harness.node)
+        self.stream.makeConnection(self.transport)
+        self.stream.dataReceived(header())
+        self.stream.dataReceived(f"<starttls xmlns='{NS_TLS}'/>".encode())
+        self.assertIsNotNone(self.transport.contextFactory)
+
+    def test_silentAfterProceed(self) -> None:
+        """
+        A client that sends nothing after C{<proceed/>} is aborted after
+        C{tls_handshake_timeout}, with no stream error written.
+        """
+        self.transport.clear()
+        self.harness.clock.advance(9.9)
+        self.assertFalse(self.transport.disconnected)
+        self.harness.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_handshakeDone(self) -> None:
+        """
+        Once the TLS layer reports the handshake done, the stream is left to
+        C{auth_timeout}, which sends its error before closing.
+        """
+        self.stream.handshakeCompleted()
+        self.harness.clock.advance(29)
+        self.assertFalse(self.transport.disconnecting)
+        self.harness.clock.advance(1)
+        self.assertIn(b"connection-timeout", self.transport.value())
+        self.assertTrue(self.transport.disconnecting)

@@ -107,7 +107,14 @@ class C2SSection:
     require_tls: bool = True
     allow_plain: bool = True
     max_stanza_size: int = 262144
+    max_depth: int = 32
+    max_elements: int = 5000
+    max_attributes: int = 32
+    preauth_stanza_size: int = 10000
+    preauth_max_elements: int = 100
     auth_timeout: float = 30.0
+    tls_handshake_timeout: float = 10.0
+    close_timeout: float = 5.0
     idle_timeout: float = 900.0
     rate_limit: int = 10240
     rate_burst: int = 262144
@@ -155,6 +162,13 @@ class S2SSection:
     queue_max: int = 1000
     queue_expiry: float = 60.0
     max_stanza_size: int = 262144
+    max_depth: int = 32
+    max_elements: int = 10000
+    max_attributes: int = 32
+    preauth_stanza_size: int = 10000
+    preauth_max_elements: int = 100
+    tls_handshake_timeout: float = 10.0
+    close_timeout: float = 5.0
     rate_limit: int = 1048576
     rate_burst: int = 4194304
     # Before a peer authenticates (0: no limit, for each of these).
@@ -198,10 +212,12 @@ POLICY_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PeerSect
 @dataclass(frozen=True)
 class ComponentsSection:
     """
-    [components]: external components (XEP-0114).
+    [components]: external components (XEP-0114). Their streams parse
+    under the [s2s] limits.
     """
 
     listen: tuple[Address, ...] = ()
+    auth_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -388,6 +404,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.s2s.incoming_rate and config.s2s.incoming_burst < 1:
         raise ConfigError("[s2s] incoming_burst: must be at least 1 when incoming_rate is set")
+    _validateParseLimits("c2s", config.c2s)
+    _validateParseLimits("s2s", config.s2s)
     for host, component in config.componentSecrets.items():
         if not component.secret:
             raise ConfigError(f"[component:{host}] secret: must be set")
@@ -446,6 +464,23 @@ def _hostTable(items: list[tuple[str, str]]) -> dict[str, tuple[Address, ...]]:
             raise ConfigError(f"[s2s_hosts] {key}: no address")
         table[domain] = addresses
     return table
+
+
+#: The smallest values of the parse limits that still let real streams
+#: negotiate (SASL, dialback, in-band registration forms).
+_PARSE_LIMIT_MINIMUMS = {
+    "max_depth": 8,
+    "max_elements": 100,
+    "max_attributes": 8,
+    "preauth_stanza_size": 1000,
+    "preauth_max_elements": 10,
+}
+
+
+def _validateParseLimits(name: str, section: Any) -> None:
+    for key, minimum in _PARSE_LIMIT_MINIMUMS.items():
+        if getattr(section, key) < minimum:
+            raise ConfigError(f"[{name}] {key}: must be at least {minimum}")
 
 
 def _validateMUC(config: Config) -> None:

@@ -18,8 +18,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
-from xmuc.c2s.parser import ParserPool
-from xmuc.c2s.stream import C2SFactory
+from xmuc.c2s.stream import C2SFactory, makePool
 from xmuc.config import Address, Config, ConfigError, loadConfig
 from xmuc.node import Node
 from xmuc.s2s.component import ComponentManager
@@ -124,7 +123,7 @@ class NodeService(service.MultiService):
         self.node.hooks.fire("node-started")
         config = self.config
         # One parser pool for every client listener.
-        parsers = ParserPool(config.c2s.max_stanza_size)
+        parsers = makePool(config.c2s)
         direct = TLSMemoryBIOFactory(
             self.node.tlsContextFactory, False, C2SFactory(self.node, directTLS=True, parsers=parsers)
         )

@@ -4,7 +4,15 @@ What the XML streams of the node share.
 
 L{StreamBase}, under every stream (client, server, component): a
 per-connection byte-rate limit, TCP_NODELAY, the stream header once per
-stream, stream errors and closing.
+stream, stream errors and closing, and the timers that give up on a peer:
+a TLS handshake that does not finish within C{handshakeTimeout}, and a
+closed stream whose transport is still there C{closeTimeout} later, abort
+the transport (a close would wait on the peer for ever: on its handshake,
+its close-notify or its reading).
+
+L{xmuc.parselimits.ParseLimits}, what one stanza may hold, are checked in
+the parsers' start-element callbacks (L{parseCheck}) before the tree
+grows; streams use a smaller set before the peer authenticates.
 
 L{XMLStream}, under server-to-server and component streams: an expat parser
 of its own that refuses DTDs, entities, comments and processing
@@ -20,11 +28,14 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import protocol
+from twisted.internet.interfaces import IHandshakeListener, INegotiated
 from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
+from zope.interface import implementer
 
 from xmuc.core.stanza import stanzaXml
+from xmuc.parselimits import ParseLimits, checkStart
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
 NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
@@ -43,6 +54,17 @@ class StreamError(Exception):
         self.text = text
 
 
+def parseCheck(limits: ParseLimits, elements: Any, attrs: dict) -> None:
+    """
+    L{checkStart} for a parser's start-element callback.
+
+    @raise StreamError: C{policy-violation} when a limit is crossed.
+    """
+    why = checkStart(limits, elements, attrs)
+    if why is not None:
+        raise StreamError("policy-violation", why)
+
+
 def streamXml(element: domish.Element) -> bytes:
     """
     Serialise a stream-level element with the C{stream:} prefix the stream
@@ -53,20 +75,27 @@ def streamXml(element: domish.Element) -> bytes:
     ).encode("utf-8")
 
 
+@implementer(IHandshakeListener)
 class StreamBase(protocol.Protocol):
     """
     What every stream of the node does the same way, whatever its parser:
     the byte-rate limit, the stream header once per stream, stream errors
-    and closing.
+    and closing, and giving up on a peer.
 
     @ivar rateLimit: bytes per second (0: no limit); past it reading pauses.
     @ivar rateBurst: bytes allowed in one burst.
+    @ivar handshakeTimeout: seconds a TLS handshake may take (STARTTLS or a
+        direct-TLS port) before the transport is aborted.
+    @ivar closeTimeout: seconds a closed stream's transport may take to go
+        (flushing, TLS close-notify) before it is aborted.
     @ivar lastActivity: when the peer last sent anything.
     """
 
     log = Logger()
     rateLimit = 0
     rateBurst = 0
+    handshakeTimeout = 10.0
+    closeTimeout = 5.0
 
     def __init__(self, clock: Any) -> None:
         self.clock = clock
@@ -77,6 +106,9 @@ class StreamBase(protocol.Protocol):
         self._tokensAt = 0.0
         self._paused = False
         self._resumeCall: Any = None
+        # The timer that aborts the transport: the handshake's while a TLS
+        # handshake runs, then the close's once the stream is closed.
+        self._abortCall: Any = None
         self.lastActivity = 0.0
 
     def writeHeader(self) -> None:
@@ -93,11 +125,91 @@ class StreamBase(protocol.Protocol):
             setNoDelay(True)
         self.lastActivity = self._tokensAt = self.clock.seconds()
         self._tokens = float(self.rateBurst)
+        if INegotiated.providedBy(self.transport):
+            # Under a direct-TLS listener's TLS layer: the handshake has
+            # not happened yet.
+            self._expectHandshake()
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         self.closed = True
-        if self._resumeCall is not None and self._resumeCall.active():
-            self._resumeCall.cancel()
+        self._cancelTimers()
+
+    def _cancelTimers(self) -> None:
+        for name in ("_resumeCall", "_abortCall"):
+            call = getattr(self, name)
+            if call is not None and call.active():
+                call.cancel()
+            setattr(self, name, None)
+
+    # TLS and giving up
+
+    def startTLS(self, creator: Any) -> None:
+        """
+        Start TLS on the transport (after C{<proceed/>}); the handshake
+        must finish within C{handshakeTimeout}.
+        """
+        self.transport.startTLS(creator)
+        self._expectHandshake()
+
+    def _expectHandshake(self) -> None:
+        if self._abortCall is None and not self.closed:
+            self._abortCall = self.clock.callLater(
+                self.handshakeTimeout, self.abort, "TLS handshake took too long"
+            )
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS layer finished its handshake (L{IHandshakeListener}).
+        """
+        if self.closed:
+            # The timer is the close's now.
+            return
+        call, self._abortCall = self._abortCall, None
+        if call is not None and call.active():
+            call.cancel()
+
+    @property
+    def handshaking(self) -> bool:
+        """
+        Whether a TLS handshake was started and has not finished: nothing
+        written now can reach the peer.
+        """
+        return self._abortCall is not None and not self.closed
+
+    def timedOut(self, text: str) -> None:
+        """
+        Give up on a peer that did not do its part in time: the one way
+        every stream timeout ends a connection. It gets
+        C{connection-timeout}, and the transport is aborted if the stream
+        is not gone within C{closeTimeout}; in the middle of a TLS
+        handshake the error could not be sent, so it is aborted at once.
+        """
+        if self.handshaking:
+            self.abort(text)
+        else:
+            self.streamError("connection-timeout", text)
+
+    def abort(self, why: str) -> None:
+        """
+        Drop the connection now, without a stream error or a TLS
+        close-notify (they would wait on the peer).
+        """
+        if self.transport is None:
+            return
+        self.log.info(
+            "{kind} aborted ({why}) with {peer}",
+            kind=type(self).__name__, why=why, peer=self.describePeer(),
+        )
+        wasClosed = self.closed
+        self.closed = True
+        self._cancelTimers()
+        self.transport.abortConnection()
+        if not wasClosed:
+            self.streamClosed()
+
+    def _closeTimedOut(self) -> None:
+        self._abortCall = None
+        self.abort("the connection did not close in time")
 
     def received(self, size: int) -> float:
         """
@@ -198,12 +310,14 @@ class StreamBase(protocol.Protocol):
             return
         self.transport.write(b"</stream:stream>")
         self.closed = True
-        if self._resumeCall is not None and self._resumeCall.active():
-            self._resumeCall.cancel()
+        self._cancelTimers()
         if self._paused:
             # A paused transport would wait for a read to notice the end.
             self.transport.resumeProducing()
         self.transport.loseConnection()
+        # A peer that does not read, or never finishes a TLS handshake,
+        # would keep a lost connection open for ever.
+        self._abortCall = self.clock.callLater(self.closeTimeout, self._closeTimedOut)
         self.streamClosed()
 
     def streamClosed(self) -> None:
@@ -217,10 +331,11 @@ class XMLStream(StreamBase):
     A stream with its own expat parser (server-to-server and component
     streams).
 
-    @ivar maxStanzaSize: bytes; a larger stanza ends the stream.
+    @ivar limits: the L{ParseLimits} in force (L{setLimits} changes them
+        once the peer authenticated).
     """
 
-    maxStanzaSize = 262144
+    limits = ParseLimits()
 
     def __init__(self, clock: Any) -> None:
         super().__init__(clock)
@@ -250,7 +365,24 @@ class XMLStream(StreamBase):
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
+        self._dropParser()
+
+    def streamClosed(self) -> None:
+        # Whatever the parser held (a partial stanza up to the limits) goes
+        # now, not when the transport is gone.
+        self._dropParser()
+
+    def _dropParser(self) -> None:
         self._parser = None
+        self._expat = None
+
+    def setLimits(self, limits: ParseLimits) -> None:
+        """
+        Parse with C{limits} from the next element on.
+        """
+        self.limits = limits
+        if self._parser is not None:
+            self._parser.maxStanzaSize = limits.maxStanzaSize
 
     # Input
 
@@ -272,7 +404,7 @@ class XMLStream(StreamBase):
         parser.DocumentStartEvent = self._current(parser, self.onHeader)
         parser.ElementEvent = self._current(parser, self._onElement)
         parser.DocumentEndEvent = self._current(parser, self.onEnd)
-        parser.maxStanzaSize = self.maxStanzaSize
+        parser.maxStanzaSize = self.limits.maxStanzaSize
         expat = parser.parser
         expat.StartDoctypeDeclHandler = self._restricted
         expat.EntityDeclHandler = self._restricted
@@ -282,6 +414,7 @@ class XMLStream(StreamBase):
         startElement = expat.StartElementHandler
 
         def onStartElement(name: str, attrs: dict, _parser: Any = parser) -> None:
+            parseCheck(self.limits, _parser, attrs)
             # Note where each stanza begins, so that one arriving whole in
             # a single read is measured too.
             if _parser.currElem is None and _parser.documentStarted:
@@ -310,7 +443,7 @@ class XMLStream(StreamBase):
         raise StreamError("restricted-xml", "no DTDs, entities, comments or PIs")
 
     def _onElement(self, element: domish.Element) -> None:
-        if self._expat.CurrentByteIndex - self._stanzaStart > self.maxStanzaSize:
+        if self._expat.CurrentByteIndex - self._stanzaStart > self.limits.maxStanzaSize:
             raise StreamError("policy-violation", "stanza too large")
         self.onElement(element)
 

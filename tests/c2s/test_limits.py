@@ -1,15 +1,21 @@
 # -*- test-case-name: tests.c2s.test_limits -*-
 """
 Tests for the limits of L{xmuc.c2s.stream}: authentication and idle
-timeouts on a L{task.Clock}, and the per-connection rate limit.
+timeouts on a L{task.Clock}, the per-connection rate limit, and the parse
+limits (depth, elements, attributes, bytes before authentication).
 """
 
 from __future__ import annotations
 
+import gc
+
 from twisted.trial import unittest
+from twisted.words.xish import domish
 
 from tests.c2s import StreamClient, streamErrorCondition
 from tests.support.harness import Harness
+from xmuc.config import parseConfig
+from xmuc.parselimits import ParseLimits
 
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
 
@@ -49,6 +55,36 @@ class TimeoutTests(unittest.TestCase):
         [error] = client.received()
         self.assertEqual(len(client.reader.headers), 1)
         self.assertEqual(streamErrorCondition(error), "connection-timeout")
+
+    def test_timeoutAbortsAStuckClose(self) -> None:
+        """
+        After the C{connection-timeout} error the transport is closed; if
+        the connection is still there C{close_timeout} later (a client
+        that does not read), it is aborted.
+        """
+        client = StreamClient(self.harness)
+        client.open()
+        self.clock.advance(30)
+        self.assertEqual(streamErrorCondition(client.received()[-1]), "connection-timeout")
+        self.assertTrue(client.transport.disconnecting)
+        self.assertFalse(client.transport.disconnected)
+        self.clock.advance(4.9)
+        self.assertFalse(client.transport.disconnected)
+        self.clock.advance(0.1)
+        self.assertTrue(client.transport.disconnected)
+
+    def test_closedInTime(self) -> None:
+        """
+        A connection that goes within C{close_timeout} of the stream's end
+        is not aborted, and leaves no timer behind.
+        """
+        client = StreamClient(self.harness)
+        client.open()
+        client.send("</stream:stream>")
+        self.assertTrue(client.transport.disconnecting)
+        client.stream.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(client.transport.disconnected)
 
     def test_idleTimeout(self) -> None:
         """
@@ -152,3 +188,179 @@ class RateLimitTests(unittest.TestCase):
         self.assertEqual(len(delivered), 1)
         self.assertEqual(str(delivered[0].body), "hi")
         self.assertEqual(bob.transport.producerState, "producing")
+
+
+class _CountedElement(domish.Element):
+    """
+    A domish element that counts the C{message} and C{a} elements made
+    (those the tests send; not the server's own).
+    """
+
+    made = 0
+
+    def __init__(self, qname, *args, **kwargs) -> None:
+        if qname[1] in ("message", "a"):
+            type(self).made += 1
+        super().__init__(qname, *args, **kwargs)
+
+
+def _live(cls: type) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is cls)
+
+
+class ParseLimitTests(unittest.TestCase):
+    """
+    Stanzas too deep, too big or too wide end the stream with
+    C{policy-violation} while they are parsed, before the tree grows.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(config=PLAINTEXT)
+        self.harness.createUser("alice")
+        self.client = StreamClient(self.harness)
+
+    def assertStreamError(self, condition: str = "policy-violation", text: str | None = None) -> None:
+        elements = self.client.received()
+        self.assertTrue(elements, "no stream error")
+        self.assertEqual(streamErrorCondition(elements[-1]), condition)
+        if text is not None:
+            self.assertIn(text, elements[-1].toXml())
+        self.assertTrue(self.client.transport.disconnecting)
+
+    def assertNoStreamError(self) -> None:
+        for element in self.client.received():
+            self.assertNotEqual(element.name, "error", element.toXml())
+        self.assertFalse(self.client.transport.disconnecting)
+
+    def sendInReads(self, data: bytes, size: int = 65536) -> None:
+        for start in range(0, len(data), size):
+            if self.client.stream.closed:
+                break
+            self.client.send(data[start:start + size])
+
+    def test_deepNestingBeforeAuthentication(self) -> None:
+        """
+        The 255 KB stanza of 85,000 nested elements from an unauthenticated
+        client ends the stream within its first read, after no more
+        elements than the depth limit were built, and none of them is kept.
+        """
+        self.client.open()
+        self.patch(domish, "Element", _CountedElement)
+        self.patch(_CountedElement, "made", 0)
+        self.sendInReads(b"<message>" + b"<a>" * 85000)
+        self.assertStreamError(text="nested too deeply")
+        self.assertLessEqual(_CountedElement.made, 32)
+        self.assertEqual(_live(_CountedElement), 0)
+
+    def test_depthLimit(self) -> None:
+        """
+        Once bound, a stanza nested C{max_depth} deep (the stanza being at
+        depth 1) is accepted; one level more ends the stream.
+        """
+        self.client.login()
+        self.client.send(
+            "<message to='alice@localhost/res'>" + "<a>" * 31 + "</a>" * 31 + "</message>"
+        )
+        self.assertNoStreamError()
+        self.client.send("<message to='alice@localhost/res'>" + "<a>" * 32)
+        self.assertStreamError(text="nested too deeply")
+
+    def test_elementLimit(self) -> None:
+        """
+        A bound stream may send a stanza of C{max_elements} elements, not
+        one more, also flat ones that are never deep.
+        """
+        self.client.login()
+        self.client.send("<message to='alice@localhost/res'>" + "<a/>" * 4999 + "</message>")
+        self.assertNoStreamError()
+        self.client.send("<message to='alice@localhost/res'>" + "<a/>" * 5000)
+        self.assertStreamError(text="too many elements")
+
+    def test_elementLimitBeforeAuthentication(self) -> None:
+        """
+        Before authentication a stanza may hold C{preauth_max_elements}
+        elements: the 101st ends the stream.
+        """
+        self.client.open()
+        self.patch(domish, "Element", _CountedElement)
+        self.patch(_CountedElement, "made", 0)
+        self.sendInReads(b"<message>" + b"<a/>" * 20000)
+        self.assertStreamError(text="too many elements")
+        self.assertLessEqual(_CountedElement.made, 100)
+
+    def test_attributeLimit(self) -> None:
+        """
+        An element with more than C{max_attributes} attributes ends the
+        stream; C{max_attributes} are fine.
+        """
+        self.client.login()
+        attributes = " ".join(f"a{i}='x'" for i in range(31))
+        self.client.send(f"<message to='alice@localhost/res' {attributes}/>")
+        self.assertNoStreamError()
+        attributes = " ".join(f"a{i}='x'" for i in range(33))
+        self.client.send(f"<message {attributes}/>")
+        self.assertStreamError(text="too many attributes")
+
+    def test_namespaceDeclarationsCount(self) -> None:
+        """
+        Prefixed namespace declarations count as attributes.
+        """
+        self.client.open()
+        declarations = " ".join(f"xmlns:p{i}='urn:x:{i}'" for i in range(31))
+        self.client.send(f"<message a='1' b='2' {declarations}/>")
+        self.assertStreamError(text="too many attributes")
+
+    def test_sizeBeforeAuthentication(self) -> None:
+        """
+        Before authentication a stanza over C{preauth_stanza_size} bytes
+        ends the stream, in one read or in several; after authentication
+        the same stanza is fine.
+        """
+        self.client.open()
+        self.client.send("<message><body>" + "x" * 6000)
+        self.client.send("x" * 6000)
+        self.assertStreamError(text="stanza too large")
+        client = StreamClient(self.harness)
+        client.login()
+        client.send("<message to='alice@localhost/res'><body>" + "x" * 12000 + "</body></message>")
+        self.assertFalse(client.transport.disconnecting)
+
+    def test_sharedParserAfterLimit(self) -> None:
+        """
+        A bound stream that hits a limit in a pooled parser does not spoil
+        the pool: another bound stream on the same pool goes on.
+        """
+        parsers = self.client.stream._parsers
+        self.client.login()
+        other = StreamClient(self.harness, parsers=parsers)
+        other.login(resource="other")
+        other.received()
+        self.client.send("<message>" + "<a>" * 40)
+        self.assertStreamError()
+        other.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        [reply] = other.received()
+        self.assertEqual((reply["type"], reply["id"]), ("result", "p1"))
+
+
+class LimitsFromConfigTests(unittest.TestCase):
+    """
+    L{ParseLimits.fromSection}: the limits a section sets.
+    """
+
+    def test_preauthNeverLarger(self) -> None:
+        """
+        The pre-authentication limits are never over the authenticated ones
+        (an operator lowering max_stanza_size lowers both).
+        """
+        section = parseConfig(
+            "[c2s]\nmax_stanza_size = 10000\npreauth_stanza_size = 20000\n"
+            "max_elements = 200\npreauth_max_elements = 300\n"
+        ).c2s
+        preauth = ParseLimits.fromSection(section, False)
+        self.assertEqual((preauth.maxStanzaSize, preauth.maxElements), (10000, 200))
+        full = ParseLimits.fromSection(section, True)
+        self.assertEqual(
+            (full.maxStanzaSize, full.maxDepth, full.maxElements, full.maxAttributes),
+            (10000, 32, 200, 32),
+        )

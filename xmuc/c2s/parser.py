@@ -23,8 +23,11 @@ still in effect; the next borrower's bytes start a fresh stanza. A stream that d
 keeps its own parser, as do streams still negotiating.
 
 Input a client may not send (DTDs, entity declarations, comments, processing
-instructions), malformed input and stanzas over the size limit raise
-L{StreamError} out of L{StreamParser.parse}.
+instructions), malformed input and stanzas over the L{ParseLimits} of the
+parser (size, depth, elements, attributes: checked before each element is
+built) raise L{StreamError} out of L{StreamParser.parse}. A stream's own
+parser has the limits it was made with (the small pre-authentication ones
+until SASL succeeds); pooled parsers have the pool's.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from xml.parsers.expat import ExpatError
 
 from twisted.words.xish import domish
 
-from xmuc.xmlstream import StreamError
+from xmuc.parselimits import ParseLimits
+from xmuc.xmlstream import StreamError, parseCheck
 
 NS_CLIENT = "jabber:client"
 NS_STREAMS = "http://etherx.jabber.org/streams"
@@ -83,10 +87,12 @@ class _Parser:
     @ivar canonical: whether the stream header was L{CANONICAL_HEADER} as
         far as namespaces go.
     @ivar ended: whether the stream's root element was closed.
+    @ivar limits: the L{ParseLimits} of every stanza.
     """
 
     __slots__ = (
         "handler",
+        "limits",
         "fed",
         "canonical",
         "ended",
@@ -95,16 +101,17 @@ class _Parser:
         "_stanzaStart",
     )
 
-    def __init__(self, maxStanzaSize: int, header: bytes | None = None) -> None:
+    def __init__(self, limits: ParseLimits, header: bytes | None = None) -> None:
         # No handler yet: the events of the priming header go nowhere.
         self.handler: StreamHandler | None = None
+        self.limits = limits
         self.canonical = False
         self.ended = False
         elements = domish.ExpatElementStream()
         elements.DocumentStartEvent = self._started
         elements.ElementEvent = self._element
         elements.DocumentEndEvent = self._ended
-        elements.maxStanzaSize = maxStanzaSize
+        elements.maxStanzaSize = limits.maxStanzaSize
         expat = elements.parser
         expat.StartDoctypeDeclHandler = _restricted
         expat.EntityDeclHandler = _restricted
@@ -167,10 +174,21 @@ class _Parser:
 
     def _startElement(self, name: str, attrs: dict) -> None:
         elements = self._elements
-        if elements.currElem is None and elements.documentStarted:
-            # Note where each stanza begins, so that one arriving whole in
-            # a single read is measured too (domish counts bytes per read).
-            self._stanzaStart = self._expat.CurrentByteIndex
+        limits = self.limits
+        # parseCheck's quick exits, inlined: this runs for every element.
+        if elements.currElem is None:
+            if elements.documentStarted:
+                # Note where each stanza begins, so that one arriving whole
+                # in a single read is measured too (domish counts bytes per
+                # read).
+                self._stanzaStart = self._expat.CurrentByteIndex
+            if len(attrs) + len(elements.localPrefixes) > limits.maxAttributes:
+                parseCheck(limits, elements, attrs)
+        elif (
+            elements.elementCount >= limits.watchFrom
+            or len(attrs) + len(elements.localPrefixes) > limits.maxAttributes
+        ):
+            parseCheck(limits, elements, attrs)
         elements._onStartElement(name, attrs)
 
     def _started(self, root: domish.Element) -> None:
@@ -183,7 +201,7 @@ class _Parser:
         handler = self.handler
         if handler is None:
             return
-        if self._expat.CurrentByteIndex - self._stanzaStart > self._elements.maxStanzaSize:
+        if self._expat.CurrentByteIndex - self._stanzaStart > self.limits.maxStanzaSize:
             raise StreamError("policy-violation", "stanza too large")
         handler.elementReceived(element)
 
@@ -199,13 +217,23 @@ class ParserPool:
     Spare parsers primed with L{CANONICAL_HEADER}, lent to the bound
     streams of one node for one read at a time.
 
+    @param limits: the L{ParseLimits} of authenticated streams, and of the
+        pooled parsers (a bare number is a stanza size limit, with the
+        other limits at their defaults).
     @param spares: how many idle parsers to keep. Reads are parsed one at a
         time, so one is in use at once unless a handler feeds another
         stream while its own read is parsed; more are made when needed.
+    @param preauth: the limits of streams not yet authenticated (they
+        parse with parsers of their own); by default C{limits}.
     """
 
-    def __init__(self, maxStanzaSize: int, spares: int = 4) -> None:
-        self.maxStanzaSize = maxStanzaSize
+    def __init__(
+        self, limits: ParseLimits | int, spares: int = 4, preauth: ParseLimits | None = None
+    ) -> None:
+        if isinstance(limits, int):
+            limits = ParseLimits(maxStanzaSize=limits)
+        self.limits = limits
+        self.preauth = preauth or limits
         self.spares = spares
         self._idle: list[_Parser] = []
 
@@ -215,7 +243,7 @@ class ParserPool:
         """
         if self._idle:
             return self._idle.pop()
-        return _Parser(self.maxStanzaSize, CANONICAL_HEADER)
+        return _Parser(self.limits, CANONICAL_HEADER)
 
     def give(self, parser: _Parser) -> None:
         """
@@ -261,10 +289,12 @@ class StreamParser:
 
     __slots__ = ("_handler", "_pool", "_parser", "_shared")
 
-    def __init__(self, handler: StreamHandler, pool: ParserPool) -> None:
+    def __init__(
+        self, handler: StreamHandler, pool: ParserPool, limits: ParseLimits | None = None
+    ) -> None:
         self._handler: StreamHandler | None = handler
         self._pool = pool
-        self._parser: _Parser | None = _Parser(pool.maxStanzaSize)
+        self._parser: _Parser | None = _Parser(limits or pool.limits)
         self._parser.handler = handler
         self._shared = False
 
@@ -307,3 +337,12 @@ class StreamParser:
         self._shared = False
         if self._parser is not None:
             self._parser.handler = None
+
+    def close(self) -> None:
+        """
+        The stream ended: stop reporting and let go of the parser with
+        whatever partial stanza it holds (a parser borrowed for the read
+        under way is not given back to the pool).
+        """
+        self.detach()
+        self._parser = None

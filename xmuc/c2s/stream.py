@@ -13,7 +13,11 @@ states of L{_STATES}:
   - C{session}: bound; stanzas are routed.
 
 A stream restart (after TLS and after SASL) resets the parser and expects a
-new stream header; any state change outside the table raises. Once bound, a
+new stream header; any state change outside the table raises. Until SASL
+succeeds the parser has the small pre-authentication limits
+(C{preauth_stanza_size}, C{preauth_max_elements}); every timeout goes
+through L{StreamBase.timedOut}, which aborts the transport when the peer
+does not let it close. Once bound, a
 stream borrows its parser for each read from a L{ParserPool} shared by the
 node's client listeners (L{xmuc.c2s.parser}).
 """
@@ -32,7 +36,17 @@ from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.parselimits import ParseLimits
 from xmuc.xmlstream import NS_STREAMS, StreamBase, StreamError, streamXml
+
+
+def makePool(section: Any, spares: int = 4) -> ParserPool:
+    """
+    The parser pool for client streams under a [c2s] section's limits.
+    """
+    return ParserPool(
+        ParseLimits.fromSection(section, True), spares, ParseLimits.fromSection(section, False)
+    )
 
 NS_CLIENT = "jabber:client"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
@@ -78,7 +92,7 @@ class C2SStream(StreamBase):
         self.rateLimit = self.config.rate_limit
         self.rateBurst = self.config.rate_burst
         if parsers is None:
-            parsers = ParserPool(self.config.max_stanza_size, spares=1)
+            parsers = makePool(self.config, spares=1)
         self._parsers = parsers
         self.secure = directTLS
         self.state = "auth"
@@ -88,6 +102,17 @@ class C2SStream(StreamBase):
         self._mechanism: Any = None
         self._authFailures = 0
         self._timer: Any = None
+
+    # Read from the configuration, not copied into every stream (an idle
+    # session's size counts).
+
+    @property
+    def handshakeTimeout(self) -> float:  # type: ignore[override]
+        return self.config.tls_handshake_timeout
+
+    @property
+    def closeTimeout(self) -> float:  # type: ignore[override]
+        return self.config.close_timeout
 
     # Connection
 
@@ -118,14 +143,14 @@ class C2SStream(StreamBase):
         if self.closed:
             return
         if self.state != "session":
-            self.streamError("connection-timeout", "authentication took too long")
+            self.timedOut("authentication took too long")
             return
         idle = self.node.clock.seconds() - self.lastActivity
         remaining = self.config.idle_timeout - idle
         if remaining > 0:
             self._timer = self.node.clock.callLater(remaining, self._timeout)
         else:
-            self.streamError("connection-timeout", "idle for too long")
+            self.timedOut("idle for too long")
 
     @property
     def parserReleased(self) -> bool:
@@ -143,7 +168,9 @@ class C2SStream(StreamBase):
     def _resetParser(self) -> None:
         if self._parser is not None:
             self._parser.detach()
-        self._parser = StreamParser(self, self._parsers)
+        pool = self._parsers
+        limits = pool.limits if self.username is not None else pool.preauth
+        self._parser = StreamParser(self, pool, limits)
 
     # Parser events
 
@@ -245,7 +272,7 @@ class C2SStream(StreamBase):
             self.closeStream()
             return
         self._send(domish.Element((NS_TLS, "proceed")))
-        self.transport.startTLS(self.node.tlsContextFactory)
+        self.startTLS(self.node.tlsContextFactory)
         self.secure = True
         if self.state == "tls":
             self._setState("auth")
@@ -394,6 +421,8 @@ class C2SStream(StreamBase):
         return self.session.jid.full() if self.session else str(self.transport.getPeer())
 
     def streamClosed(self) -> None:
+        if self._parser is not None:
+            self._parser.close()
         if self.session is not None:
             session, self.session = self.session, None
             session.closed()
@@ -410,7 +439,7 @@ class C2SFactory(protocol.Factory):
         self.node = node
         self.directTLS = directTLS
         if parsers is None:
-            parsers = ParserPool(node.config.c2s.max_stanza_size)
+            parsers = makePool(node.config.c2s)
         self.parsers = parsers
 
     def buildProtocol(self, addr: Any) -> C2SStream:

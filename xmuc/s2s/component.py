@@ -7,7 +7,9 @@ header, and proves it knows the host's shared secret with a handshake
 (hex SHA-1 of the stream id and the secret). Stanzas for the host then go to
 it; while it is not connected they are answered with
 C{service-unavailable}. A stanza it sends must come from its host (or a
-JID on it).
+JID on it). A connection that has not sent its handshake within
+[components] C{auth_timeout} gets C{connection-timeout}. The streams parse
+under the [s2s] limits, the pre-authentication ones until the handshake.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from twisted.words.xish import domish
 
 from xmuc.core.jid import InvalidJID, parseJID, prepDomain
 from xmuc.core.stanza import toClientNamespace
+from xmuc.parselimits import ParseLimits
 from xmuc.xmlstream import NS_STREAMS, StreamError, XMLStream
 
 NS_COMPONENT = "jabber:component:accept"
@@ -46,6 +49,21 @@ class ComponentStream(XMLStream):
         self.manager = manager
         self.host: str | None = None
         self.authenticated = False
+        config = manager.node.config
+        self.limits = ParseLimits.fromSection(config.s2s, False)
+        self.closeTimeout = config.s2s.close_timeout
+        self._authCall: Any = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._authCall = self.clock.callLater(
+            self.manager.node.config.components.auth_timeout, self._authTimedOut
+        )
+
+    def _authTimedOut(self) -> None:
+        self._authCall = None
+        if not self.closed and not self.authenticated:
+            self.timedOut("no handshake in time")
 
     def writeHeader(self) -> None:
         self.streamId = self.manager.node.makeId()
@@ -92,6 +110,10 @@ class ComponentStream(XMLStream):
         if not self.manager.attach(self):
             raise StreamError("conflict", f"{self.host} is already connected")
         self.authenticated = True
+        if self._authCall is not None and self._authCall.active():
+            self._authCall.cancel()
+        self._authCall = None
+        self.setLimits(ParseLimits.fromSection(self.manager.node.config.s2s, True))
         self.send(domish.Element((NS_COMPONENT, "handshake")))
 
     # The router's sink for the component's host
@@ -101,6 +123,9 @@ class ComponentStream(XMLStream):
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
+        if self._authCall is not None and self._authCall.active():
+            self._authCall.cancel()
+        self._authCall = None
         if self.authenticated:
             self.manager.detach(self)
 

@@ -37,6 +37,7 @@ from xmuc.s2s.dialback import (
     dialbackElement,
     keysMatch,
 )
+from xmuc.parselimits import ParseLimits
 from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, StreamError, XMLStream
 
 NS_SERVER = "jabber:server"
@@ -56,10 +57,13 @@ class IncomingStream(XMLStream):
     def __init__(self, manager: Any, directTLS: bool = False) -> None:
         super().__init__(manager.clock)
         config = manager.config.s2s
-        self.maxStanzaSize = config.max_stanza_size
-        # The stricter rate until a domain authenticates (_authenticate).
+        # The small parse limits and the stricter rate until a domain is
+        # authenticated on the stream (_authenticate).
+        self.limits = ParseLimits.fromSection(config, False)
         self.rateLimit = config.unauth_rate_limit
         self.rateBurst = config.unauth_rate_burst
+        self.handshakeTimeout = config.tls_handshake_timeout
+        self.closeTimeout = config.close_timeout
         self.manager = manager
         self.secure = directTLS
         self.tlsConnection: Any = None
@@ -101,7 +105,7 @@ class IncomingStream(XMLStream):
             if self.authenticated:
                 self.closeStream()
             else:
-                self.streamError("connection-timeout", "no authentication in time")
+                self.timedOut("no authentication in time")
             return
         self._idleCall = self.clock.callLater(limit - quiet, self._checkIdle)
 
@@ -194,7 +198,7 @@ class IncomingStream(XMLStream):
             self.closeStream()
             return
         self.send(domish.Element((NS_TLS, "proceed")))
-        self.transport.startTLS(self.manager.tls.serverCreator(self))
+        self.startTLS(self.manager.tls.serverCreator(self))
         self.secure = True
         self._restart()
 
@@ -233,13 +237,14 @@ class IncomingStream(XMLStream):
     def _authenticate(self, domain: str, method: str) -> None:
         """
         C{domain} may send on this stream now; the first one lifts the
-        bounds on unauthenticated streams.
+        bounds on unauthenticated streams and the small parse limits.
         """
         if not self.authenticated:
             config = self.manager.config.s2s
             self.rateLimit = config.rate_limit
             self.rateBurst = config.rate_burst
             self.manager.incomingAuthenticated(self)
+            self.setLimits(ParseLimits.fromSection(config, True))
         self.authenticated[domain] = method
 
     def _saslFailure(self, condition: str, text: str | None = None) -> None:

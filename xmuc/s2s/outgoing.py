@@ -23,6 +23,7 @@ from twisted.words.xish import domish
 from zope.interface import implementer
 
 from xmuc.s2s.dialback import NS_DIALBACK, NS_DIALBACK_FEATURE, dialbackElement
+from xmuc.parselimits import ParseLimits
 from xmuc.xmlstream import NS_SASL, NS_STREAMS, NS_TLS, StreamError, XMLStream
 
 NS_SERVER = "jabber:server"
@@ -50,7 +51,11 @@ class OutgoingStream(XMLStream):
         manager = link.manager
         super().__init__(manager.clock)
         config = manager.config.s2s
-        self.maxStanzaSize = config.max_stanza_size
+        # The peer sends only negotiation on this stream: the small limits
+        # throughout.
+        self.limits = ParseLimits.fromSection(config, False)
+        self.handshakeTimeout = config.tls_handshake_timeout
+        self.closeTimeout = config.close_timeout
         self.link = link
         self.manager = manager
         self.local = link.local
@@ -93,6 +98,7 @@ class OutgoingStream(XMLStream):
             self._onFeatures(domish.Element((NS_STREAMS, "features")))
 
     def handshakeCompleted(self) -> None:
+        super().handshakeCompleted()
         self.certificateError = self.manager.verifier.check(self.tlsConnection, self.remote)
 
     # Elements
@@ -147,7 +153,7 @@ class OutgoingStream(XMLStream):
             self._fail("no authentication method both sides accept")
 
     def _startTLS(self) -> None:
-        self.transport.startTLS(self.manager.tls.clientCreator(self, self.remote))
+        self.startTLS(self.manager.tls.clientCreator(self, self.remote))
         self.secure = True
         self._restart()
 
