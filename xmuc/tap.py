@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
+from xmuc.c2s.derivation import ThreadedDerivation
 from xmuc.c2s.parser import ParserPool
 from xmuc.c2s.stream import C2SFactory
 from xmuc.config import Address, Config, ConfigError, loadConfig
@@ -79,6 +80,10 @@ class NodeService(service.MultiService):
             reactor=reactor,
             maxOfflineMessages=config.storage.max_offline,
         )
+        # Password hashing runs in a pool of its own, off the reactor.
+        self.derivation = ThreadedDerivation(
+            reactor, config.c2s.hash_threads, config.c2s.hash_queue
+        )
         self.node = Node(
             config,
             self.store,
@@ -86,6 +91,7 @@ class NodeService(service.MultiService):
             random.Random(),
             tlsContextFactory=tlsFactory,
             channelBinding=binding,
+            keyDerivation=self.derivation,
         )
         self.s2s = S2SManager(
             self.node,
@@ -120,6 +126,7 @@ class NodeService(service.MultiService):
     @defer.inlineCallbacks
     def _start(self):
         yield self.store.start()
+        self.derivation.start()
         config = self.config
         # One parser pool for every client listener.
         parsers = ParserPool(config.c2s.max_stanza_size)
@@ -166,6 +173,7 @@ class NodeService(service.MultiService):
         except defer.TimeoutError:
             self.log.warn("Stopping with storage work still pending")
         yield service.MultiService.stopService(self)
+        self.derivation.stop()
         yield self.store.stop()
 
 
