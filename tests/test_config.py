@@ -45,6 +45,14 @@ idle_timeout = 60
 rate_limit = 0
 rate_burst = 1000
 backlog = 5
+auth_failures_per_stream = 3
+auth_failures_per_address = 7
+auth_failures_per_account = 0
+auth_window = 30
+auth_backoff = 0.5
+auth_backoff_max = 20
+hash_threads = 4
+hash_queue = 8
 
 [storage]
 backend = memory
@@ -133,6 +141,14 @@ class ValuesTests(unittest.TestCase):
                 rate_limit=0,
                 rate_burst=1000,
                 backlog=5,
+                auth_failures_per_stream=3,
+                auth_failures_per_address=7,
+                auth_failures_per_account=0,
+                auth_window=30.0,
+                auth_backoff=0.5,
+                auth_backoff_max=20.0,
+                hash_threads=4,
+                hash_queue=8,
             ),
         )
         self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10))

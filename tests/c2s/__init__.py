@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 
 from scramp import ScramClient
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.words.xish import domish
 
@@ -91,11 +92,15 @@ class StreamClient:
     """
 
     def __init__(
-        self, harness: Harness, directTLS: bool = False, parsers: ParserPool | None = None
+        self,
+        harness: Harness,
+        directTLS: bool = False,
+        parsers: ParserPool | None = None,
+        peer: str = "192.0.2.1",
     ) -> None:
         self.harness = harness
         self.stream = C2SStream(harness.node, directTLS=directTLS, parsers=parsers)
-        self.transport = StringTransport()
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
         self.reader = StreamReader()
         self.stream.makeConnection(self.transport)
 

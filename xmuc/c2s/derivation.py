@@ -54,11 +54,15 @@ class ThreadedDerivation:
     Runs derivations in a thread pool of C{threads} threads, with at most
     C{queue} of them waiting or running; past that, L{run} fails with
     L{DerivationBusy} at once instead of letting a flood grow the queue.
+
+    @param pool: a L{ThreadPool} to use instead (tests pass a fake).
     """
 
-    def __init__(self, reactor: Any, threads: int, queue: int) -> None:
+    def __init__(self, reactor: Any, threads: int, queue: int, pool: Any = None) -> None:
         self._reactor = reactor
-        self._pool = ThreadPool(minthreads=0, maxthreads=max(1, threads), name="xmuc-hash")
+        if pool is None:
+            pool = ThreadPool(minthreads=0, maxthreads=max(1, threads), name="xmuc-hash")
+        self._pool = pool
         self._limit = max(1, queue)
         self.pending = 0
 
