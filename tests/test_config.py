@@ -297,6 +297,14 @@ class ErrorTests(unittest.TestCase):
         """
         self.assertError("[tls]\nkey = key.pem\n", "[tls] key")
 
+    def test_authLimits(self) -> None:
+        """
+        A stream must allow at least one attempt, and the hashing pool at
+        least one thread and one queued job.
+        """
+        for option in ("auth_failures_per_stream", "hash_threads", "hash_queue"):
+            self.assertError(f"[c2s]\n{option} = 0\n", f"[c2s] {option}")
+
     def test_badAdmin(self) -> None:
         """
         An admin that is not a bare JID is named.

@@ -20,7 +20,13 @@ from typing import Any
 
 from twisted.logger import globalLogPublisher
 
-from tests.integration.support import EventWaiter, NodeTestCase, asyncTest, wait
+from tests.integration.support import (
+    EventWaiter,
+    NodeTestCase,
+    asyncTest,
+    readUntil,
+    wait,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OLD_SLIXMPP = os.path.join(ROOT, ".slixmpp-1.8.3")
@@ -140,3 +146,20 @@ class ClientAgesTests(NodeTestCase):
         """
         await self.runClient(oldSlixmppPath(), "1.2")
         self.assertEqual(self.authentications.of("alice"), [("SCRAM-SHA-256-PLUS", "tls-unique")])
+
+    @asyncTest
+    async def test_directTLSAdvertises(self) -> None:
+        """
+        On the direct-TLS port (TLS 1.3) the features name tls-exporter
+        and tls-server-end-point for XEP-0440 clients, and not tls-unique.
+        """
+        reader, writer = await self.rawConnection(tls=True)
+        writer.write(
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+            b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+        )
+        data = await readUntil(reader, b"</stream:features>")
+        self.assertIn(b"urn:xmpp:sasl-cb:0", data)
+        self.assertIn(b"type='tls-exporter'", data)
+        self.assertIn(b"type='tls-server-end-point'", data)
+        self.assertNotIn(b"tls-unique", data)

@@ -267,10 +267,9 @@ class Scram(Mechanism):
 
 class MechanismSet:
     """
-    The mechanisms a stream offers, in order of preference.
-
-    @param bindings: the stream's channel binding data by type (empty: no
-        -PLUS mechanisms); ignored on a plaintext stream.
+    The mechanisms a stream offers, in order of preference: -PLUS first
+    when C{context.bindings} has any type (a plaintext stream's bindings
+    are dropped), PLAIN last and only under TLS.
     """
 
     def __init__(
