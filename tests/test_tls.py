@@ -42,6 +42,7 @@ from xmuc.tls import (
     certificateDomains,
     generateCertificate,
     loadCertificateBinding,
+    tlsUnique,
 )
 
 
@@ -536,3 +537,63 @@ class StartTLSInjectionTests(unittest.TestCase):
         self.assertTrue(transport.value().startswith(f"<failure xmlns='{NS_TLS}'/>".encode()))
         self.assertTrue(transport.disconnecting)
 
+
+
+def _handshake(server: SSL.Connection, client: SSL.Connection) -> None:
+    """
+    Run a handshake between two memory-BIO connections (bounded).
+    """
+    for _ in range(20):
+        done = 0
+        for connection in (client, server):
+            try:
+                connection.do_handshake()
+                done += 1
+            except SSL.WantReadError:
+                pass
+        for source, sink in ((client, server), (server, client)):
+            try:
+                sink.bio_write(source.bio_read(65536))
+            except SSL.WantReadError:
+                pass
+        if done == 2:
+            return
+    raise AssertionError("handshake did not finish")
+
+
+class TLSUniqueTests(unittest.TestCase):
+    """
+    L{tlsUnique}: the first Finished message of the latest handshake.
+    """
+
+    def connect(self, factory: ServerContextFactory, session: Any = None) -> tuple[Any, Any]:
+        server = factory.serverConnectionForTLS(None)
+        server.set_accept_state()
+        client = SSL.Connection(self.clientContext, None)
+        client.set_connect_state()
+        if session is not None:
+            client.set_session(session)
+        _handshake(server, client)
+        return server, client
+
+    def test_fullAndResumed(self) -> None:
+        """
+        On a full TLS 1.2 handshake tls-unique is the client's Finished;
+        on a resumed one, where the server's Finished comes first, it is
+        the server's, as a client computes it.
+        """
+        certPath, keyPath = _certificate(self)
+        factory = ServerContextFactory(certPath, keyPath)
+        self.clientContext = _ClientContext(SSL.TLS1_2_VERSION).getContext()
+        server, client = self.connect(factory)
+        self.assertEqual(tlsUnique(server), client.get_finished())
+        server, client = self.connect(factory, client.get_session())
+        self.assertTrue(_reused(client))
+        self.assertEqual(tlsUnique(server), client.get_peer_finished())
+        self.assertNotEqual(tlsUnique(server), client.get_finished())
+
+
+def _reused(connection: SSL.Connection) -> bool:
+    from OpenSSL._util import lib
+
+    return bool(lib.SSL_session_reused(connection._ssl))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from twisted.internet import defer, protocol, task
+from twisted.internet import defer, protocol
 from twisted.python import failure
 from twisted.words.xish import domish
 
@@ -260,23 +260,15 @@ class C2SStream(StreamBase):
 
     def _admit(self, username: str) -> defer.Deferred:
         """
-        Whether an attempt on C{username} may go on (L{xmuc.c2s.throttle}):
-        at once, after the account's backoff, or not at all while this
-        address is in backoff.
+        Whether an attempt on C{username} may go on (L{AuthThrottle.admit});
+        not once the stream has closed while it waited.
         """
-        verdict = self.node.authThrottle.check(self._peerHost(), username)
-        if verdict.refuse:
-            return defer.fail(
-                SASLFailure("temporary-auth-failure", "too many failed attempts, try later")
-            )
-        if not verdict.delay:
-            return defer.succeed(None)
 
-        def resume() -> None:
+        def stillOpen(_: Any) -> None:
             if self.closed:
                 raise SASLFailure("aborted")
 
-        return task.deferLater(self.node.clock, verdict.delay, resume)
+        return self.node.authThrottle.admit(self._peerHost(), username).addCallback(stillOpen)
 
     # STARTTLS
 

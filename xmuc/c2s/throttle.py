@@ -29,8 +29,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+
+from xmuc.c2s.scram import SASLFailure
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,21 @@ class AuthThrottle:
         if record is not None and record.until > now:
             return Verdict(delay=record.until - now)
         return Verdict()
+
+    def admit(self, address: str, account: str) -> defer.Deferred:
+        """
+        A Deferred that fires when an attempt from C{address} on C{account}
+        may go on (at once, or after the account's backoff), or fails with
+        C{temporary-auth-failure} while the address is in backoff.
+        """
+        verdict = self.check(address, account)
+        if verdict.refuse:
+            return defer.fail(
+                SASLFailure("temporary-auth-failure", "too many failed attempts, try later")
+            )
+        if not verdict.delay:
+            return defer.succeed(None)
+        return task.deferLater(self._clock, verdict.delay, lambda: None)
 
     def failed(self, address: str, account: str) -> None:
         """
