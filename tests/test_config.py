@@ -55,6 +55,14 @@ idle_timeout = 60
 rate_limit = 0
 rate_burst = 1000
 backlog = 5
+auth_failures_per_stream = 3
+auth_failures_per_address = 7
+auth_failures_per_account = 0
+auth_window = 30
+auth_backoff = 0.5
+auth_backoff_max = 20
+hash_threads = 4
+hash_queue = 8
 
 [storage]
 backend = memory
@@ -150,6 +158,14 @@ class ValuesTests(unittest.TestCase):
                 rate_limit=0,
                 rate_burst=1000,
                 backlog=5,
+                auth_failures_per_stream=3,
+                auth_failures_per_address=7,
+                auth_failures_per_account=0,
+                auth_window=30.0,
+                auth_backoff=0.5,
+                auth_backoff_max=20.0,
+                hash_threads=4,
+                hash_queue=8,
             ),
         )
         self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10))
@@ -307,6 +323,14 @@ class ErrorTests(unittest.TestCase):
         A key without a certificate is refused.
         """
         self.assertError("[tls]\nkey = key.pem\n", "[tls] key")
+
+    def test_authLimits(self) -> None:
+        """
+        A stream must allow at least one attempt, and the hashing pool at
+        least one thread and one queued job.
+        """
+        for option in ("auth_failures_per_stream", "hash_threads", "hash_queue"):
+            self.assertError(f"[c2s]\n{option} = 0\n", f"[c2s] {option}")
 
     def test_badAdmin(self) -> None:
         """

@@ -31,6 +31,7 @@ from tests.c2s import (
     NS_SASL,
     NS_SASL_CB,
     NS_TLS,
+    HandScramClient,
     StreamReader,
     header,
     saslFailureCondition,
@@ -42,6 +43,7 @@ from xmuc.tls import (
     certificateDomains,
     generateCertificate,
     loadCertificateBinding,
+    tlsUnique,
 )
 
 
@@ -82,6 +84,9 @@ class _End:
 
     def getHost(self) -> IPv4Address:
         return IPv4Address("TCP", "127.0.0.1", 5222 if self.isServer else 40000)
+
+    def getHandle(self) -> SSL.Connection | None:
+        return self.tls
 
     def pauseProducing(self) -> None:
         self.producerState = "paused"
@@ -277,7 +282,7 @@ class StartTLSTests(unittest.TestCase):
         self.harness.createUser("alice", "secret")
         self.pipe = TLSPipe(self.harness)
 
-    def startTLS(self) -> domish.Element:
+    def startTLS(self, context: Any = None) -> domish.Element:
         """
         Negotiate TLS and return the features of the encrypted stream.
         """
@@ -289,7 +294,7 @@ class StartTLSTests(unittest.TestCase):
         pipe.send(f"<starttls xmlns='{NS_TLS}'/>")
         proceed = pipe.receivedOne()
         self.assertEqual((proceed.uri, proceed.name), (NS_TLS, "proceed"))
-        pipe.client.startTLS(_ClientContext())
+        pipe.client.startTLS(context or _ClientContext())
         pipe.pump()
         pipe.send(header())
         self.assertTrue(self.pipe.stream.secure)
@@ -305,8 +310,7 @@ class StartTLSTests(unittest.TestCase):
         mechanisms = [str(m) for m in features.mechanisms.elements()]
         self.assertEqual(mechanisms[:2], ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
         self.assertIn("PLAIN", mechanisms)
-        [cb] = list(features.elements(NS_SASL_CB, "sasl-channel-binding"))
-        self.assertEqual(cb.firstChildElement()["type"], "tls-server-end-point")
+        self.assertEqual(bindingTypes(features), ["tls-exporter", "tls-server-end-point"])
         self.assertEqual(len(self.pipe.client.protocol.reader.headers), 2)
 
     def test_scramPlus(self) -> None:
@@ -331,6 +335,69 @@ class StartTLSTests(unittest.TestCase):
         scram.set_server_final(base64.b64decode(str(success)).decode())
         self.pipe.send(header())
         self.assertIsNotNone(self.pipe.receivedOne().bind)
+
+    def bindWith(self, bindingType: str, data: bytes) -> domish.Element:
+        """
+        Run SCRAM-SHA-256-PLUS bound to C{bindingType} with C{data} (as
+        the client computes it); return the server's last answer.
+        """
+        client = HandScramClient(
+            "alice", "secret", "SCRAM-SHA-256-PLUS", f"p={bindingType}", data
+        )
+        self.pipe.send(_auth("SCRAM-SHA-256-PLUS", client.first().decode()))
+        challenge = self.pipe.receivedOne()
+        final = client.final(base64.b64decode(str(challenge)))
+        self.pipe.send(_response(final.decode()))
+        answer = self.pipe.receivedOne()
+        if answer.name == "success":
+            self.assertTrue(client.verify(base64.b64decode(str(answer))))
+        return answer
+
+    def test_tlsExporter(self) -> None:
+        """
+        SCRAM-SHA-256-PLUS binds to tls-exporter (RFC 9266: label
+        EXPORTER-Channel-Binding, empty context, 32 bytes) on TLS 1.3.
+        """
+        self.startTLS()
+        self.assertEqual(self.pipe.client.tls.get_protocol_version_name(), "TLSv1.3")
+        data = self.pipe.client.tls.export_keying_material(
+            b"EXPORTER-Channel-Binding", 32, b""
+        )
+        self.assertEqual(self.bindWith("tls-exporter", data).name, "success")
+
+    def test_tlsUniqueOnTLS13(self) -> None:
+        """
+        On TLS 1.3, tls-unique is accepted though not advertised, with the
+        value an OpenSSL client computes (the Finished message it sent:
+        what Python's C{ssl} gives slixmpp 1.8), so that clients that do
+        not read XEP-0440 can log in with -PLUS.
+        """
+        features = self.startTLS()
+        self.assertNotIn("tls-unique", bindingTypes(features))
+        data = self.pipe.client.tls.get_finished()
+        self.assertEqual(self.bindWith("tls-unique", data).name, "success")
+
+    def test_tlsUniqueWrongData(self) -> None:
+        """
+        tls-unique data from another connection (the server's Finished
+        here) is C{not-authorized}.
+        """
+        self.startTLS()
+        data = self.pipe.client.tls.get_peer_finished()
+        self.assertEqual(saslFailureCondition(self.bindWith("tls-unique", data)), "not-authorized")
+
+    def test_tlsUniqueOnTLS12(self) -> None:
+        """
+        On TLS 1.2 tls-unique (the client's Finished, the first of a full
+        handshake) is advertised and accepted, and tls-exporter is not
+        offered.
+        """
+        features = self.startTLS(_ClientContext(SSL.TLS1_2_VERSION))
+        self.assertEqual(self.pipe.client.tls.get_protocol_version_name(), "TLSv1.2")
+        self.assertEqual(bindingTypes(features), ["tls-server-end-point", "tls-unique"])
+        data = self.pipe.client.tls.get_finished()
+        self.assertEqual(self.bindWith("tls-unique", data).name, "success")
+        self.assertEqual(self.pipe.stream.username, "alice")
 
     def test_plain(self) -> None:
         """
@@ -358,10 +425,23 @@ class _ClientContext:
     check the channel binding instead).
     """
 
+    def __init__(self, maxVersion: int | None = None) -> None:
+        self.maxVersion = maxVersion
+
     def getContext(self) -> SSL.Context:
         context = SSL.Context(SSL.TLS_CLIENT_METHOD)
         context.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+        if self.maxVersion is not None:
+            context.set_max_proto_version(self.maxVersion)
         return context
+
+
+def bindingTypes(features: domish.Element) -> list[str]:
+    """
+    The channel binding types named in XEP-0440 C{<sasl-channel-binding/>}.
+    """
+    [cb] = list(features.elements(NS_SASL_CB, "sasl-channel-binding"))
+    return [binding["type"] for binding in cb.elements()]
 
 
 def _auth(mechanism: str, text: str) -> str:
@@ -622,3 +702,63 @@ class StartTLSTimeoutTests(unittest.TestCase):
         self.harness.clock.advance(1)
         self.assertIn(b"connection-timeout", self.transport.value())
         self.assertTrue(self.transport.disconnecting)
+
+
+def _handshake(server: SSL.Connection, client: SSL.Connection) -> None:
+    """
+    Run a handshake between two memory-BIO connections (bounded).
+    """
+    for _ in range(20):
+        done = 0
+        for connection in (client, server):
+            try:
+                connection.do_handshake()
+                done += 1
+            except SSL.WantReadError:
+                pass
+        for source, sink in ((client, server), (server, client)):
+            try:
+                sink.bio_write(source.bio_read(65536))
+            except SSL.WantReadError:
+                pass
+        if done == 2:
+            return
+    raise AssertionError("handshake did not finish")
+
+
+class TLSUniqueTests(unittest.TestCase):
+    """
+    L{tlsUnique}: the first Finished message of the latest handshake.
+    """
+
+    def connect(self, factory: ServerContextFactory, session: Any = None) -> tuple[Any, Any]:
+        server = factory.serverConnectionForTLS(None)
+        server.set_accept_state()
+        client = SSL.Connection(self.clientContext, None)
+        client.set_connect_state()
+        if session is not None:
+            client.set_session(session)
+        _handshake(server, client)
+        return server, client
+
+    def test_fullAndResumed(self) -> None:
+        """
+        On a full TLS 1.2 handshake tls-unique is the client's Finished;
+        on a resumed one, where the server's Finished comes first, it is
+        the server's, as a client computes it.
+        """
+        certPath, keyPath = _certificate(self)
+        factory = ServerContextFactory(certPath, keyPath)
+        self.clientContext = _ClientContext(SSL.TLS1_2_VERSION).getContext()
+        server, client = self.connect(factory)
+        self.assertEqual(tlsUnique(server), client.get_finished())
+        server, client = self.connect(factory, client.get_session())
+        self.assertTrue(_reused(client))
+        self.assertEqual(tlsUnique(server), client.get_peer_finished())
+        self.assertNotEqual(tlsUnique(server), client.get_finished())
+
+
+def _reused(connection: SSL.Connection) -> bool:
+    from OpenSSL._util import lib
+
+    return bool(lib.SSL_session_reused(connection._ssl))

@@ -119,6 +119,14 @@ class C2SSection:
     rate_limit: int = 10240
     rate_burst: int = 262144
     backlog: int = 1024
+    auth_failures_per_stream: int = 5
+    auth_failures_per_address: int = 5
+    auth_failures_per_account: int = 10
+    auth_window: float = 300.0
+    auth_backoff: float = 1.0
+    auth_backoff_max: float = 300.0
+    hash_threads: int = 2
+    hash_queue: int = 64
 
 
 @dataclass(frozen=True)
@@ -400,6 +408,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.c2s.backlog < 1:
         raise ConfigError("[c2s] backlog: must be at least 1")
+    if config.c2s.auth_failures_per_stream < 1:
+        raise ConfigError("[c2s] auth_failures_per_stream: must be at least 1")
+    if config.c2s.hash_threads < 1:
+        raise ConfigError("[c2s] hash_threads: must be at least 1")
+    if config.c2s.hash_queue < 1:
+        raise ConfigError("[c2s] hash_queue: must be at least 1")
     if config.s2s.max_stanza_size < 10000:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.s2s.incoming_rate and config.s2s.incoming_burst < 1:

@@ -41,6 +41,8 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.protocols.jabber.xmlstream import toResponse
 from twisted.words.xish import domish
 
+from xmuc.c2s.derivation import SynchronousDerivation
+from xmuc.c2s.throttle import AuthThrottle, ThrottleLimits
 from xmuc.config import Config
 from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
 from xmuc.router import Router
@@ -188,6 +190,9 @@ class Node:
     @ivar channelBinding: the tls-server-end-point channel binding data of
         the node's certificate, L{None} without TLS.
     @ivar tlsContextFactory: the server TLS context factory, or L{None}.
+    @ivar keyDerivation: runs password key derivations
+        (L{xmuc.c2s.derivation}; at once on this thread unless given).
+    @ivar authThrottle: failed-authentication records (L{xmuc.c2s.throttle}).
     @ivar pending: storage work in flight that nobody waits for (L{track});
         a stopping node waits for it before it stops the store.
     """
@@ -203,6 +208,7 @@ class Node:
         tlsContextFactory: Any = None,
         channelBinding: bytes | None = None,
         features: tuple[str, ...] = FEATURES,
+        keyDerivation: Any = None,
     ) -> None:
         self.config = config
         self.domain = config.node.domain
@@ -211,6 +217,18 @@ class Node:
         self.random = random or _random.Random()
         self.tlsContextFactory = tlsContextFactory
         self.channelBinding = channelBinding
+        self.keyDerivation = keyDerivation or SynchronousDerivation()
+        c2s = config.c2s
+        self.authThrottle = AuthThrottle(
+            clock,
+            ThrottleLimits(
+                c2s.auth_failures_per_address,
+                c2s.auth_failures_per_account,
+                c2s.auth_window,
+                c2s.auth_backoff,
+                c2s.auth_backoff_max,
+            ),
+        )
         self.router = Router(self.domain)
         self.hooks = Hooks()
         self.serverIQ = IQDispatcher()

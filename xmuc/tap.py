@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
+from xmuc.c2s.derivation import ThreadedDerivation
 from xmuc.c2s.stream import C2SFactory, makePool
 from xmuc.config import Address, Config, ConfigError, loadConfig
 from xmuc.node import Node
@@ -78,6 +79,10 @@ class NodeService(service.MultiService):
             reactor=reactor,
             maxOfflineMessages=config.storage.max_offline,
         )
+        # Password hashing runs in a pool of its own, off the reactor.
+        self.derivation = ThreadedDerivation(
+            reactor, config.c2s.hash_threads, config.c2s.hash_queue
+        )
         self.node = Node(
             config,
             self.store,
@@ -85,6 +90,7 @@ class NodeService(service.MultiService):
             random.Random(),
             tlsContextFactory=tlsFactory,
             channelBinding=binding,
+            keyDerivation=self.derivation,
         )
         self.s2s = S2SManager(
             self.node,
@@ -119,6 +125,7 @@ class NodeService(service.MultiService):
     @defer.inlineCallbacks
     def _start(self):
         yield self.store.start()
+        self.derivation.start()
         # Services that read the store at start (persistent rooms) begin now.
         self.node.hooks.fire("node-started")
         config = self.config
@@ -167,6 +174,7 @@ class NodeService(service.MultiService):
         except defer.TimeoutError:
             self.log.warn("Stopping with storage work still pending")
         yield service.MultiService.stopService(self)
+        self.derivation.stop()
         yield self.store.stop()
 
 

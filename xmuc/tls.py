@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime
 import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
+from OpenSSL._util import lib as _lib
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
@@ -139,3 +142,75 @@ def certificateDomains(certPath: str) -> list[str]:
     except x509.ExtensionNotFound:
         return []
     return san.value.get_values_for_type(x509.DNSName)
+
+
+#: RFC 9266 section 2.
+EXPORTER_LABEL = b"EXPORTER-Channel-Binding"
+
+
+@dataclass(frozen=True)
+class ChannelBindings:
+    """
+    The channel binding data of one TLS stream.
+
+    @ivar data: type -> data, for every type a client may bind to.
+    @ivar advertised: the types to name in XEP-0440
+        C{<sasl-channel-binding/>}, best first: C{tls-unique} is accepted
+        on TLS 1.3 from clients that use it without reading XEP-0440, but
+        not advertised there (RFC 9266 section 4 leaves it undefined for
+        TLS 1.3; docs/security-auth.md says why accepting it is safe).
+    """
+
+    data: Mapping[str, bytes] = field(default_factory=dict)
+    advertised: tuple[str, ...] = ()
+
+
+def tlsUnique(connection: SSL.Connection) -> bytes | None:
+    """
+    The tls-unique data (RFC 5929 section 3.1) of a server connection:
+    the first Finished message of the latest handshake, which is the
+    client's on a full handshake and the server's on a resumed one. On
+    TLS 1.3 this takes the client's Finished of a full handshake too,
+    which is what OpenSSL-based clients (Python's C{ssl}) compute.
+    """
+    reused = bool(_lib.SSL_session_reused(connection._ssl))  # no public API
+    return connection.get_finished() if reused else connection.get_peer_finished()
+
+
+def connectionBindings(connection: Any, endPoint: bytes | None) -> ChannelBindings:
+    """
+    The channel bindings of a TLS stream: C{tls-server-end-point} from
+    the node's certificate (C{endPoint}), and, when C{connection} is the
+    stream's L{SSL.Connection} after its handshake, C{tls-exporter}
+    (RFC 9266: TLS 1.3 only, where it is always safe) and C{tls-unique}.
+    """
+    data: dict[str, bytes] = {}
+    advertised: list[str] = []
+    version = None
+    if isinstance(connection, SSL.Connection):
+        version = connection.get_protocol_version_name()
+        if version == "TLSv1.3":
+            data["tls-exporter"] = connection.export_keying_material(
+                EXPORTER_LABEL, 32, b""
+            )
+            advertised.append("tls-exporter")
+        unique = tlsUnique(connection)
+        if unique:
+            data["tls-unique"] = unique
+    if endPoint is not None:
+        data["tls-server-end-point"] = endPoint
+        advertised.append("tls-server-end-point")
+    if "tls-unique" in data and version != "TLSv1.3":
+        advertised.append("tls-unique")
+    return ChannelBindings(data, tuple(advertised))
+
+
+def transportBindings(transport: Any, endPoint: bytes | None) -> ChannelBindings:
+    """
+    L{connectionBindings} of a Twisted TLS transport (STARTTLS or direct
+    TLS); a transport without an OpenSSL connection (a test's) has only
+    C{tls-server-end-point}.
+    """
+    getHandle = getattr(transport, "getHandle", None)
+    connection = getHandle() if getHandle is not None else None
+    return connectionBindings(connection, endPoint)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 
 from scramp import ScramClient
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.words.xish import domish
 
@@ -91,11 +92,15 @@ class StreamClient:
     """
 
     def __init__(
-        self, harness: Harness, directTLS: bool = False, parsers: ParserPool | None = None
+        self,
+        harness: Harness,
+        directTLS: bool = False,
+        parsers: ParserPool | None = None,
+        peer: str = "192.0.2.1",
     ) -> None:
         self.harness = harness
         self.stream = C2SStream(harness.node, directTLS=directTLS, parsers=parsers)
-        self.transport = StringTransport()
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
         self.reader = StreamReader()
         self.stream.makeConnection(self.transport)
 
@@ -239,3 +244,65 @@ def saslFailureCondition(element: domish.Element) -> str:
         if child.name != "text":
             return child.name
     raise AssertionError(f"no condition in {element.toXml()}")
+
+
+class HandScramClient:
+    """
+    A SCRAM client built from RFC 5802 by hand, for the channel binding
+    types and GS2 flags scramp's client will not send (C{tls-exporter},
+    C{y}).
+
+        client = HandScramClient("alice", "secret", "SCRAM-SHA-256", "p=tls-exporter", data)
+        first = client.first()
+        final = client.final(serverFirst)
+        client.verify(serverFinal)
+    """
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        mechanism: str = "SCRAM-SHA-256",
+        flag: str = "n",
+        bindingData: bytes = b"",
+        nonce: str = "clientnonce",
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.digest = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}[
+            mechanism.removesuffix("-PLUS")
+        ]
+        self.header = f"{flag},,"
+        self.bindingData = bindingData
+        self.bare = f"n={username},r={nonce}"
+        self._serverSignature = b""
+
+    def first(self) -> bytes:
+        return (self.header + self.bare).encode("utf-8")
+
+    def final(self, serverFirst: bytes) -> bytes:
+        import hashlib
+        import hmac
+
+        text = serverFirst.decode("utf-8")
+        attributes = dict(part.split("=", 1) for part in text.split(","))
+        salted = hashlib.pbkdf2_hmac(
+            self.digest,
+            self.password.encode("utf-8"),
+            base64.b64decode(attributes["s"]),
+            int(attributes["i"]),
+        )
+        clientKey = hmac.new(salted, b"Client Key", self.digest).digest()
+        stored = hashlib.new(self.digest, clientKey).digest()
+        binding = base64.b64encode(self.header.encode("utf-8") + self.bindingData).decode()
+        withoutProof = f"c={binding},r={attributes['r']}"
+        message = ",".join((self.bare, text, withoutProof)).encode("utf-8")
+        signature = hmac.new(stored, message, self.digest).digest()
+        proof = bytes(a ^ b for a, b in zip(clientKey, signature))
+        serverKey = hmac.new(salted, b"Server Key", self.digest).digest()
+        self._serverSignature = hmac.new(serverKey, message, self.digest).digest()
+        return f"{withoutProof},p={base64.b64encode(proof).decode()}".encode("utf-8")
+
+    def verify(self, serverFinal: bytes) -> bool:
+        expected = "v=" + base64.b64encode(self._serverSignature).decode()
+        return serverFinal.decode("utf-8") == expected

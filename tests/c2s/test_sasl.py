@@ -13,12 +13,13 @@ from twisted.trial import unittest
 
 from tests.c2s import (
     NS_SASL,
+    HandScramClient,
     StreamClient,
     saslFailureCondition,
     streamErrorCondition,
 )
 from tests.support.harness import Harness
-from xmuc.c2s.sasl import MechanismSet, SASLFailure, channelBindingData
+from xmuc.c2s.sasl import AuthContext, MechanismSet, SASLFailure, channelBindingData
 
 BINDING = channelBindingData(b"a certificate", None)
 PLAINTEXT = "[c2s]\nrequire_tls = false\n"
@@ -313,13 +314,13 @@ class FailureTests(SASLTestCase):
         self.assertFailure(answer, "malformed-request")
         self.assertIsNone(client.stream.username)
 
-    def test_threeFailures(self) -> None:
+    def test_failuresPerStream(self) -> None:
         """
-        The third failed authentication ends the stream with
-        C{policy-violation}.
+        The fifth failed authentication on one stream ([c2s]
+        auth_failures_per_stream) ends it with C{policy-violation}.
         """
         client = self.client()
-        for _ in range(2):
+        for _ in range(4):
             _, answer = client.scram("alice", "wrong")
             self.assertFailure(answer, "not-authorized")
         self.assertFalse(client.transport.disconnecting)
@@ -331,6 +332,23 @@ class FailureTests(SASLTestCase):
         self.assertFailure(failure, "not-authorized")
         self.assertEqual(streamErrorCondition(error), "policy-violation")
         self.assertTrue(client.transport.disconnecting)
+
+    def test_fallbackThroughEveryMechanism(self) -> None:
+        """
+        A client that walks down the offer after failures, as slixmpp
+        1.8 does (-PLUS with a binding type the stream lacks, then
+        SCRAM with the C{y} flag, refused as a downgrade, for each hash),
+        is not shut out before it reaches PLAIN, which logs it in.
+        """
+        client = self.client()
+        for mechanism in ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"):
+            first = HandScramClient("alice", "secret", mechanism, "p=tls-unique").first()
+            self.assertFailure(client.auth(mechanism, first), "malformed-request")
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
+            first = HandScramClient("alice", "secret", mechanism, "y").first()
+            self.assertFailure(client.auth(mechanism, first), "not-authorized")
+        self.assertFalse(client.transport.disconnecting)
+        self.assertAuthenticated(client, client.auth("PLAIN", plain("alice", "secret")))
 
     def test_authAfterSuccess(self) -> None:
         """
@@ -375,7 +393,9 @@ class MechanismSetTests(unittest.TestCase):
         """
 
         def names(secure: bool, binding: bytes | None, plain: bool) -> tuple[str, ...]:
-            return MechanismSet(None, "localhost", secure, binding, plain).names
+            bindings = {"tls-server-end-point": binding} if binding else {}
+            context = AuthContext(None, "localhost", None, bindings=bindings)
+            return MechanismSet(context, secure, plain).names
 
         self.assertEqual(names(False, BINDING, True), ("SCRAM-SHA-256", "SCRAM-SHA-1"))
         self.assertEqual(names(True, None, True), ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"))
@@ -388,7 +408,7 @@ class MechanismSetTests(unittest.TestCase):
         """
         C{create} refuses a mechanism not offered.
         """
-        mechanisms = MechanismSet(None, "localhost", False, None, True)
+        mechanisms = MechanismSet(AuthContext(None, "localhost", None), False, True)
         for name, condition in (("PLAIN", "encryption-required"), ("X", "invalid-mechanism")):
             e = self.assertRaises(SASLFailure, mechanisms.create, name)
             self.assertEqual(e.condition, condition)

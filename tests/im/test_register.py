@@ -12,7 +12,7 @@ from twisted.words.xish import domish
 
 from tests.im.test_disco import errorCondition
 from tests.support.harness import Harness, parseStanza, parseStanzas
-from xmuc.c2s.sasl import Plain, SASLFailure, Success
+from xmuc.c2s.sasl import AuthContext, Plain, SASLFailure, Success
 from xmuc.c2s.stream import C2SStream
 
 NS = "jabber:iq:register"
@@ -32,7 +32,9 @@ def passwordWorks(harness: Harness, username: str, password: str) -> bool:
     """
     Whether PLAIN authentication succeeds with this password.
     """
-    mechanism = Plain(harness.store.getCredentials, harness.domain)
+    mechanism = Plain(
+        AuthContext(harness.store.getCredentials, harness.domain, harness.node.keyDerivation)
+    )
     outcome = []
     mechanism.step(f"\0{username}\0{password}".encode()).addBoth(outcome.append)
     if isinstance(outcome[0], Success):

@@ -1,47 +1,44 @@
 # -*- test-case-name: tests.c2s.test_sasl -*-
 """
 Server-side SASL mechanisms: SCRAM-SHA-1, SCRAM-SHA-256, their -PLUS
-variants with tls-server-end-point channel binding (scramp), and PLAIN.
+variants with channel binding (L{xmuc.c2s.scram}; the types are those the
+stream can compute, see L{xmuc.tls.connectionBindings}), and PLAIN.
 
 Passwords are never stored: an account keeps one L{ScramCredentials} per
 SCRAM hash, and PLAIN is checked by deriving the SCRAM keys from the
-offered password with the stored salt.
+offered password with the stored salt. That derivation (and making the
+credentials of a new password) runs through the node's key derivation
+(L{xmuc.c2s.derivation}), off the reactor thread.
 
 A mechanism is a small object fed the client's messages (already base64
 decoded); it answers with L{Challenge}, L{Success} or raises L{SASLFailure}.
-Credential look-ups are asynchronous, so C{step} returns a Deferred.
+Credential look-ups are asynchronous, so C{step} returns a Deferred. Once a
+mechanism knows the account, it asks the stream's C{admit} whether (and
+when) to go on (L{xmuc.c2s.throttle}).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
-from typing import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
 
-from scramp import ScramException, ScramMechanism
+from scramp import ScramMechanism
 from twisted.internet import defer
 
+from xmuc.c2s.scram import ClientFirst, SASLFailure, ScramExchange, parseClientFirst
 from xmuc.core.jid import InvalidJID, prepLocalpart
 from xmuc.storage.interfaces import ScramCredentials
 
 SCRAM_HASHES = ("SCRAM-SHA-1", "SCRAM-SHA-256")
-_HASH_FUNCTIONS = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}
 ITERATIONS = 4096
 
 CredentialLookup = Callable[[str], Awaitable["dict[str, ScramCredentials] | None"]]
 
-
-class SASLFailure(Exception):
-    """
-    Authentication failed with the RFC 6120 section 6.5 condition.
-    """
-
-    def __init__(self, condition: str, text: str | None = None) -> None:
-        super().__init__(condition)
-        self.condition = condition
-        self.text = text
+__all__ = ["SASLFailure", "Challenge", "Success", "MechanismSet", "makeCredentials"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +50,14 @@ class Challenge:
 class Success:
     username: str
     data: bytes | None = None
+    #: The channel binding type the exchange was bound to, if any.
+    bindingType: str | None = None
 
 
 def makeCredentials(password: str) -> list[ScramCredentials]:
     """
-    The credentials to store for a password, one per SCRAM hash.
+    The credentials to store for a password, one per SCRAM hash (a
+    PBKDF2 run each: call it through a key derivation where it matters).
     """
     result = []
     for mechanism in SCRAM_HASHES:
@@ -88,7 +88,7 @@ def _fakeCredentials(mechanism: str, username: str) -> ScramCredentials:
 
 def _checkPassword(password: str, credentials: ScramCredentials) -> bool:
     """
-    Whether C{password} derives the stored SCRAM keys.
+    Whether C{password} derives the stored SCRAM keys (PBKDF2: slow).
     """
     salt, stored, server, _ = ScramMechanism(credentials.mechanism).make_auth_info(
         password, iteration_count=credentials.iterations, salt=credentials.salt
@@ -108,77 +108,49 @@ def channelBindingData(certificateDER: bytes, hashName: str | None) -> bytes:
     return hashlib.new(hashName, certificateDER).digest()
 
 
-def _saslname(value: str) -> str:
-    """
-    Decode a SCRAM saslname (RFC 5802 section 5.1).
-    """
-    if "=" in value.replace("=2C", "").replace("=3D", ""):
-        raise SASLFailure("malformed-request", "bad saslname encoding")
-    return value.replace("=2C", ",").replace("=3D", "=")
+def _noThrottle(username: str) -> defer.Deferred:
+    return defer.succeed(None)
 
 
-def _scramUsername(clientFirst: str) -> tuple[str, str | None]:
+@dataclass
+class AuthContext:
     """
-    The username and authzid of a SCRAM client-first message.
+    What a mechanism needs from its stream and node.
+
+    @ivar derivation: runs key derivations (L{xmuc.c2s.derivation}).
+    @ivar admit: called with the account name once it is known; a
+        Deferred that fires when the attempt may go on, or fails with
+        L{SASLFailure} when it is refused.
+    @ivar bindings: channel binding type -> data of this stream; empty
+        on a plaintext stream.
+    @ivar offeredPlus: whether the stream offered -PLUS mechanisms.
     """
-    try:
-        flag, authzid, bare = clientFirst.split(",", 2)
-    except ValueError:
-        raise SASLFailure("malformed-request", "not a SCRAM client-first message")
-    if not flag or flag[0] not in "nyp":
-        raise SASLFailure("malformed-request", "bad GS2 header")
-    authz = _saslname(authzid[2:]) if authzid.startswith("a=") else None
-    for attribute in bare.split(","):
-        if attribute.startswith("n="):
-            return _saslname(attribute[2:]), authz
-    raise SASLFailure("malformed-request", "no username")
+
+    lookup: CredentialLookup
+    domain: str
+    derivation: Any
+    admit: Callable[[str], defer.Deferred] = _noThrottle
+    bindings: Mapping[str, bytes] = field(default_factory=dict)
+    offeredPlus: bool = False
+    nonce: Callable[[], str] = lambda: base64.b64encode(os.urandom(18)).decode("ascii")
 
 
 class Mechanism:
     """
     The base of a server mechanism.
+
+    @ivar username: the account the client names, once known (for
+        throttling and logging).
     """
 
     name = ""
+    username: str | None = None
 
     def step(self, data: bytes | None) -> defer.Deferred:
         raise NotImplementedError()
 
 
-class Plain(Mechanism):
-    """
-    PLAIN (RFC 4616), checked against the stored SCRAM-SHA-256 keys.
-    """
-
-    name = "PLAIN"
-
-    def __init__(self, lookup: CredentialLookup, domain: str) -> None:
-        self._lookup = lookup
-        self._domain = domain
-
-    @defer.inlineCallbacks
-    def step(self, data: bytes | None):
-        if data is None:
-            return Challenge(b"")
-        try:
-            authzid, authcid, password = data.decode("utf-8").split("\0")
-        except (UnicodeDecodeError, ValueError):
-            raise SASLFailure("malformed-request", "not a PLAIN message")
-        username = _prepUsername(authcid)
-        _checkAuthzid(authzid or None, username, self._domain)
-        credentials = yield defer.ensureDeferred(_lookupCoroutine(self._lookup, username))
-        scram = (credentials or {}).get("SCRAM-SHA-256")
-        if scram is None:
-            # Do the same key derivation as for a real account, so that the
-            # answer's timing does not tell which usernames exist.
-            _checkPassword(password, _fakeCredentials("SCRAM-SHA-256", username))
-            raise SASLFailure("not-authorized")
-        if not _checkPassword(password, scram):
-            raise SASLFailure("not-authorized")
-        return Success(username)
-
-
-async def _lookupCoroutine(lookup: CredentialLookup, username: str):
+async def _lookupCoroutine(lookup: CredentialLookup, username: str) -> Any:
     return await lookup(username)
 
 
@@ -199,30 +171,52 @@ def _checkAuthzid(authzid: str | None, username: str, domain: str) -> None:
         raise SASLFailure("invalid-authzid")
 
 
+class Plain(Mechanism):
+    """
+    PLAIN (RFC 4616), checked against the stored SCRAM-SHA-256 keys.
+    """
+
+    name = "PLAIN"
+
+    def __init__(self, context: AuthContext) -> None:
+        self._context = context
+
+    @defer.inlineCallbacks
+    def step(self, data: bytes | None):
+        if data is None:
+            return Challenge(b"")
+        try:
+            authzid, authcid, password = data.decode("utf-8").split("\0")
+        except (UnicodeDecodeError, ValueError):
+            raise SASLFailure("malformed-request", "not a PLAIN message")
+        context = self._context
+        username = _prepUsername(authcid)
+        _checkAuthzid(authzid or None, username, context.domain)
+        self.username = username
+        yield context.admit(username)
+        credentials = yield defer.ensureDeferred(_lookupCoroutine(context.lookup, username))
+        scram = (credentials or {}).get("SCRAM-SHA-256")
+        known = scram is not None
+        if scram is None:
+            # Do the same key derivation as for a real account, so that the
+            # answer's timing does not tell which usernames exist.
+            scram = _fakeCredentials("SCRAM-SHA-256", username)
+        matches = yield context.derivation.run(_checkPassword, password, scram)
+        if not (known and matches):
+            raise SASLFailure("not-authorized")
+        return Success(username)
+
+
 class Scram(Mechanism):
     """
-    SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants, through scramp.
-
-    @param channelBinding: tls-server-end-point data when the stream is
-        TLS, L{None} otherwise (then only the plain variants are offered).
+    SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants (L{ScramExchange}).
     """
 
-    def __init__(
-        self,
-        name: str,
-        lookup: CredentialLookup,
-        domain: str,
-        channelBinding: bytes | None,
-        nonce: str | None = None,
-    ) -> None:
+    def __init__(self, name: str, context: AuthContext) -> None:
         self.name = name
         self._base = name.removesuffix("-PLUS")
-        self._lookup = lookup
-        self._domain = domain
-        self._binding = channelBinding
-        self._nonce = nonce
-        self._server = None
-        self._username: str | None = None
+        self._context = context
+        self._exchange: ScramExchange | None = None
         self._known = False
 
     @defer.inlineCallbacks
@@ -233,77 +227,63 @@ class Scram(Mechanism):
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise SASLFailure("malformed-request", "not UTF-8")
-        if self._server is None:
+        if self._exchange is None:
             return (yield self._first(text))
         return self._final(text)
 
     @defer.inlineCallbacks
     def _first(self, text: str):
-        name, authzid = _scramUsername(text)
-        username = _prepUsername(name)
-        _checkAuthzid(authzid, username, self._domain)
-        all = yield defer.ensureDeferred(_lookupCoroutine(self._lookup, username))
+        context = self._context
+        first: ClientFirst = parseClientFirst(text)
+        username = _prepUsername(first.username)
+        _checkAuthzid(first.authzid, username, context.domain)
+        self.username = username
+        yield context.admit(username)
+        all = yield defer.ensureDeferred(_lookupCoroutine(context.lookup, username))
         credentials = (all or {}).get(self._base)
         self._known = credentials is not None
         if credentials is None:
             # Answer as for a real account, so that a client cannot tell
             # which usernames exist; the proof will not verify.
             credentials = _fakeCredentials(self._base, username)
-        self._username = username
-        info = (
-            credentials.salt,
-            credentials.storedKey,
-            credentials.serverKey,
-            credentials.iterations,
+        self._exchange = ScramExchange(
+            self.name,
+            first,
+            credentials,
+            context.bindings,
+            context.offeredPlus,
+            context.nonce(),
         )
-        binding = (
-            ("tls-server-end-point", self._binding) if self._binding is not None else None
-        )
-        try:
-            self._server = ScramMechanism(self.name).make_server(
-                lambda _: info, channel_binding=binding, s_nonce=self._nonce
-            )
-            self._server.set_client_first(text)
-            return Challenge(self._server.get_server_first().encode("utf-8"))
-        except ScramException as e:
-            raise SASLFailure(_scramCondition(e), str(e))
+        return Challenge(self._exchange.serverFirst.encode("utf-8"))
 
-    def _final(self, text: str):
-        server = self._server
-        try:
-            server.set_client_final(text)
-        except ScramException as e:
-            raise SASLFailure(_scramCondition(e), str(e))
+    def _final(self, text: str) -> Success:
+        exchange = self._exchange
+        assert exchange is not None
+        final = exchange.verifyFinal(text)
         if not self._known:
             raise SASLFailure("not-authorized")
-        return Success(self._username, server.get_server_final().encode("utf-8"))
-
-
-def _scramCondition(error: ScramException) -> str:
-    text = str(error).lower()
-    if "proof" in text or "keys don't match" in text:
-        return "not-authorized"
-    return "malformed-request" if "channel" not in text else "not-authorized"
+        return Success(self.username or "", final.encode("utf-8"), exchange.bindingType)
 
 
 class MechanismSet:
     """
-    The mechanisms a stream offers, in order of preference.
+    The mechanisms a stream offers, in order of preference: -PLUS first
+    when C{context.bindings} has any type (a plaintext stream's bindings
+    are dropped), PLAIN last and only under TLS.
     """
 
     def __init__(
         self,
-        lookup: CredentialLookup,
-        domain: str,
+        context: AuthContext,
         secure: bool,
-        channelBinding: bytes | None,
         allowPlain: bool,
     ) -> None:
-        self._lookup = lookup
-        self._domain = domain
-        self._binding = channelBinding if secure else None
+        if not secure:
+            context.bindings = {}
+        context.offeredPlus = bool(context.bindings)
+        self._context = context
         names = []
-        if self._binding is not None:
+        if context.offeredPlus:
             names += ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]
         names += ["SCRAM-SHA-256", "SCRAM-SHA-1"]
         if secure and allowPlain:
@@ -323,5 +303,5 @@ class MechanismSet:
         if name not in self.names:
             raise SASLFailure("invalid-mechanism")
         if name == "PLAIN":
-            return Plain(self._lookup, self._domain)
-        return Scram(name, self._lookup, self._domain, self._binding)
+            return Plain(self._context)
+        return Scram(name, self._context)

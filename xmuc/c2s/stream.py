@@ -27,16 +27,17 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from twisted.internet import protocol
+from twisted.internet import defer, protocol
 from twisted.python import failure
 from twisted.words.xish import domish
 
 from xmuc.c2s.parser import ParserPool, StreamParser
-from xmuc.c2s.sasl import Challenge, MechanismSet, SASLFailure, Success
+from xmuc.c2s.sasl import AuthContext, Challenge, MechanismSet, SASLFailure, Success
 from xmuc.c2s.session import ClientSession
 from xmuc.core.errors import errorReply
 from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.parselimits import ParseLimits
+from xmuc.tls import ChannelBindings, transportBindings
 from xmuc.xmlstream import NS_STREAMS, StreamBase, StreamError, streamXml
 
 
@@ -63,7 +64,11 @@ _STATES = {
 }
 
 _STANZAS = frozenset(("message", "presence", "iq"))
-_MAX_AUTH_FAILURES = 3
+
+#: SASL failures that count towards [c2s] auth_failures_per_stream.
+_COUNTED_FAILURES = frozenset(
+    ("not-authorized", "invalid-authzid", "malformed-request", "temporary-auth-failure")
+)
 
 
 def _streamHeader(domain: str, streamId: str) -> bytes:
@@ -101,6 +106,7 @@ class C2SStream(StreamBase):
         self._parser: Any = None
         self._mechanism: Any = None
         self._authFailures = 0
+        self._bindings: ChannelBindings | None = None
         self._timer: Any = None
 
     # Read from the configuration, not copied into every stream (an idle
@@ -239,9 +245,11 @@ class C2SStream(StreamBase):
             mechanisms = features.addElement((NS_SASL, "mechanisms"))
             for name in self._mechanisms().names:
                 mechanisms.addElement("mechanism", content=name)
-            if self.secure and self.node.channelBinding is not None:
+            advertised = self._channelBindings().advertised
+            if advertised:
                 binding = features.addElement((NS_SASL_CB, "sasl-channel-binding"))
-                binding.addElement("channel-binding")["type"] = "tls-server-end-point"
+                for name in advertised:
+                    binding.addElement("channel-binding")["type"] = name
         for provider in self.node.streamFeatures:
             element = provider(self)
             if element is not None:
@@ -252,14 +260,42 @@ class C2SStream(StreamBase):
             session.addElement("optional")
         return features
 
+    def _channelBindings(self) -> ChannelBindings:
+        """
+        The stream's channel binding data (L{xmuc.tls.connectionBindings}),
+        computed once after the TLS handshake; none without TLS.
+        """
+        if not self.secure:
+            return ChannelBindings()
+        if self._bindings is None:
+            self._bindings = transportBindings(self.transport, self.node.channelBinding)
+        return self._bindings
+
     def _mechanisms(self) -> MechanismSet:
-        return MechanismSet(
-            self.node.store.getCredentials,
-            self.node.domain,
-            self.secure,
-            self.node.channelBinding,
-            self.config.allow_plain,
+        node = self.node
+        context = AuthContext(
+            node.store.getCredentials,
+            node.domain,
+            node.keyDerivation,
+            self._admit,
+            dict(self._channelBindings().data),
         )
+        return MechanismSet(context, self.secure, self.config.allow_plain)
+
+    def _peerHost(self) -> str:
+        return str(getattr(self.transport.getPeer(), "host", "unknown"))
+
+    def _admit(self, username: str) -> defer.Deferred:
+        """
+        Whether an attempt on C{username} may go on (L{AuthThrottle.admit});
+        not once the stream has closed while it waited.
+        """
+
+        def stillOpen(_: Any) -> None:
+            if self.closed:
+                raise SASLFailure("aborted")
+
+        return self.node.authThrottle.admit(self._peerHost(), username).addCallback(stillOpen)
 
     # STARTTLS
 
@@ -355,20 +391,30 @@ class C2SStream(StreamBase):
         self._send(element)
 
     def _saslFailure(self, condition: str, text: str | None = None) -> None:
-        self._mechanism = None
+        mechanism, self._mechanism = self._mechanism, None
         element = domish.Element((NS_SASL, "failure"))
         element.addElement(condition)
         if text:
             element.addElement("text", content=text)
         self._send(element)
-        if condition in ("not-authorized", "invalid-authzid", "malformed-request"):
+        if condition == "not-authorized" and mechanism is not None and mechanism.username:
+            self.node.authThrottle.failed(self._peerHost(), mechanism.username)
+        if condition in _COUNTED_FAILURES:
             self._authFailures += 1
-            if self._authFailures >= _MAX_AUTH_FAILURES:
+            if self._authFailures >= self.config.auth_failures_per_stream:
                 self.streamError("policy-violation", "too many failed authentications")
 
     def _authenticated(self, result: Success) -> None:
-        self._mechanism = None
+        mechanism, self._mechanism = self._mechanism, None
         self.username = result.username
+        self.node.authThrottle.succeeded(self._peerHost(), result.username)
+        self.log.info(
+            "{username} authenticated from {peer} with {mechanism} (binding: {binding})",
+            username=result.username,
+            peer=self._peerHost(),
+            mechanism=mechanism.name if mechanism is not None else "?",
+            binding=result.bindingType or "none",
+        )
         self._setState("bind")
         self._saslSend("success", result.data)
         self._restart()

@@ -299,7 +299,8 @@ class AdHoc:
         password = preparePassword(form.get("password") or "")
         if form.get("password-verify") not in (None, form.get("password")):
             raise _badPayload("the passwords differ")
-        await self.node.store.createUser(username, makeCredentials(password))
+        credentials = await self.node.keyDerivation.run(makeCredentials, password)
+        await self.node.store.createUser(username, credentials)
         return Outcome(f"Added {username}@{self.node.domain}.")
 
     async def _deleteUser(self, sender: JID, form: data_form.Form) -> Outcome:
@@ -323,7 +324,8 @@ class AdHoc:
     async def _changePassword(self, sender: JID, form: data_form.Form) -> Outcome:
         username = self._localUser(form.get("accountjid"))
         password = preparePassword(form.get("password") or "")
-        await self.node.store.setCredentials(username, makeCredentials(password))
+        credentials = await self.node.keyDerivation.run(makeCredentials, password)
+        await self.node.store.setCredentials(username, credentials)
         return Outcome(f"Changed the password of {username}@{self.node.domain}.")
 
     async def _onlineUsers(self, sender: JID, form: data_form.Form) -> Outcome:

@@ -25,6 +25,7 @@ from twisted.words.protocols.jabber.error import StanzaError
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
+from xmuc.c2s.derivation import DerivationBusy
 from xmuc.c2s.sasl import makeCredentials
 from xmuc.core.jid import InvalidJID, parseJID, prepLocalpart
 
@@ -135,7 +136,8 @@ class Registration:
         # on one stream cannot both create an account.
         self._registered.add(stream)
         try:
-            await self.node.store.createUser(username, makeCredentials(password))
+            credentials = await self._credentials(password)
+            await self.node.store.createUser(username, credentials)
         except BaseException:
             self._registered.discard(stream)
             raise
@@ -180,9 +182,20 @@ class Registration:
         password = _fieldText(query, "password")
         if password is None:
             raise StanzaError("bad-request", text="no password given")
-        credentials = makeCredentials(preparePassword(password))
+        credentials = await self._credentials(preparePassword(password))
         await self.node.store.setCredentials(username, credentials)
         return None
+
+    async def _credentials(self, password: str) -> Any:
+        """
+        The credentials of a new password, hashed off the reactor thread
+        (L{xmuc.c2s.derivation}); C{resource-constraint} when its queue is
+        full.
+        """
+        try:
+            return await self.node.keyDerivation.run(makeCredentials, password)
+        except DerivationBusy:
+            raise StanzaError("resource-constraint", text="the server is busy, try again later")
 
 
 def install(node: Any) -> Registration:
