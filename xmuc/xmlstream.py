@@ -4,7 +4,10 @@ What the XML streams of the node share.
 
 L{StreamBase}, under every stream (client, server, component): a
 per-connection byte-rate limit, TCP_NODELAY, the stream header once per
-stream, stream errors and closing.
+stream, stream errors and closing, and the stream's write scope
+(L{xmuc.writes}): what it reads is handled in its scope, it stops reading
+while the store is busy with what it submitted, and the IQs it writes wait
+for the storage work its earlier input started.
 
 L{XMLStream}, under server-to-server and component streams: an expat parser
 of its own that refuses DTDs, entities, comments and processing
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections import deque
+
 from twisted.internet import protocol
 from twisted.logger import Logger
 from twisted.python import failure
 from twisted.words.xish import domish
 
 from xmuc.core.stanza import stanzaXml
+from xmuc.writes import CURRENT, WriteScope
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
 NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
@@ -62,6 +68,8 @@ class StreamBase(protocol.Protocol):
     @ivar rateLimit: bytes per second (0: no limit); past it reading pauses.
     @ivar rateBurst: bytes allowed in one burst.
     @ivar lastActivity: when the peer last sent anything.
+    @ivar writeScope: the store operations its input started, not yet
+        answered (L{xmuc.writes}).
     """
 
     log = Logger()
@@ -76,8 +84,11 @@ class StreamBase(protocol.Protocol):
         self._tokens = 0.0
         self._tokensAt = 0.0
         self._paused = False
+        self._storeHeld = False
         self._resumeCall: Any = None
         self.lastActivity = 0.0
+        self.writeScope = WriteScope(self._holdReading, self._releaseReading)
+        self._heldOutput: deque[tuple[bytes, int | None]] | None = None
 
     def writeHeader(self) -> None:
         """
@@ -113,10 +124,13 @@ class StreamBase(protocol.Protocol):
         if self.closed:
             return
         self.received(len(data))
+        token = CURRENT.set(self.writeScope)
         try:
             self.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
+        finally:
+            CURRENT.reset(token)
 
     def parse(self, data: bytes) -> None:
         """
@@ -138,12 +152,32 @@ class StreamBase(protocol.Protocol):
         self._tokens -= size
         if self._tokens < 0 and not self._paused:
             self._paused = True
-            self.transport.pauseProducing()
+            if not self._storeHeld:
+                self.transport.pauseProducing()
             self._resumeCall = self.clock.callLater(-self._tokens / rate, self._resume)
 
     def _resume(self) -> None:
         self._paused = False
-        if not self.closed:
+        if not self.closed and not self._storeHeld:
+            self.transport.resumeProducing()
+
+    def _holdReading(self) -> None:
+        """
+        Back-pressure: the store is busy and this stream's input submitted
+        to it; stop reading until it drains (the rest of the current read
+        is still handled).
+        """
+        if self._storeHeld or self.closed:
+            return
+        self._storeHeld = True
+        if not self._paused:
+            self.transport.pauseProducing()
+
+    def _releaseReading(self) -> None:
+        if not self._storeHeld:
+            return
+        self._storeHeld = False
+        if not self.closed and not self._paused:
             self.transport.resumeProducing()
 
     def sendHeader(self) -> None:
@@ -156,10 +190,42 @@ class StreamBase(protocol.Protocol):
 
     def sendBytes(self, data: bytes) -> None:
         """
-        Write already serialised XML.
+        Write an already serialised stanza, behind the write barrier: an IQ
+        waits until the store operations open in this stream's scope now
+        are answered, and anything written after a waiting IQ waits behind
+        it.
         """
-        if not self.closed:
+        if self.closed:
+            return
+        held = self._heldOutput
+        if held is None:
+            scope = self.writeScope
+            if not scope.open or not data.startswith(b"<iq"):
+                self.transport.write(data)
+                return
+            held = self._heldOutput = deque()
+        mark = self.writeScope.mark() if data.startswith(b"<iq") else None
+        held.append((data, mark))
+        if len(held) == 1:
+            self._flushHeld()
+
+    def _flushHeld(self) -> None:
+        """
+        Write the held output up to the first IQ whose barrier has not
+        passed yet, and wait for that one.
+        """
+        held, scope = self._heldOutput, self.writeScope
+        while held:
+            if self.closed:
+                held.clear()
+                break
+            data, mark = held[0]
+            if mark is not None and not scope.passed(mark):
+                scope.whenPassed(mark, self._flushHeld)
+                return
+            held.popleft()
             self.transport.write(data)
+        self._heldOutput = None
 
     def streamError(self, condition: str, text: str | None = None) -> None:
         """
@@ -198,7 +264,7 @@ class StreamBase(protocol.Protocol):
         self.closed = True
         if self._resumeCall is not None and self._resumeCall.active():
             self._resumeCall.cancel()
-        if self._paused:
+        if self._paused or self._storeHeld:
             # A paused transport would wait for a read to notice the end.
             self.transport.resumeProducing()
         self.transport.loseConnection()

@@ -43,6 +43,7 @@ from xmuc.muc.records import fromJSON, toJSON
 from xmuc.muc.service import MUCService
 from xmuc.muc.settings import Settings
 from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter, StoredRoom
+from xmuc.writes import later
 
 
 def settingsFrom(config: Config) -> Settings:
@@ -101,7 +102,7 @@ class MUCComponent:
         self._sinceTrim: dict[str, int] = {}
         self.service = MUCService(settingsFrom(node.config), node.random)
         self.timers: dict[tuple[str, ...], Any] = {}
-        self._waiting: list[tuple[domish.Element, JID]] | None = None
+        self._waiting: list[tuple[Callable[..., None], domish.Element, JID]] | None = None
         self._ready = False
         self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
             WeakKeyDictionary())
@@ -124,10 +125,12 @@ class MUCComponent:
         if self._ready:
             self._handle(stanza, to)
             return
+        # Parked until the rooms load, in the sender's write scope.
+        handle = later(self._handle)
         if self._waiting is not None:
-            self._waiting.append((stanza, to))
+            self._waiting.append((handle, stanza, to))
             return
-        self._waiting = [(stanza, to)]
+        self._waiting = [(handle, stanza, to)]
         self.load().addBoth(self._loaded)
 
     @defer.inlineCallbacks
@@ -147,8 +150,8 @@ class MUCComponent:
             self.log.failure("Loading the persistent rooms failed", result)
         self._ready = True
         waiting, self._waiting = self._waiting or [], None
-        for stanza, to in waiting:
-            self._handle(stanza, to)
+        for handle, stanza, to in waiting:
+            handle(stanza, to)
 
     # Input
 

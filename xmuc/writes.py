@@ -1,0 +1,241 @@
+# -*- test-case-name: tests.test_writes -*-
+"""
+The write barrier: what a stream's stanzas asked the store to do, and
+holding the stream's IQ answers until that is durable.
+
+Each stream owns a L{WriteScope}. While the stream handles what it read
+(L{StreamBase.dataReceived}), its scope is the current one (a context
+variable, L{CURRENT}), and every store operation submitted then is an open
+item of the scope until the store answers. The node's store is a
+L{TrackedStore}, which does that for every caller without them knowing.
+
+The chain of work a stanza starts stays in its scope after an asynchronous
+step:
+
+  - a coroutine or C{inlineCallbacks} function runs each step in the
+    context it started in (Twisted copies it), so what it submits after an
+    C{await} is in the scope;
+  - the callbacks on a store operation's Deferred run with the scope
+    current again, and the operation's item closes only after them: a
+    write issued from a read's callback opens its item before the read's
+    closes, so the scope is never empty in between;
+  - work parked for later (a stanza waiting for the rooms to load) takes a
+    L{WriteScope.later} continuation, an open item that runs its function
+    in the scope and then closes.
+
+A stream hands an IQ (a result, an error, a push) to its client only once
+every item open in its scope when the IQ was sent has closed: whatever the
+client's earlier stanzas wrote has committed when it sees the answer to a
+later IQ. What the stream sends after a held IQ waits behind it, so the
+stream's output keeps its order. A stream with no open item writes at
+once; the check is one attribute test.
+
+The store's back-pressure goes through the same scopes: an operation
+submitted while the store is L{busy<xmuc.storage.interfaces.IStore.busy>}
+pauses the reading of the stream it came from (L{WriteScope.pause}) until
+the store drains.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from contextvars import ContextVar
+from typing import Any, Callable, Iterable
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from xmuc.storage.interfaces import IStore
+
+#: The scope of the stream whose input is being handled now.
+CURRENT: ContextVar["WriteScope | None"] = ContextVar("xmuc-write-scope", default=None)
+
+
+class WriteScope:
+    """
+    The store operations one stream's stanzas started and the store has not
+    answered yet.
+
+    @param pause: called when the store is busy and this scope submits: the
+        stream stops reading.
+    @param resume: called when the store has drained.
+    @ivar open: the open items by sequence number, oldest first.
+    """
+
+    def __init__(self, pause: Callable[[], None] | None = None,
+                 resume: Callable[[], None] | None = None) -> None:
+        self.open: OrderedDict[int, None] = OrderedDict()
+        self._last = 0
+        self._waiters: deque[tuple[int, Callable[[], None]]] = deque()
+        self.pause = pause or (lambda: None)
+        self.resume = resume or (lambda: None)
+
+    def opened(self) -> int:
+        """
+        Open an item; returns its number, for L{closed}.
+        """
+        self._last += 1
+        self.open[self._last] = None
+        return self._last
+
+    def closed(self, item: int) -> None:
+        """
+        Close an item; waiters whose items are all closed now run.
+        """
+        del self.open[item]
+        waiters = self._waiters
+        while waiters and self.passed(waiters[0][0]):
+            _, callback = waiters.popleft()
+            callback()
+
+    def mark(self) -> int:
+        """
+        The newest item opened so far: L{passed} once it and every older
+        item closed.
+        """
+        return self._last
+
+    def passed(self, mark: int) -> bool:
+        """
+        Whether no item up to C{mark} is open.
+        """
+        if not self.open:
+            return True
+        return next(iter(self.open)) > mark
+
+    def whenPassed(self, mark: int, callback: Callable[[], None]) -> None:
+        """
+        Call C{callback} once L{passed}C{(mark)}, at once if it is.
+        """
+        if self.passed(mark):
+            callback()
+            return
+        self._waiters.append((mark, callback))
+
+    def run(self, f: Callable[..., Any], *args: Any) -> Any:
+        """
+        Call C{f} with this scope current.
+        """
+        token = CURRENT.set(self)
+        try:
+            return f(*args)
+        finally:
+            CURRENT.reset(token)
+
+    def later(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """
+        A continuation for work parked now and done later: an open item
+        until it is called; calling it runs C{f} in this scope, then closes
+        the item. Call it exactly once.
+        """
+        item = self.opened()
+
+        def continuation(*args: Any) -> Any:
+            try:
+                return self.run(f, *args)
+            finally:
+                self.closed(item)
+
+        return continuation
+
+
+def later(f: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    L{WriteScope.later} in the current scope, or C{f} itself outside any.
+    """
+    scope = CURRENT.get()
+    return f if scope is None else scope.later(f)
+
+
+#: IStore methods that change what is stored.
+WRITES = ("createUser", "setCredentials", "deleteUser", "setRosterItem",
+          "removeRosterItem", "storeOffline", "popOffline", "setVCard", "addBlocks",
+          "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "archiveMessage")
+#: IStore methods that only read.
+READS = ("getCredentials", "listUsers", "getRoster", "getVCard", "getBlockList",
+         "getLastActivity", "loadRooms", "lastMessages", "queryArchive")
+
+
+@implementer(IStore)
+class TrackedStore:
+    """
+    The node's view of its L{IStore}: the same methods, with every operation
+    counted in the current L{WriteScope}, every write kept by C{track} (the
+    node's pending work, which a stopping node waits for), and the store's
+    back-pressure passed on to the scopes that submit.
+
+    @param store: the real store.
+    @param track: L{xmuc.node.Node.track}.
+    """
+
+    def __init__(self, store: IStore, track: Callable[[Deferred[Any]], Any]) -> None:
+        self.store = store
+        self._track = track
+        self._paused: dict[WriteScope, None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (start, stop, maxOfflineMessages, test helpers)
+        # is the store's own.
+        return getattr(self.store, name)
+
+    @property
+    def busy(self) -> bool:
+        return self.store.busy
+
+    def whenDrained(self) -> Deferred[None]:
+        return self.store.whenDrained()
+
+    def _call(self, name: str, write: bool, args: tuple[Any, ...]) -> Deferred[Any]:
+        d = getattr(self.store, name)(*args)
+        if write:
+            self._track(d)
+        scope = CURRENT.get()
+        if scope is None:
+            return d
+        if self.store.busy:
+            self._pressure(scope)
+        item = scope.opened()
+        relayed: Deferred[Any] = Deferred()
+
+        def relay(result: Any) -> None:
+            fire = relayed.errback if isinstance(result, Failure) else relayed.callback
+            try:
+                scope.run(fire, result)
+            finally:
+                scope.closed(item)
+
+        d.addBoth(relay)
+        return relayed
+
+    def _pressure(self, scope: WriteScope) -> None:
+        if scope in self._paused:
+            return
+        first = not self._paused
+        self._paused[scope] = None
+        scope.pause()
+        if first:
+            self.store.whenDrained().addCallback(self._drained)
+
+    def _drained(self, _: Any) -> None:
+        paused, self._paused = self._paused, {}
+        for scope in paused:
+            scope.resume()
+
+
+def _method(name: str, write: bool) -> Callable[..., Deferred[Any]]:
+    def method(self: TrackedStore, *args: Any) -> Deferred[Any]:
+        return self._call(name, write, args)
+
+    method.__name__ = name
+    method.__doc__ = f"L{{IStore.{name}}}, tracked."
+    return method
+
+
+def _install(names: Iterable[str], write: bool) -> None:
+    for name in names:
+        setattr(TrackedStore, name, _method(name, write))
+
+
+_install(WRITES, True)
+_install(READS, False)
