@@ -108,6 +108,7 @@ class BatchingWriter:
         writer becomes L{busy}.
     @param lowWater: queued operations at which it stops being busy.
     @ivar maxQueued: the longest the queue has been (for benchmarks).
+    @ivar transactions: batches run so far (for tests and benchmarks).
     """
 
     def __init__(self, reactor: Any, connect: Callable[[], sqlite3.Connection],
@@ -119,6 +120,7 @@ class BatchingWriter:
         self.lowWater = min(lowWater, self.highWater - 1)
         self.busy = False
         self.maxQueued = 0
+        self.transactions = 0
         self._queue: deque[_Operation] = deque()
         self._running = 0
         self._drained: list[Deferred[None]] = []
@@ -184,6 +186,7 @@ class BatchingWriter:
         queue = self._queue
         batch = [queue.popleft() for _ in range(min(self.batchSize, len(queue)))]
         self._running = len(batch)
+        self.transactions += 1
         work = [(op.interaction, op.args, op.write) for op in batch]
         d = deferToThreadPool(self._reactor, self._pool, runBatch, self._connection, work)
         d.addCallbacks(self._done, self._crashed, (batch,), None, (batch,))
