@@ -19,9 +19,12 @@ step:
     current again, and the operation's item closes only after them: a
     write issued from a read's callback opens its item before the read's
     closes, so the scope is never empty in between;
-  - work parked for later (a stanza waiting for the rooms to load) takes a
-    L{WriteScope.later} continuation, an open item that runs its function
-    in the scope and then closes.
+  - work parked for later (a stanza waiting for the rooms to load, roster
+    work waiting for the account's lock) takes a L{later} continuation, an
+    open item that runs its function in the scope and then closes; a
+    Deferred that another caller's work fires (a block list loaded once for
+    several waiters) goes through L{inScope}, the same relay as the store's
+    operations.
 
 A stream hands an IQ (a result, an error, a push) to its client only once
 every item open in its scope when the IQ was sent has closed: whatever the
@@ -57,48 +60,74 @@ class WriteScope:
     The store operations one stream's stanzas started and the store has not
     answered yet.
 
+    Items have ranks. An item opened while the callbacks of another item of
+    the scope run (a write issued when a read answered, a parked stanza
+    handled at last) is its continuation and takes its rank; any other
+    item takes a new, higher rank. A waiter for a rank passes once no item
+    of that rank or lower is open: the work that came out of earlier input
+    by however many steps.
+
     @param pause: called when the store is busy and this scope submits: the
         stream stops reading.
     @param resume: called when the store has drained.
-    @ivar open: the open items by sequence number, oldest first.
+    @ivar open: the number of open items by rank, lowest rank first.
     """
 
     def __init__(self, pause: Callable[[], None] | None = None,
                  resume: Callable[[], None] | None = None) -> None:
-        self.open: OrderedDict[int, None] = OrderedDict()
+        self.open: OrderedDict[int, int] = OrderedDict()
         self._last = 0
+        self._continuing: int | None = None
         self._waiters: deque[tuple[int, Callable[[], None]]] = deque()
         self.pause = pause or (lambda: None)
         self.resume = resume or (lambda: None)
 
     def opened(self) -> int:
         """
-        Open an item; returns its number, for L{closed}.
+        Open an item; returns its rank, for L{closed}.
         """
+        rank = self._continuing
+        if rank is not None and rank in self.open:
+            self.open[rank] += 1
+            return rank
         self._last += 1
-        self.open[self._last] = None
+        self.open[self._last] = 1
         return self._last
 
-    def closed(self, item: int) -> None:
+    def closed(self, rank: int) -> None:
         """
-        Close an item; waiters whose items are all closed now run.
+        Close an item; waiters with no open item up to their rank run.
         """
-        del self.open[item]
+        left = self.open[rank] - 1
+        if left:
+            self.open[rank] = left
+            return
+        del self.open[rank]
         waiters = self._waiters
         while waiters and self.passed(waiters[0][0]):
             _, callback = waiters.popleft()
             callback()
 
+    def _continue(self, rank: int, f: Callable[..., Any], *args: Any) -> Any:
+        """
+        Call C{f} in this scope, as the continuation of an item of C{rank}.
+        """
+        outer, self._continuing = self._continuing, rank
+        try:
+            return self.run(f, *args)
+        finally:
+            self._continuing = outer
+
     def mark(self) -> int:
         """
-        The newest item opened so far: L{passed} once it and every older
-        item closed.
+        The highest rank so far: L{passed} once every item up to it (and
+        their continuations) closed.
         """
         return self._last
 
     def passed(self, mark: int) -> bool:
         """
-        Whether no item up to C{mark} is open.
+        Whether no item of rank C{mark} or lower is open.
         """
         if not self.open:
             return True
@@ -123,19 +152,37 @@ class WriteScope:
         finally:
             CURRENT.reset(token)
 
+    def relay(self, d: Deferred[Any]) -> Deferred[Any]:
+        """
+        A Deferred with C{d}'s result whose callbacks run in this scope; an
+        open item until they ran.
+        """
+        rank = self.opened()
+        relayed: Deferred[Any] = Deferred()
+
+        def fire(result: Any) -> None:
+            done = relayed.errback if isinstance(result, Failure) else relayed.callback
+            try:
+                self._continue(rank, done, result)
+            finally:
+                self.closed(rank)
+
+        d.addBoth(fire)
+        return relayed
+
     def later(self, f: Callable[..., Any]) -> Callable[..., Any]:
         """
         A continuation for work parked now and done later: an open item
         until it is called; calling it runs C{f} in this scope, then closes
         the item. Call it exactly once.
         """
-        item = self.opened()
+        rank = self.opened()
 
         def continuation(*args: Any) -> Any:
             try:
-                return self.run(f, *args)
+                return self._continue(rank, f, *args)
             finally:
-                self.closed(item)
+                self.closed(rank)
 
         return continuation
 
@@ -146,6 +193,15 @@ def later(f: Callable[..., Any]) -> Callable[..., Any]:
     """
     scope = CURRENT.get()
     return f if scope is None else scope.later(f)
+
+
+def inScope(d: Deferred[Any]) -> Deferred[Any]:
+    """
+    L{WriteScope.relay} in the current scope, or C{d} itself outside any:
+    for a Deferred that another caller's work will fire (a shared load).
+    """
+    scope = CURRENT.get()
+    return d if scope is None else scope.relay(d)
 
 
 #: IStore methods that change what is stored.
@@ -195,18 +251,7 @@ class TrackedStore:
             return d
         if self.store.busy:
             self._pressure(scope)
-        item = scope.opened()
-        relayed: Deferred[Any] = Deferred()
-
-        def relay(result: Any) -> None:
-            fire = relayed.errback if isinstance(result, Failure) else relayed.callback
-            try:
-                scope.run(fire, result)
-            finally:
-                scope.closed(item)
-
-        d.addBoth(relay)
-        return relayed
+        return scope.relay(d)
 
     def _pressure(self, scope: WriteScope) -> None:
         if scope in self._paused:
