@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
@@ -109,7 +110,10 @@ class BatchingWriter:
     @param lowWater: queued operations at which it stops being busy.
     @ivar maxQueued: the longest the queue has been (for benchmarks).
     @ivar transactions: batches run so far (for tests and benchmarks).
+    @ivar operations: operations run so far.
     """
+
+    log = Logger()
 
     def __init__(self, reactor: Any, connect: Callable[[], sqlite3.Connection],
                  batchSize: int = 200, highWater: int = 2000, lowWater: int = 500) -> None:
@@ -121,6 +125,7 @@ class BatchingWriter:
         self.busy = False
         self.maxQueued = 0
         self.transactions = 0
+        self.operations = 0
         self._queue: deque[_Operation] = deque()
         self._running = 0
         self._drained: list[Deferred[None]] = []
@@ -187,6 +192,7 @@ class BatchingWriter:
         batch = [queue.popleft() for _ in range(min(self.batchSize, len(queue)))]
         self._running = len(batch)
         self.transactions += 1
+        self.operations += len(batch)
         work = [(op.interaction, op.args, op.write) for op in batch]
         d = deferToThreadPool(self._reactor, self._pool, runBatch, self._connection, work)
         d.addCallbacks(self._done, self._crashed, (batch,), None, (batch,))
@@ -230,6 +236,10 @@ class BatchingWriter:
         if self._trigger is not None:
             self._reactor.removeSystemEventTrigger(self._trigger)
             self._trigger = None
+        self.log.info(
+            "SQLite store: {operations} operations in {transactions} transactions,"
+            " longest queue {longest}", operations=self.operations,
+            transactions=self.transactions, longest=self.maxQueued)
         self._stopPool()
         return succeed(None)
 
