@@ -4,7 +4,7 @@ Room archive benchmark: the sustained rate of archived room messages.
 Usage::
 
     PYTHONPATH=<checkout> /tmp/venv/bin/python bench/archive.py [--senders K]
-        [--window W] [--seconds T] [--json FILE]
+        [--window W] [--seconds T] [--synchronous normal|full] [--json FILE]
 
 Starts one xmuc node (twistd, SQLite store, the code on PYTHONPATH) on
 loopback; K clients each create a persistent, logging room of their own
@@ -64,9 +64,13 @@ _QUEUE = re.compile(r"longest queue (\d+)")
 
 
 class XmucServer(c2s.XmucServer):
+    #: Extra [storage] lines (e.g. synchronous = full; not for old code).
+    storage = ""
+
     def configure(self, port: int) -> None:
         super().configure(port)
         with open(self.config, "a") as f:
+            f.write(self.storage)
             f.write(textwrap.dedent("""
                 [s2s]
                 listen =
@@ -204,6 +208,8 @@ async def measure(server: XmucServer, senders: list[Sender], window: int,
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     root = tempfile.mkdtemp(prefix="xmuc-archive-bench-")
     server = XmucServer(root, *c2s.makeCertificate(root))
+    if args.synchronous:
+        server.storage = f"synchronous = {args.synchronous}\n"
     server.configure(c2s.freePort())
     server.createUsers(args.senders)
     server.start()
@@ -236,6 +242,8 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--window", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--synchronous", choices=("normal", "full"),
+                        help="[storage] synchronous (xmuc with the batching writer only)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     result = asyncio.run(run(args))
