@@ -20,6 +20,7 @@ from tests.c2s import StreamClient
 from tests.support.harness import Harness
 from xmuc.storage.memory import MemoryStore
 from xmuc.storage.interfaces import OfflineMessage
+from xmuc.writes import CURRENT, WriteScope, later
 
 PING = "<iq type='get' to='localhost' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>"
 PLAINTEXT = "[c2s]\nrequire_tls = false\nrate_limit = 0\n"
@@ -72,6 +73,60 @@ def _held(name: str) -> Callable[..., defer.Deferred]:
 
 for _name in _OPERATIONS:
     setattr(HeldStore, _name, _held(_name))
+
+
+class ScopeTests(unittest.SynchronousTestCase):
+    """
+    L{WriteScope}'s ranks and waiters, alone.
+    """
+
+    def test_waitsForOlderOnly(self) -> None:
+        """
+        A waiter passes once the items up to its mark closed, whatever is
+        still open after it.
+        """
+        scope = WriteScope()
+        first = scope.opened()
+        mark = scope.mark()
+        later_ = scope.opened()
+        passed = []
+        scope.whenPassed(mark, lambda: passed.append(True))
+        self.assertEqual(passed, [])
+        scope.closed(first)
+        self.assertEqual(passed, [True])
+        self.assertFalse(scope.passed(scope.mark()))
+        scope.closed(later_)
+        self.assertTrue(scope.passed(scope.mark()))
+
+    def test_continuationKeepsRank(self) -> None:
+        """
+        An item opened in the callbacks of an item's relay keeps the
+        waiter of that item waiting, though opened after the mark.
+        """
+        scope = WriteScope()
+        read: defer.Deferred = defer.Deferred()
+        write: defer.Deferred = defer.Deferred()
+        relayed = scope.relay(read)
+        relayed.addCallback(lambda _: scope.relay(write))
+        passed = []
+        scope.whenPassed(scope.mark(), lambda: passed.append(True))
+        read.callback(None)
+        self.assertEqual(passed, [])
+        write.callback(None)
+        self.assertEqual(passed, [True])
+
+    def test_later(self) -> None:
+        """
+        A continuation is an open item until called, and runs in the scope.
+        """
+        scope = WriteScope()
+        seen = []
+        continuation = scope.run(later, lambda: seen.append(CURRENT.get()))
+        self.assertFalse(scope.passed(scope.mark()))
+        self.assertIsNone(CURRENT.get())
+        continuation()
+        self.assertEqual(seen, [scope])
+        self.assertTrue(scope.passed(scope.mark()))
 
 
 class BarrierTests(unittest.TestCase):
@@ -248,13 +303,21 @@ class BackPressureTests(unittest.TestCase):
 
     def test_rateLimitStillHolds(self) -> None:
         """
-        Draining does not resume a stream that its byte-rate limit paused.
+        Draining does not resume a stream that its byte-rate limit paused;
+        the rate limit's own resumption does.
         """
-        stream = self.alice.stream
-        stream.rateLimit, stream.rateBurst = 10, 10
-        stream._tokens = 0.0
-        self.alice.send(TO_BOB)
-        self.assertEqual(self.alice.transport.producerState, "paused")
-        self.store.busy = False
-        self.store.drained.callback(None)
-        self.assertEqual(self.alice.transport.producerState, "paused")
+        store = HeldStore()
+        harness = Harness(config="[c2s]\nrequire_tls = false\nrate_limit = 100\n"
+                          "rate_burst = 100\n", store=store)
+        harness.createUser("alice")
+        harness.createUser("bob")
+        alice = StreamClient(harness)
+        alice.login("alice")
+        store.busy = True
+        alice.send(TO_BOB)
+        self.assertEqual(alice.transport.producerState, "paused")
+        store.busy = False
+        store.drained.callback(None)
+        self.assertEqual(alice.transport.producerState, "paused")
+        harness.clock.advance(3600)
+        self.assertEqual(alice.transport.producerState, "producing")

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_streams,tests.c2s.test_stream -*-
+# -*- test-case-name: tests.s2s.test_streams,tests.c2s.test_stream,tests.test_writes -*-
 """
 What the XML streams of the node share.
 
