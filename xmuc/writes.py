@@ -67,46 +67,74 @@ class WriteScope:
     of that rank or lower is open: the work that came out of earlier input
     by however many steps.
 
-    @param pause: called when the store is busy and this scope submits: the
-        stream stops reading.
-    @param resume: called when the store has drained.
-    @ivar open: the number of open items by rank, lowest rank first.
+    Small and lazy (a stream that never touches the store pays one object
+    of five slots): the table of open items and the waiters exist only
+    while there are some.
+
+    @param reader: what pauses and resumes the reading of the stream
+        (C{holdReading()}, C{releaseReading()}: the store is busy and this
+        scope submitted; the store drained), or L{None}.
+    @ivar open: the number of open items by rank, lowest rank first, or
+        L{None} when none is open.
     """
 
-    def __init__(self, pause: Callable[[], None] | None = None,
-                 resume: Callable[[], None] | None = None) -> None:
-        self.open: OrderedDict[int, int] = OrderedDict()
+    __slots__ = ("open", "_last", "_continuing", "_waiters", "reader")
+
+    def __init__(self, reader: Any = None) -> None:
+        self.open: OrderedDict[int, int] | None = None
         self._last = 0
         self._continuing: int | None = None
-        self._waiters: deque[tuple[int, Callable[[], None]]] = deque()
-        self.pause = pause or (lambda: None)
-        self.resume = resume or (lambda: None)
+        self._waiters: deque[tuple[int, Callable[[], None]]] | None = None
+        self.reader = reader
+
+    def pause(self) -> None:
+        """
+        The store is busy and this scope submitted to it.
+        """
+        if self.reader is not None:
+            self.reader.holdReading()
+
+    def resume(self) -> None:
+        """
+        The store drained.
+        """
+        if self.reader is not None:
+            self.reader.releaseReading()
 
     def opened(self) -> int:
         """
         Open an item; returns its rank, for L{closed}.
         """
+        open = self.open
+        if open is None:
+            open = self.open = OrderedDict()
         rank = self._continuing
-        if rank is not None and rank in self.open:
-            self.open[rank] += 1
+        if rank is not None and rank in open:
+            open[rank] += 1
             return rank
         self._last += 1
-        self.open[self._last] = 1
+        open[self._last] = 1
         return self._last
 
     def closed(self, rank: int) -> None:
         """
         Close an item; waiters with no open item up to their rank run.
         """
-        left = self.open[rank] - 1
+        open = self.open
+        assert open is not None
+        left = open[rank] - 1
         if left:
-            self.open[rank] = left
+            open[rank] = left
             return
-        del self.open[rank]
+        del open[rank]
+        if not open:
+            self.open = None
         waiters = self._waiters
         while waiters and self.passed(waiters[0][0]):
             _, callback = waiters.popleft()
             callback()
+        if waiters is not None and not waiters and self._waiters is waiters:
+            self._waiters = None
 
     def _continue(self, rank: int, f: Callable[..., Any], *args: Any) -> Any:
         """
@@ -129,9 +157,10 @@ class WriteScope:
         """
         Whether no item of rank C{mark} or lower is open.
         """
-        if not self.open:
+        open = self.open
+        if not open:
             return True
-        return next(iter(self.open)) > mark
+        return next(iter(open)) > mark
 
     def whenPassed(self, mark: int, callback: Callable[[], None]) -> None:
         """
@@ -140,6 +169,8 @@ class WriteScope:
         if self.passed(mark):
             callback()
             return
+        if self._waiters is None:
+            self._waiters = deque()
         self._waiters.append((mark, callback))
 
     def run(self, f: Callable[..., Any], *args: Any) -> Any:

@@ -87,7 +87,7 @@ class StreamBase(protocol.Protocol):
         self._storeHeld = False
         self._resumeCall: Any = None
         self.lastActivity = 0.0
-        self.writeScope = WriteScope(self._holdReading, self._releaseReading)
+        self.writeScope = WriteScope(self)
         self._heldOutput: deque[tuple[bytes, int | None]] | None = None
 
     def writeHeader(self) -> None:
@@ -161,7 +161,7 @@ class StreamBase(protocol.Protocol):
         if not self.closed and not self._storeHeld:
             self.transport.resumeProducing()
 
-    def _holdReading(self) -> None:
+    def holdReading(self) -> None:
         """
         Back-pressure: the store is busy and this stream's input submitted
         to it; stop reading until it drains (the rest of the current read
@@ -173,7 +173,10 @@ class StreamBase(protocol.Protocol):
         if not self._paused:
             self.transport.pauseProducing()
 
-    def _releaseReading(self) -> None:
+    def releaseReading(self) -> None:
+        """
+        The store drained: read again (unless the rate limit holds).
+        """
         if not self._storeHeld:
             return
         self._storeHeld = False
