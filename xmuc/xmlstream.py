@@ -20,9 +20,8 @@ the header and top-level elements.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections import deque
+from typing import Any
 
 from twisted.internet import protocol
 from twisted.logger import Logger
