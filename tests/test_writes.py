@@ -17,7 +17,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from tests.c2s import StreamClient
-from tests.support.harness import Harness
+from tests.support.harness import Harness, parseStanza
 from xmuc.storage.memory import MemoryStore
 from xmuc.storage.interfaces import OfflineMessage
 from xmuc.writes import CURRENT, WriteScope, later
@@ -45,6 +45,7 @@ class HeldStore(MemoryStore):
         self.held: list[tuple[str, Callable[[], defer.Deferred], defer.Deferred]] = []
         self.busy = False
         self.drained: defer.Deferred = defer.Deferred()
+        self.calls: list[str] = []
 
     def release(self) -> str:
         """
@@ -62,6 +63,7 @@ def _held(name: str) -> Callable[..., defer.Deferred]:
     real = getattr(MemoryStore, name)
 
     def method(self: HeldStore, *args: Any) -> defer.Deferred:
+        self.calls.append(name)
         if not self.holding:
             return real(self, *args)
         d: defer.Deferred = defer.Deferred()
@@ -300,6 +302,31 @@ class BackPressureTests(unittest.TestCase):
         messages = self.successResultOf(self.store.popOffline("bob"))
         self.assertEqual(len(messages), 1)
         self.assertIsInstance(messages[0], OfflineMessage)
+
+    def test_storeSeesNothingWhileBusy(self) -> None:
+        """
+        However many streams send while the store is busy, none of their
+        operations reaches it (its queue cannot grow); they wait with their
+        streams, which stop reading, and go in, each stream's in order, once
+        it drained.
+        """
+        self.harness.createUser("dave")
+        streams = [self.alice, self.carol]
+        self.store.calls.clear()
+        for i in range(3):
+            for client, to in zip(streams, ("bob", "dave")):
+                client.send(f"<message to='{to}@localhost' type='chat'><body>{i}</body>"
+                            "</message>")
+        self.assertEqual(self.store.calls, [])
+        self.assertEqual([c.transport.producerState for c in streams], ["paused"] * 2)
+        self.store.busy = False
+        self.store.drained.callback(None)
+        self.assertEqual([c.transport.producerState for c in streams], ["producing"] * 2)
+        self.store.holding = False
+        for to in ("bob", "dave"):
+            bodies = [str(parseStanza(m.stanza).body)
+                      for m in self.successResultOf(self.store.popOffline(to))]
+            self.assertEqual(bodies, ["0", "1", "2"])
 
     def test_rateLimitStillHolds(self) -> None:
         """

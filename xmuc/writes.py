@@ -34,9 +34,9 @@ stream's output keeps its order. A stream with no open item writes at
 once; the check is one attribute test.
 
 The store's back-pressure goes through the same scopes: an operation
-submitted while the store is L{busy<xmuc.storage.interfaces.IStore.busy>}
-pauses the reading of the stream it came from (L{WriteScope.pause}) until
-the store drains.
+from a stream while the store is L{busy<xmuc.storage.interfaces.IStore.busy>}
+waits with its scope (L{TrackedStore}) and the stream stops reading
+(L{WriteScope.pause}) until the store drains.
 """
 
 from __future__ import annotations
@@ -252,14 +252,27 @@ class TrackedStore:
     node's pending work, which a stopping node waits for), and the store's
     back-pressure passed on to the scopes that submit.
 
+    Back-pressure: while the store is busy, an operation from a stream's
+    scope is not submitted but parked with its scope, in order, and the
+    stream stops reading; once the store drained, the parked operations are
+    submitted, scope by scope in the order they parked, until the store is
+    busy again, and the streams whose operations all went read again. So
+    the store's queue stays at its high-water mark however many streams
+    send (only work outside any stream, such as room timers, goes straight
+    in), and what waits is bounded by what the paused streams had already
+    read. A scope with parked operations parks its later ones too, so its
+    own operations keep their order. Nothing is dropped.
+
     @param store: the real store.
     @param track: L{xmuc.node.Node.track}.
+    @ivar parked: the operations waiting for the store to drain, by scope.
     """
 
     def __init__(self, store: IStore, track: Callable[[Deferred[Any]], Any]) -> None:
         self.store = store
         self._track = track
-        self._paused: dict[WriteScope, None] = {}
+        self.parked: dict[WriteScope, deque[tuple[str, tuple[Any, ...], Deferred[Any]]]] = {}
+        self._waiting = False
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (start, stop, maxOfflineMessages, test helpers)
@@ -274,29 +287,49 @@ class TrackedStore:
         return self.store.whenDrained()
 
     def _call(self, name: str, write: bool, args: tuple[Any, ...]) -> Deferred[Any]:
-        d = getattr(self.store, name)(*args)
+        scope = CURRENT.get()
+        if scope is not None and (scope in self.parked or self.store.busy):
+            d: Deferred[Any] = Deferred()
+            self._park(scope, name, args, d)
+        else:
+            d = getattr(self.store, name)(*args)
         if write:
             self._track(d)
-        scope = CURRENT.get()
-        if scope is None:
-            return d
-        if self.store.busy:
-            self._pressure(scope)
-        return scope.relay(d)
+        return d if scope is None else scope.relay(d)
 
-    def _pressure(self, scope: WriteScope) -> None:
-        if scope in self._paused:
-            return
-        first = not self._paused
-        self._paused[scope] = None
-        scope.pause()
-        if first:
+    def _park(self, scope: WriteScope, name: str, args: tuple[Any, ...],
+              d: Deferred[Any]) -> None:
+        queue = self.parked.get(scope)
+        if queue is None:
+            queue = self.parked[scope] = deque()
+            scope.pause()
+        queue.append((name, args, d))
+        self._waitForDrain()
+
+    def _waitForDrain(self) -> None:
+        if not self._waiting:
+            self._waiting = True
             self.store.whenDrained().addCallback(self._drained)
 
     def _drained(self, _: Any) -> None:
-        paused, self._paused = self._paused, {}
-        for scope in paused:
+        """
+        Submit the parked operations until the store is busy again (the
+        callbacks of an operation that answers at once may park more: they
+        join their scope's queue).
+        """
+        parked = self.parked
+        while parked:
+            scope = next(iter(parked))
+            queue = parked[scope]
+            while queue:
+                if self.store.busy:
+                    self.store.whenDrained().addCallback(self._drained)
+                    return
+                name, args, d = queue.popleft()
+                getattr(self.store, name)(*args).chainDeferred(d)
+            del parked[scope]
             scope.resume()
+        self._waiting = False
 
 
 def _method(name: str, write: bool) -> Callable[..., Deferred[Any]]:
