@@ -328,6 +328,25 @@ class BackPressureTests(unittest.TestCase):
                       for m in self.successResultOf(self.store.popOffline(to))]
             self.assertEqual(bodies, ["0", "1", "2"])
 
+    def test_orderAcrossStreams(self) -> None:
+        """
+        Once operations are parked, later ones park behind them even when
+        the store is no longer busy, so the store sees every operation in
+        the order it was made.
+        """
+        self.harness.createUser("dave")
+        self.store.calls.clear()
+        self.alice.send(TO_BOB)
+        self.store.busy = False
+        self.carol.send("<message to='dave@localhost' type='chat'><body>x</body></message>")
+        self.assertEqual(self.store.calls, [])
+        self.store.drained.callback(None)
+        self.assertEqual(self.store.calls,
+                         ["getBlockList", "getBlockList", "storeOffline", "storeOffline"])
+        self.store.holding = False
+        [first] = self.successResultOf(self.store.popOffline("bob"))
+        self.assertEqual(str(parseStanza(first.stanza).body), "hi")
+
     def test_rateLimitStillHolds(self) -> None:
         """
         Draining does not resume a stream that its byte-rate limit paused;

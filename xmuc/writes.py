@@ -253,25 +253,27 @@ class TrackedStore:
     back-pressure passed on to the scopes that submit.
 
     Back-pressure: while the store is busy, an operation from a stream's
-    scope is not submitted but parked with its scope, in order, and the
-    stream stops reading; once the store drained, the parked operations are
-    submitted, scope by scope in the order they parked, until the store is
-    busy again, and the streams whose operations all went read again. So
-    the store's queue stays at its high-water mark however many streams
-    send (only work outside any stream, such as room timers, goes straight
-    in), and what waits is bounded by what the paused streams had already
-    read. A scope with parked operations parks its later ones too, so its
-    own operations keep their order. Nothing is dropped.
+    scope is not submitted but parked, and the stream stops reading; once
+    parking began, every later operation parks behind it (from a stream or
+    not), so operations reach the store in the order they were made. When
+    the store drained, the parked operations are submitted in order until
+    it is busy again, and a stream reads again once none of its operations
+    is parked. So the store's queue stays at its high-water mark however
+    many streams send (only work outside any stream, such as room timers,
+    may go past it), and what is parked is bounded by what the paused
+    streams had already read. Nothing is dropped.
 
     @param store: the real store.
     @param track: L{xmuc.node.Node.track}.
-    @ivar parked: the operations waiting for the store to drain, by scope.
+    @ivar parked: the operations waiting for the store to drain, in order.
     """
 
     def __init__(self, store: IStore, track: Callable[[Deferred[Any]], Any]) -> None:
         self.store = store
         self._track = track
-        self.parked: dict[WriteScope, deque[tuple[str, tuple[Any, ...], Deferred[Any]]]] = {}
+        self.parked: deque[tuple[WriteScope | None, str, tuple[Any, ...], Deferred[Any]]] = (
+            deque())
+        self._parkedBy: dict[WriteScope, int] = {}
         self._waiting = False
 
     def __getattr__(self, name: str) -> Any:
@@ -288,7 +290,7 @@ class TrackedStore:
 
     def _call(self, name: str, write: bool, args: tuple[Any, ...]) -> Deferred[Any]:
         scope = CURRENT.get()
-        if scope is not None and (scope in self.parked or self.store.busy):
+        if self.parked or (scope is not None and self.store.busy):
             d: Deferred[Any] = Deferred()
             self._park(scope, name, args, d)
         else:
@@ -297,38 +299,38 @@ class TrackedStore:
             self._track(d)
         return d if scope is None else scope.relay(d)
 
-    def _park(self, scope: WriteScope, name: str, args: tuple[Any, ...],
+    def _park(self, scope: WriteScope | None, name: str, args: tuple[Any, ...],
               d: Deferred[Any]) -> None:
-        queue = self.parked.get(scope)
-        if queue is None:
-            queue = self.parked[scope] = deque()
-            scope.pause()
-        queue.append((name, args, d))
-        self._waitForDrain()
-
-    def _waitForDrain(self) -> None:
+        self.parked.append((scope, name, args, d))
+        if scope is not None:
+            count = self._parkedBy.get(scope, 0)
+            self._parkedBy[scope] = count + 1
+            if not count:
+                scope.pause()
         if not self._waiting:
             self._waiting = True
             self.store.whenDrained().addCallback(self._drained)
 
     def _drained(self, _: Any) -> None:
         """
-        Submit the parked operations until the store is busy again (the
-        callbacks of an operation that answers at once may park more: they
-        join their scope's queue).
+        Submit the parked operations in order until the store is busy again
+        (the callbacks of an operation that answers at once may park more
+        behind them).
         """
         parked = self.parked
         while parked:
-            scope = next(iter(parked))
-            queue = parked[scope]
-            while queue:
-                if self.store.busy:
-                    self.store.whenDrained().addCallback(self._drained)
-                    return
-                name, args, d = queue.popleft()
-                getattr(self.store, name)(*args).chainDeferred(d)
-            del parked[scope]
-            scope.resume()
+            if self.store.busy:
+                self.store.whenDrained().addCallback(self._drained)
+                return
+            scope, name, args, d = parked.popleft()
+            getattr(self.store, name)(*args).chainDeferred(d)
+            if scope is not None:
+                left = self._parkedBy[scope] - 1
+                if left:
+                    self._parkedBy[scope] = left
+                else:
+                    del self._parkedBy[scope]
+                    scope.resume()
         self._waiting = False
 
 
