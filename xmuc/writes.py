@@ -33,6 +33,10 @@ later IQ. What the stream sends after a held IQ waits behind it, so the
 stream's output keeps its order. A stream with no open item writes at
 once; the check is one attribute test.
 
+Stream management (XEP-0198) acknowledgements, when they come, are the same
+promise as an IQ answer and must take the same way (L{WriteScope.mark} when
+the ack is due, L{WriteScope.whenPassed} before it is written).
+
 The store's back-pressure goes through the same scopes: an operation
 from a stream while the store is L{busy<xmuc.storage.interfaces.IStore.busy>}
 waits with its scope (L{TrackedStore}) and the stream stops reading
