@@ -68,6 +68,10 @@ hash_queue = 8
 backend = memory
 path = db.sqlite
 max_offline = 10
+synchronous = full
+batch_size = 50
+queue_high_water = 100
+queue_low_water = 20
 
 [services]
 registration = yes
@@ -168,7 +172,7 @@ class ValuesTests(unittest.TestCase):
                 hash_queue=8,
             ),
         )
-        self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10))
+        self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10, "full", 50, 100, 20))
         self.assertEqual(
             config.services,
             ServicesSection(True, ("admin@example.org", "root@example.org"), True),
@@ -253,6 +257,19 @@ class ErrorTests(unittest.TestCase):
         A negative count is refused.
         """
         self.assertError("[storage]\nmax_offline = -1\n", "[storage] max_offline", "negative")
+
+    def test_storageQueue(self) -> None:
+        """
+        The store's synchronous setting is normal or full, a batch holds an
+        operation at least, and the queue's low-water mark is below its
+        high-water mark.
+        """
+        self.assertError("[storage]\nsynchronous = off\n", "[storage] synchronous", "normal or full")
+        self.assertError("[storage]\nbatch_size = 0\n", "[storage] batch_size", "at least 1")
+        self.assertError("[storage]\nqueue_high_water = 0\n", "[storage] queue_high_water",
+                         "at least 1")
+        self.assertError("[storage]\nqueue_high_water = 10\nqueue_low_water = 10\n",
+                         "[storage] queue_low_water", "below")
 
     def test_badFloat(self) -> None:
         """

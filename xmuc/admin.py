@@ -101,7 +101,7 @@ def run(config: Config, args: argparse.Namespace, out: Any, stdin: Any = None) -
     if config.storage.backend != "sqlite":
         raise AdminError("[storage] backend is memory: there is nothing to administer")
     os.makedirs(config.dataDir, exist_ok=True)
-    store = makeStore("sqlite", config.storagePath)
+    store = makeStore("sqlite", config.storagePath, synchronous=config.storage.synchronous)
     yield store.start()
     try:
         if args.command == "users":

@@ -138,6 +138,10 @@ class StorageSection:
     backend: str = "sqlite"
     path: str = ""
     max_offline: int = 1000
+    synchronous: str = "normal"
+    batch_size: int = 200
+    queue_high_water: int = 2000
+    queue_low_water: int = 500
 
 
 @dataclass(frozen=True)
@@ -400,6 +404,7 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"[storage] backend: {config.storage.backend!r} is not sqlite or memory"
         )
+    _validateStorage(config)
     if config.tls.key and not config.tls.certificate:
         raise ConfigError("[tls] key: set certificate too")
     if not config.c2s.listen and not config.c2s.direct_tls_listen:
@@ -431,6 +436,18 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"[services] admins: {admin!r}: {e}")
         if parsed.user is None or parsed.resource is not None:
             raise ConfigError(f"[services] admins: {admin!r} is not a bare JID")
+
+
+def _validateStorage(config: Config) -> None:
+    storage = config.storage
+    if storage.synchronous not in ("normal", "full"):
+        raise ConfigError(f"[storage] synchronous: {storage.synchronous!r} is not normal or full")
+    if storage.batch_size < 1:
+        raise ConfigError("[storage] batch_size: must be at least 1")
+    if storage.queue_high_water < 1:
+        raise ConfigError("[storage] queue_high_water: must be at least 1")
+    if not 0 <= storage.queue_low_water < storage.queue_high_water:
+        raise ConfigError("[storage] queue_low_water: must be from 0 to below queue_high_water")
 
 
 def _section(

@@ -47,6 +47,7 @@ from xmuc.config import Config
 from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
 from xmuc.router import Router
 from xmuc.storage.interfaces import IStore
+from xmuc.writes import TrackedStore
 
 #: Feature modules, each with an C{install(node)} function.
 FEATURES = (
@@ -193,8 +194,11 @@ class Node:
     @ivar keyDerivation: runs password key derivations
         (L{xmuc.c2s.derivation}; at once on this thread unless given).
     @ivar authThrottle: failed-authentication records (L{xmuc.c2s.throttle}).
-    @ivar pending: storage work in flight that nobody waits for (L{track});
-        a stopping node waits for it before it stops the store.
+    @ivar store: the store, as a L{TrackedStore}: every operation counts in
+        the write scope of the stream whose stanza started it (the write
+        barrier, L{xmuc.writes}), and every write is L{track}ed.
+    @ivar pending: storage work in flight (L{track}); a stopping node waits
+        for it before it stops the store.
     """
 
     log = Logger()
@@ -212,7 +216,8 @@ class Node:
     ) -> None:
         self.config = config
         self.domain = config.node.domain
-        self.store = store
+        self.pending: set[defer.Deferred] = set()
+        self.store = TrackedStore(store, self.track)
         self.clock = clock
         self.random = random or _random.Random()
         self.tlsContextFactory = tlsContextFactory
@@ -239,7 +244,6 @@ class Node:
         self.preAuthIQ = IQDispatcher()
         self.startedAt = clock.seconds()
         self.modules: dict[str, Any] = {}
-        self.pending: set[defer.Deferred] = set()
         for name in features:
             module = importlib.import_module(name)
             self.modules[name.rsplit(".", 1)[-1]] = module.install(self)
@@ -258,9 +262,9 @@ class Node:
 
     def track(self, d: defer.Deferred) -> defer.Deferred:
         """
-        Keep C{d} (storage work whose result nobody waits for) among the
-        node's pending work until it fires, so that a stopping node lets it
-        finish before it stops the store.
+        Keep C{d} (storage work) among the node's pending work until it
+        fires, so that a stopping node lets it finish before it stops the
+        store. Every write through L{store} is tracked already.
         """
         self.pending.add(d)
 

@@ -60,6 +60,17 @@ def prepareTLS(config: Config) -> tuple[Any, bytes]:
     return factory, binding
 
 
+def sqliteSettings(config: Config) -> dict[str, Any]:
+    """
+    The SQLite store's settings from [storage] (for L{makeStore}).
+    """
+    storage = config.storage
+    if storage.backend != "sqlite":
+        return {}
+    return {"synchronous": storage.synchronous, "batchSize": storage.batch_size,
+            "highWater": storage.queue_high_water, "lowWater": storage.queue_low_water}
+
+
 class NodeService(service.MultiService):
     """
     Starts the store, then the listeners; stops them in reverse.
@@ -78,6 +89,7 @@ class NodeService(service.MultiService):
             config.storagePath,
             reactor=reactor,
             maxOfflineMessages=config.storage.max_offline,
+            **sqliteSettings(config),
         )
         # Password hashing runs in a pool of its own, off the reactor.
         self.derivation = ThreadedDerivation(

@@ -1,14 +1,17 @@
-# -*- test-case-name: tests.s2s.test_streams,tests.c2s.test_stream -*-
+# -*- test-case-name: tests.s2s.test_streams,tests.c2s.test_stream,tests.test_writes -*-
 """
 What the XML streams of the node share.
 
 L{StreamBase}, under every stream (client, server, component): a
 per-connection byte-rate limit, TCP_NODELAY, the stream header once per
-stream, stream errors and closing, and the timers that give up on a peer:
-a TLS handshake that does not finish within C{handshakeTimeout}, and a
+stream, stream errors and closing, the timers that give up on a peer (a
+TLS handshake that does not finish within C{handshakeTimeout}, and a
 closed stream whose transport is still there C{closeTimeout} later, abort
-the transport (a close would wait on the peer for ever: on its handshake,
-its close-notify or its reading).
+the transport: a close would wait on the peer for ever, on its handshake,
+its close-notify or its reading), and the stream's write scope
+(L{xmuc.writes}): what it reads is handled in its scope, it stops reading
+while the store is busy with what it submitted, and the IQs it writes wait
+for the storage work its earlier input started.
 
 L{xmuc.parselimits.ParseLimits}, what one stanza may hold, are checked in
 the parsers' start-element callbacks (L{parseCheck}) before the tree
@@ -25,6 +28,7 @@ the header and top-level elements.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from twisted.internet import protocol
@@ -36,6 +40,7 @@ from zope.interface import implementer
 
 from xmuc.core.stanza import stanzaXml
 from xmuc.parselimits import ParseLimits, checkStart
+from xmuc.writes import CURRENT, WriteScope
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
 NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
@@ -89,6 +94,8 @@ class StreamBase(protocol.Protocol):
     @ivar closeTimeout: seconds a closed stream's transport may take to go
         (flushing, TLS close-notify) before it is aborted.
     @ivar lastActivity: when the peer last sent anything.
+    @ivar writeScope: the store operations its input started, not yet
+        answered (L{xmuc.writes}).
     """
 
     log = Logger()
@@ -105,11 +112,14 @@ class StreamBase(protocol.Protocol):
         self._tokens = 0.0
         self._tokensAt = 0.0
         self._paused = False
+        self._storeHeld = False
         self._resumeCall: Any = None
         # The timer that aborts the transport: the handshake's while a TLS
         # handshake runs, then the close's once the stream is closed.
         self._abortCall: Any = None
         self.lastActivity = 0.0
+        self.writeScope = WriteScope(self)
+        self._heldOutput: deque[tuple[bytes, int | None]] | None = None
 
     def writeHeader(self) -> None:
         """
@@ -225,10 +235,13 @@ class StreamBase(protocol.Protocol):
         if self.closed:
             return
         self.received(len(data))
+        token = CURRENT.set(self.writeScope)
         try:
             self.parse(data)
         except StreamError as e:
             self.streamError(e.condition, e.text)
+        finally:
+            CURRENT.reset(token)
 
     def parse(self, data: bytes) -> None:
         """
@@ -250,12 +263,35 @@ class StreamBase(protocol.Protocol):
         self._tokens -= size
         if self._tokens < 0 and not self._paused:
             self._paused = True
-            self.transport.pauseProducing()
+            if not self._storeHeld:
+                self.transport.pauseProducing()
             self._resumeCall = self.clock.callLater(-self._tokens / rate, self._resume)
 
     def _resume(self) -> None:
         self._paused = False
-        if not self.closed:
+        if not self.closed and not self._storeHeld:
+            self.transport.resumeProducing()
+
+    def holdReading(self) -> None:
+        """
+        Back-pressure: the store is busy and this stream's input submitted
+        to it; stop reading until it drains (the rest of the current read
+        is still handled).
+        """
+        if self._storeHeld or self.closed:
+            return
+        self._storeHeld = True
+        if not self._paused:
+            self.transport.pauseProducing()
+
+    def releaseReading(self) -> None:
+        """
+        The store drained: read again (unless the rate limit holds).
+        """
+        if not self._storeHeld:
+            return
+        self._storeHeld = False
+        if not self.closed and not self._paused:
             self.transport.resumeProducing()
 
     def sendHeader(self) -> None:
@@ -268,10 +304,42 @@ class StreamBase(protocol.Protocol):
 
     def sendBytes(self, data: bytes) -> None:
         """
-        Write already serialised XML.
+        Write an already serialised stanza, behind the write barrier: an IQ
+        waits until the store operations open in this stream's scope now
+        are answered, and anything written after a waiting IQ waits behind
+        it.
         """
-        if not self.closed:
+        if self.closed:
+            return
+        held = self._heldOutput
+        if held is None:
+            scope = self.writeScope
+            if not scope.open or not data.startswith(b"<iq"):
+                self.transport.write(data)
+                return
+            held = self._heldOutput = deque()
+        mark = self.writeScope.mark() if data.startswith(b"<iq") else None
+        held.append((data, mark))
+        if len(held) == 1:
+            self._flushHeld()
+
+    def _flushHeld(self) -> None:
+        """
+        Write the held output up to the first IQ whose barrier has not
+        passed yet, and wait for that one.
+        """
+        held, scope = self._heldOutput, self.writeScope
+        while held:
+            if self.closed:
+                held.clear()
+                break
+            data, mark = held[0]
+            if mark is not None and not scope.passed(mark):
+                scope.whenPassed(mark, self._flushHeld)
+                return
+            held.popleft()
             self.transport.write(data)
+        self._heldOutput = None
 
     def streamError(self, condition: str, text: str | None = None, logged: bool = True) -> None:
         """
@@ -311,7 +379,7 @@ class StreamBase(protocol.Protocol):
         self.transport.write(b"</stream:stream>")
         self.closed = True
         self._cancelTimers()
-        if self._paused:
+        if self._paused or self._storeHeld:
             # A paused transport would wait for a read to notice the end.
             self.transport.resumeProducing()
         self.transport.loseConnection()

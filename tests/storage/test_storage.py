@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
@@ -323,6 +324,31 @@ class StoreTestsMixin(_Base):
             await self.store.storeOffline("nobody", OfflineMessage("x", 1.0))
         self.assertEqual(await self.store.popOffline("nobody"), [])
 
+    async def test_submittedTogether(self) -> None:
+        """
+        Operations submitted without waiting apply in submission order (a
+        read sees the writes before it), and one that fails fails alone.
+        """
+        first = self.store.storeOffline("alice", OfflineMessage("1", 1.0))
+        refused = self.store.storeOffline("nobody", OfflineMessage("x", 1.0))
+        second = self.store.storeOffline("alice", OfflineMessage("2", 2.0))
+        popped = self.store.popOffline("alice")
+        self.assertTrue(await first)
+        with self.assertRaises(UnknownUser):
+            await refused
+        self.assertTrue(await second)
+        self.assertEqual([m.stanza for m in await popped], ["1", "2"])
+
+    # Back-pressure
+
+    async def test_notBusyWhenIdle(self) -> None:
+        """
+        An idle store is not busy, and waiting for it to drain does not
+        wait.
+        """
+        self.assertFalse(self.store.busy)
+        self.assertTrue(self.store.whenDrained().called)
+
     # vcard-temp
 
     async def test_vcard(self) -> None:
@@ -420,6 +446,22 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
 
     def makeStore(self) -> IStore:
         return SQLiteStore(self.mktemp(), maxOfflineMessages=self.maxOfflineMessages)
+
+    async def test_busyUntilDrained(self) -> None:
+        """
+        Past its high-water mark the store is busy, and it drains: every
+        operation is answered, none dropped.
+        """
+        store = SQLiteStore(self.mktemp(), highWater=4, lowWater=1)
+        await store.start()
+        self.addCleanup(store.stop)
+        await store.createUser("bob", [])
+        ds = [store.storeOffline("bob", OfflineMessage(str(i), 1.0)) for i in range(8)]
+        self.assertTrue(store.busy)
+        await store.whenDrained()
+        self.assertFalse(store.busy)
+        self.assertEqual(await defer.gatherResults(ds), [True] * 8)
+        self.assertEqual(len(await store.popOffline("bob")), 8)
 
 
 class MakeStoreTests(SynchronousTestCase):

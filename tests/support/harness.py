@@ -124,6 +124,8 @@ class Harness:
     @param tlsContextFactory: the node's server TLS context factory, for
         stream tests (L{None}: no STARTTLS offered).
     @param channelBinding: the node's tls-server-end-point data.
+    @param store: the node's store (a L{MemoryStore} or one derived from
+        it); a fresh L{MemoryStore} by default.
     """
 
     def __init__(
@@ -134,10 +136,11 @@ class Harness:
         seed: int = 0,
         tlsContextFactory: Any = None,
         channelBinding: bytes | None = None,
+        store: MemoryStore | None = None,
     ) -> None:
         self.clock = task.Clock()
         self.clock.advance(1_700_000_000)
-        self.store = MemoryStore()
+        self.store = MemoryStore() if store is None else store
         self.store.start()
         self.config = parseConfig(f"[node]\ndomain = {domain}\n{config}")
         self.node = Node(

@@ -49,6 +49,7 @@ from xmuc.muc.records import fromJSON, toJSON
 from xmuc.muc.service import SERVICE_LOADING, MUCService, ServiceState
 from xmuc.muc.settings import Settings
 from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter, StoredRoom
+from xmuc.writes import later
 
 
 def settingsFrom(config: Config) -> Settings:
@@ -109,7 +110,9 @@ class MUCComponent:
                                   state=ServiceState.LOADING)
         self.timers: dict[tuple[str, ...], Any] = {}
         self.loadQueue = node.config.muc.load_queue
-        self._waiting: list[tuple[domish.Element, JID]] = []
+        # Stanzas parked until the rooms load, each with its handler bound
+        # to the sender's write scope (xmuc.writes.later).
+        self._waiting: list[tuple[Callable[..., None], domish.Element, JID]] = []
         self._loading: defer.Deferred | None = None
         self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
             WeakKeyDictionary())
@@ -148,7 +151,7 @@ class MUCComponent:
         if self._ready:
             self._handle(stanza, to)
         elif len(self._waiting) < self.loadQueue:
-            self._waiting.append((stanza, to))
+            self._waiting.append((later(self._handle), stanza, to))
         else:
             self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))
 
@@ -181,8 +184,8 @@ class MUCComponent:
         else:
             self.service.transition("loaded")
         waiting, self._waiting = self._waiting, []
-        for stanza, to in waiting:
-            self._handle(stanza, to)
+        for handle, stanza, to in waiting:
+            handle(stanza, to)
 
     # Input
 
@@ -347,7 +350,7 @@ class MUCComponent:
         if self._ready:
             self.run(self.service.shutdown(self.clock.seconds()))
         waiting, self._waiting = self._waiting, []
-        for stanza, to in waiting:
+        for handle, stanza, to in waiting:
             self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))
         for key in list(self.timers):
             self._cancelTimer(effects.CancelTimer(key), None)

@@ -39,6 +39,7 @@ from twisted.words.xish import domish
 
 from xmuc.core.errors import isError
 from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.writes import inScope
 
 NS_BLOCKING = "urn:xmpp:blocking"
 NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
@@ -133,7 +134,8 @@ class Blocking:
         waiting: defer.Deferred = defer.Deferred()
         if bare in self._loading:
             self._loading[bare].append(waiting)
-            return waiting
+            # Fired by the first caller's load: keep this caller's scope.
+            return inScope(waiting)
         self._loading[bare] = [waiting]
 
         def loaded(blocked: set[str]) -> None:

@@ -31,6 +31,7 @@ from xmuc.im.subscription import (
     transition,
 )
 from xmuc.storage.interfaces import RosterItem
+from xmuc.writes import later
 
 NS_ROSTER = "jabber:iq:roster"
 NS_ROSTERVER = "urn:xmpp:features:rosterver"
@@ -213,7 +214,8 @@ class RosterService:
                 self._locks.pop(username, None)
             return result
 
-        return lock.run(run).addBoth(release)
+        # Work waiting for the lock stays in its stream's write scope.
+        return lock.run(later(run)).addBoth(release)
 
     # IQ handlers
 

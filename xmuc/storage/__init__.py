@@ -49,6 +49,7 @@ def makeStore(
     path: str | None,
     reactor: Any = None,
     maxOfflineMessages: int = 1000,
+    **sqlite: Any,
 ) -> IStore:
     """
     Build the store a configuration names; it still has to be started.
@@ -56,6 +57,8 @@ def makeStore(
     @param backend: C{"memory"} or C{"sqlite"}.
     @param path: the database file, required for C{"sqlite"}.
     @param reactor: the reactor on which the SQLite store delivers results.
+    @param sqlite: the SQLite store's other settings (C{synchronous},
+        C{batchSize}, C{highWater}, C{lowWater}).
     @raise ValueError: for an unknown backend or a missing path.
     """
     if backend == "memory":
@@ -63,5 +66,6 @@ def makeStore(
     if backend == "sqlite":
         if not path:
             raise ValueError("the sqlite storage backend needs a path")
-        return SQLiteStore(path, reactor=reactor, maxOfflineMessages=maxOfflineMessages)
+        return SQLiteStore(path, reactor=reactor, maxOfflineMessages=maxOfflineMessages,
+                           **sqlite)
     raise ValueError(f"unknown storage backend {backend!r}")

@@ -188,7 +188,20 @@ class IStore(Interface):
 
     def stop():
         """
-        Close the store.
+        Close the store once the operations already submitted are done.
+
+        @rtype: L{Deferred} firing with L{None}
+        """
+
+    busy = Attribute(
+        "Whether the store's queue of operations is past its high-water mark "
+        "(back-pressure: callers that can should stop submitting until "
+        "C{whenDrained} fires). Nothing is ever dropped for being busy."
+    )
+
+    def whenDrained():
+        """
+        Wait until the store is no longer C{busy}.
 
         @rtype: L{Deferred} firing with L{None}
         """

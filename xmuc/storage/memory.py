@@ -77,6 +77,12 @@ class MemoryStore(MemoryRooms):
     def stop(self) -> Deferred[None]:
         return defer.succeed(None)
 
+    #: Every operation is done when it returns: never a queue.
+    busy = False
+
+    def whenDrained(self) -> Deferred[None]:
+        return defer.succeed(None)
+
     # Accounts
 
     def createUser(

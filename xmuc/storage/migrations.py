@@ -27,13 +27,29 @@ class SchemaTooNew(Exception):
     """
 
 
-def configureConnection(connection: sqlite3.Connection) -> None:
+#: The C{synchronous} settings the store accepts.
+SYNCHRONOUS = ("normal", "full")
+
+
+def configureConnection(connection: sqlite3.Connection, synchronous: str = "normal") -> None:
     """
     Set up a freshly opened connection: WAL so that the CLI and the node can
     share the file, enforced foreign keys (deletes cascade), and waiting on
     a lock held by the other process rather than failing at once.
+
+    C{synchronous}: with WAL, C{normal} writes every commit to the WAL file
+    before the COMMIT returns and syncs it to disk only at checkpoints: a
+    committed transaction survives the process being killed (the kernel
+    has the pages), and a power loss or kernel crash may lose the last
+    commits but never corrupts the file. C{full} also syncs the WAL at
+    every commit (durable against power loss, one fsync per transaction).
+
+    @raise ValueError: for another C{synchronous} value.
     """
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be normal or full, not {synchronous!r}")
     connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute("PRAGMA busy_timeout=5000")
 

@@ -2,15 +2,19 @@
 """
 A store in one SQLite file.
 
-All queries run on a one-thread L{adbapi.ConnectionPool}, never on the reactor
-thread. The database is in WAL mode with a busy timeout because the admin
-command line tool writes the same file while the node runs.
+All queries run on one thread and one connection, never on the reactor
+thread, through a L{BatchingWriter}: operations keep their submission
+order and run several per transaction, each in its own savepoint, and each
+caller's Deferred fires after the COMMIT that holds its operation. The
+database is in WAL mode with a busy timeout because the admin command line
+tool writes the same file while the node runs; C{synchronous} is
+C{NORMAL} by default (L{configureConnection}).
 
 L{xmuc.storage.migrations} creates and upgrades the schema when the store
 starts.
 
 Each store operation is a module-level function taking a DB-API cursor and
-run inside one transaction (C{runInteraction}), so that it is atomic; being
+run inside its own savepoint, so that it is atomic; being
 plain functions, they also run on a bare C{sqlite3} cursor. As in the memory
 store, writes naming an unknown user fail with L{UnknownUser} and reads
 answer with the empty value.
@@ -22,8 +26,7 @@ import json
 import sqlite3
 from typing import Any, Callable, Iterable, TypeVar
 
-from twisted.enterprise import adbapi
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from xmuc.storage.interfaces import (
@@ -38,6 +41,7 @@ from xmuc.storage.interfaces import (
 )
 from xmuc.storage.migrations import configureConnection, upgradeSchema
 from xmuc.storage.sqlrooms import SQLiteRooms
+from xmuc.storage.writer import BatchingWriter
 
 _T = TypeVar("_T")
 
@@ -272,9 +276,14 @@ class SQLiteStore(SQLiteRooms):
     An L{IStore} in the SQLite file at C{path}.
 
     @param reactor: the reactor (L{IReactorCore} and L{IReactorFromThreads})
-        that runs the pool and gets results back from its thread; L{None}
-        for the global one.
-    @ivar _pool: the connection pool, between C{start} and C{stop}.
+        that gets results back from the store's thread; L{None} for the
+        global one.
+    @param synchronous: SQLite's C{synchronous} setting, C{normal} or
+        C{full} (L{configureConnection}).
+    @param batchSize: operations per transaction at most.
+    @param highWater: queued operations past which the store is L{busy}.
+    @param lowWater: queued operations at which it is no longer busy.
+    @ivar writer: the store's thread and queue.
     """
 
     def __init__(
@@ -282,47 +291,59 @@ class SQLiteStore(SQLiteRooms):
         path: str,
         reactor: Any = None,
         maxOfflineMessages: int = 1000,
+        synchronous: str = "normal",
+        batchSize: int = 200,
+        highWater: int = 2000,
+        lowWater: int = 500,
     ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor
         self.path = path
         self.maxOfflineMessages = maxOfflineMessages
-        self._reactor = reactor
-        self._pool: adbapi.ConnectionPool | None = None
-
-    def _run(self, interaction: Callable[..., _T], *args: Any) -> Deferred[_T]:
-        assert self._pool is not None, "SQLiteStore used before start()"
-        return self._pool.runInteraction(interaction, *args)
-
-    def start(self) -> Deferred[None]:
+        self.synchronous = synchronous
         # One connection: SQLite serialises writers anyway, and a single
         # thread keeps this node's own operations in submission order.
-        self._pool = adbapi.ConnectionPool(
-            "sqlite3",
-            self.path,
-            check_same_thread=False,
-            cp_min=1,
-            cp_max=1,
-            cp_reactor=self._reactor,
-            cp_openfun=configureConnection,
-        )
-        d = self._pool.runWithConnection(upgradeSchema)
+        self.writer = BatchingWriter(reactor, self._connect, batchSize, highWater, lowWater)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, check_same_thread=False)
+        configureConnection(connection, self.synchronous)
+        return connection
+
+    def _run(self, interaction: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        return self.writer.submit(interaction, args, False)
+
+    def _write(self, interaction: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        return self.writer.submit(interaction, args, True)
+
+    @property
+    def busy(self) -> bool:
+        """
+        Whether the store's queue is past its high-water mark (and not yet
+        back at its low-water mark).
+        """
+        return self.writer.busy
+
+    def whenDrained(self) -> Deferred[None]:
+        return self.writer.whenDrained()
+
+    def start(self) -> Deferred[None]:
+        d = self.writer.start(upgradeSchema)
         d.addCallback(lambda version: None)
         return d
 
     def stop(self) -> Deferred[None]:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-        return succeed(None)
+        return self.writer.stop()
 
     def createUser(
         self, username: str, credentials: Iterable[ScramCredentials]
     ) -> Deferred[None]:
-        return self._run(createUser, username, list(credentials))
+        return self._write(createUser, username, list(credentials))
 
     def setCredentials(
         self, username: str, credentials: Iterable[ScramCredentials]
     ) -> Deferred[None]:
-        return self._run(setCredentials, username, list(credentials))
+        return self._write(setCredentials, username, list(credentials))
 
     def getCredentials(
         self, username: str
@@ -330,7 +351,7 @@ class SQLiteStore(SQLiteRooms):
         return self._run(getCredentials, username)
 
     def deleteUser(self, username: str) -> Deferred[None]:
-        return self._run(deleteUser, username)
+        return self._write(deleteUser, username)
 
     def listUsers(self) -> Deferred[list[str]]:
         return self._run(listUsers)
@@ -339,34 +360,34 @@ class SQLiteStore(SQLiteRooms):
         return self._run(getRoster, username)
 
     def setRosterItem(self, username: str, item: RosterItem) -> Deferred[str]:
-        return self._run(setRosterItem, username, item)
+        return self._write(setRosterItem, username, item)
 
     def removeRosterItem(self, username: str, jid: str) -> Deferred[str]:
-        return self._run(removeRosterItem, username, jid)
+        return self._write(removeRosterItem, username, jid)
 
     def storeOffline(self, username: str, message: OfflineMessage) -> Deferred[bool]:
-        return self._run(storeOffline, username, message, self.maxOfflineMessages)
+        return self._write(storeOffline, username, message, self.maxOfflineMessages)
 
     def popOffline(self, username: str) -> Deferred[list[OfflineMessage]]:
-        return self._run(popOffline, username)
+        return self._write(popOffline, username)
 
     def getVCard(self, username: str) -> Deferred[str | None]:
         return self._run(getVCard, username)
 
     def setVCard(self, username: str, xml: str) -> Deferred[None]:
-        return self._run(setVCard, username, xml)
+        return self._write(setVCard, username, xml)
 
     def getBlockList(self, username: str) -> Deferred[set[str]]:
         return self._run(getBlockList, username)
 
     def addBlocks(self, username: str, jids: Iterable[str]) -> Deferred[None]:
-        return self._run(addBlocks, username, list(jids))
+        return self._write(addBlocks, username, list(jids))
 
     def removeBlocks(self, username: str, jids: Iterable[str]) -> Deferred[None]:
-        return self._run(removeBlocks, username, list(jids))
+        return self._write(removeBlocks, username, list(jids))
 
     def setLastActivity(self, username: str, activity: LastActivity) -> Deferred[None]:
-        return self._run(setLastActivity, username, activity)
+        return self._write(setLastActivity, username, activity)
 
     def getLastActivity(self, username: str) -> Deferred[LastActivity | None]:
         return self._run(getLastActivity, username)

@@ -114,27 +114,31 @@ def queryArchive(txn: Any, host: str, room: str, query: ArchiveFilter) -> Archiv
 
 class SQLiteRooms:
     """
-    The room methods of the SQLite store (which provides C{_run}).
+    The room methods of the SQLite store (which provides C{_run} for reads
+    and C{_write} for writes).
     """
 
     def _run(self, interaction: Any, *args: Any) -> Deferred[Any]:
         raise NotImplementedError()
 
+    def _write(self, interaction: Any, *args: Any) -> Deferred[Any]:
+        raise NotImplementedError()
+
     def saveRoom(self, host: str, room: StoredRoom) -> Deferred[None]:
-        return self._run(saveRoom, host, room)
+        return self._write(saveRoom, host, room)
 
     def loadRooms(self, host: str) -> Deferred[list[StoredRoom]]:
         return self._run(loadRooms, host)
 
     def deleteRoom(self, host: str, name: str) -> Deferred[None]:
-        return self._run(deleteRoom, host, name)
+        return self._write(deleteRoom, host, name)
 
     def deleteArchive(self, host: str, name: str) -> Deferred[None]:
         return self._run(deleteArchive, host, name)
 
     def archiveMessage(self, host: str, room: str, message: ArchivedMessage,
                        keep: int) -> Deferred[None]:
-        return self._run(archiveMessage, host, room, message, keep)
+        return self._write(archiveMessage, host, room, message, keep)
 
     def lastMessages(self, host: str, room: str, count: int) -> Deferred[list[ArchivedMessage]]:
         return self._run(lastMessages, host, room, count)
