@@ -252,15 +252,21 @@ class BarrierTests(unittest.TestCase):
 
     def test_parkedStanza(self) -> None:
         """
-        A stanza parked until the rooms load, which another stream's stanza
-        started loading, is in its own sender's scope while it waits: that
-        sender's ping waits for the load.
+        A stanza parked until the rooms load (which the node started, in
+        no stream's scope) is in its own sender's scope while it waits:
+        that sender's ping waits for the load.
         """
-        self.store.holding = False
+        self.harness = Harness(config=PLAINTEXT, store=HeldStore(), start=False)
+        self.store = self.harness.store
+        for name in ("alice", "carol"):
+            self.harness.createUser(name)
+        self.alice = StreamClient(self.harness)
+        self.alice.login("alice")
         carol = StreamClient(self.harness)
         carol.login("carol")
         carol.received()
         self.store.holding = True
+        self.harness.start()
         self.alice.send("<presence to='tea@muc.localhost/alice'>"
                         "<x xmlns='http://jabber.org/protocol/muc'/></presence>")
         carol.send("<presence to='coffee@muc.localhost/carol'>"

@@ -126,6 +126,7 @@ class Harness:
     @param channelBinding: the node's tls-server-end-point data.
     @param store: the node's store (a L{MemoryStore} or one derived from
         it); a fresh L{MemoryStore} by default.
+    @param start: whether to L{start} the node at once.
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class Harness:
         tlsContextFactory: Any = None,
         channelBinding: bytes | None = None,
         store: MemoryStore | None = None,
+        start: bool = True,
     ) -> None:
         self.clock = task.Clock()
         self.clock.advance(1_700_000_000)
@@ -152,8 +154,16 @@ class Harness:
             channelBinding=channelBinding,
             features=features,
         )
-        self.node.hooks.fire("node-started")
         self.domain = domain
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """
+        What the node does once its store started (the rooms load); done
+        at construction unless C{start} is false.
+        """
+        self.node.hooks.fire("node-started")
 
     def createUser(self, username: str, password: str = "secret") -> None:
         """
