@@ -8,12 +8,15 @@ it: these tests say what happens now, not what should).
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from twisted.internet import defer, error, protocol, task
 from twisted.trial import unittest
 from twisted.words.xish import domish
 
 from tests.support.fakenet import FakeNetwork, NetNode, NotSettled
+from tests.support.fakewire import Wire
 from xmuc.core.links import LinkDown, LinkUp
 
 NS_USER = "http://jabber.org/protocol/muc#user"
@@ -173,6 +176,22 @@ class RoomTests(RoomMixin, unittest.TestCase):
             self.assertEqual((message["from"], str(message.body)), (f"{ROOM}/bob", "hi all"))
 
 
+class FiveNodeTests(RoomMixin, unittest.TestCase):
+    def test_fiveNodes(self) -> None:
+        """
+        Five nodes: users of four remote servers in one room on a.test each
+        receive a message once.
+        """
+        domains = ("a.test", "b.test", "c.test", "d.test", "e.test")
+        self.net = net = FakeNetwork(domains, seed=9)
+        others = [f"u{d[0]}@{d}" for d in domains[1:]]
+        clients = self.makeRoom(*others)
+        clients["ue@e.test"].send(f"<message to='{ROOM}' type='groupchat'><body>hello</body></message>")
+        net.flush()
+        for client in clients.values():
+            self.assertEqual(bodies(client.received()), ["hello"])
+
+
 class PartitionTests(RoomMixin, unittest.TestCase):
     def test_dropLosesStanzas(self) -> None:
         """
@@ -200,6 +219,50 @@ class PartitionTests(RoomMixin, unittest.TestCase):
         self.assertEqual(alice.received(), [])
         self.assertEqual(events, [LinkUp("a.test", "b.test")])
         self.assertEqual(len([e for e in net.events if e[1] == "dropped"]), 3)
+
+    def test_dropNoticedOnlyByIdleClose(self) -> None:
+        """
+        Today nothing notices a dead route while stanzas keep going: the
+        link stays up and every stanza is lost without a bounce. Only a
+        quiet time of idle_timeout closes the link; the next stanza then
+        tries to reconnect, hangs, and bounces remote-server-timeout.
+        """
+        net = FakeNetwork(("a.test", "b.test"), s2s="idle_timeout = 100\nconnect_timeout = 5\n")
+        alice, bob = net.login("alice@a.test"), net.login("bob@b.test")
+        alice.send(chat("bob@b.test/res", "m0"))
+        net.flush()
+        net.partition(["a.test"], ["b.test"], mode="drop")
+        for n in range(1, 10):
+            alice.send(chat("bob@b.test/res", f"m{n}"))
+            net.advance(50)
+        self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
+        self.assertEqual(alice.received(), [])
+        net.advance(100)
+        self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "idle")
+        alice.send(chat("bob@b.test/res", "retry"))
+        net.advance(6)
+        [error] = alice.received()
+        self.assertEqual(errorOf(error)[0], "remote-server-timeout")
+        self.assertEqual(bodies(bob.received()), ["m0"])
+
+    def test_resetConnections(self) -> None:
+        """
+        Connections reset with no lasting fault (a peer that crashed and
+        came back): LinkDown fires, and the next stanza sets the link up
+        again and arrives.
+        """
+        net = FakeNetwork(("a.test", "b.test"))
+        events = watchLinks(net, "a.test")
+        alice, bob = net.login("alice@a.test"), net.login("bob@b.test")
+        alice.send(chat("bob@b.test/res", "one"))
+        net.flush()
+        net.resetConnections("a.test", "b.test")
+        net.flush()
+        self.assertEqual([type(e) for e in events], [LinkUp, LinkDown])
+        alice.send(chat("bob@b.test/res", "two"))
+        net.flush()
+        self.assertEqual(bodies(bob.received()), ["one", "two"])
+        self.assertEqual([type(e) for e in events], [LinkUp, LinkDown, LinkUp])
 
     def test_holdDeliversLate(self) -> None:
         """
@@ -450,3 +513,120 @@ class FlushTests(unittest.TestCase):
         start["from"], start["to"] = "echo.a.test", "echo.b.test"
         net.node("a.test").node.route(start)
         self.assertRaises(NotSettled, net.flush, maxSteps=500)
+
+
+class Recorder(protocol.Protocol):
+    """
+    A protocol that keeps what it receives and how its connection ended.
+    """
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.reason: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.reason = reason
+
+
+class WireTests(unittest.TestCase):
+    """
+    The byte layer alone, with plain protocols.
+    """
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.wire = Wire(self.clock, random.Random(0), latency=0.01, jitter=0.005)
+        self.server = Recorder()
+        self.client = Recorder()
+        d = self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"),
+                              lambda peer: self.server, self.client)
+        connected: list[Any] = []
+        d.addCallback(connected.append)
+        self.clock.advance(1)
+        self.assertEqual(connected, [self.client])
+
+    def test_orderedStream(self) -> None:
+        """
+        Writes on one connection arrive in order whatever their jitter, each
+        after the latency.
+        """
+        for n in range(50):
+            self.client.transport.write(b"%d," % n)
+        self.clock.advance(0.0099)
+        self.assertEqual(self.server.data, [])
+        self.clock.advance(1)
+        self.assertEqual(b"".join(self.server.data), b"".join(b"%d," % n for n in range(50)))
+
+    def test_pause(self) -> None:
+        """
+        A paused reader receives nothing until it resumes, then everything
+        in order.
+        """
+        self.server.transport.pauseProducing()
+        self.client.transport.write(b"one")
+        self.client.transport.write(b"two")
+        self.clock.advance(1)
+        self.assertFalse(self.wire.busy)
+        self.assertEqual(self.server.data, [])
+        self.server.transport.resumeProducing()
+        self.clock.advance(0)
+        self.assertEqual(self.server.data, [b"one", b"two"])
+
+    def test_close(self) -> None:
+        """
+        loseConnection: the peer gets the bytes written before it, then the
+        connection ends cleanly on both sides.
+        """
+        self.client.transport.write(b"bye")
+        self.client.transport.loseConnection()
+        self.clock.advance(1)
+        self.assertEqual(self.server.data, [b"bye"])
+        self.assertTrue(self.server.reason.check(error.ConnectionDone))
+        self.assertTrue(self.client.reason.check(error.ConnectionDone))
+
+    def test_abort(self) -> None:
+        """
+        abortConnection: this side sees ConnectionAborted, the peer a reset.
+        """
+        self.client.transport.abortConnection()
+        self.clock.advance(1)
+        self.assertTrue(self.client.reason.check(error.ConnectionAborted))
+        self.assertTrue(self.server.reason.check(error.ConnectionLost))
+
+    def test_holdKeepsOrder(self) -> None:
+        """
+        Chunks held by a fault and chunks still in flight when it heals
+        arrive in the order they were written.
+        """
+        self.wire.cut("a", "b", mode="hold")
+        self.client.transport.write(b"1")
+        self.clock.advance(1)
+        self.client.transport.write(b"2")
+        self.wire.heal()
+        self.client.transport.write(b"3")
+        self.clock.advance(1)
+        self.assertEqual(self.server.data, [b"1", b"2", b"3"])
+
+    def test_refuseAndBlackhole(self) -> None:
+        """
+        A refusing fault fails a new connection after a round trip; a
+        blackhole leaves it hanging until it is cancelled.
+        """
+        self.wire.cut("a", "b", mode="drop", connect="refuse")
+        failed: list[Any] = []
+        self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"), lambda p: Recorder(),
+                          Recorder()).addErrback(failed.append)
+        self.clock.advance(1)
+        self.assertTrue(failed[0].check(error.ConnectionRefusedError))
+        self.wire.cut("b", "a", mode="drop", connect="blackhole")
+        self.wire.cut("a", "b", mode="drop", connect="blackhole")
+        d = self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"), lambda p: Recorder(),
+                              Recorder())
+        d.addErrback(failed.append)
+        self.clock.advance(100)
+        self.assertEqual(len(failed), 1)
+        d.cancel()
+        self.assertTrue(failed[1].check(defer.CancelledError))
