@@ -393,6 +393,20 @@ class FakeNetwork:
         """
         self.wire.resetConnections(a, b)
 
+    def traffic(self, since: int = 0) -> dict[tuple[str, str], tuple[int, int]]:
+        """
+        Writes and bytes delivered per direction, from event number
+        C{since} on (C{len(net.events)} taken before a step): a stream
+        writes one stanza at a time, so writes count stanzas once the
+        streams are up.
+        """
+        counts: dict[tuple[str, str], tuple[int, int]] = {}
+        for _, kind, src, dst, _, detail in self.wire.events[since:]:
+            if kind == "data":
+                writes, size = counts.get((src, dst), (0, 0))
+                counts[(src, dst)] = (writes + 1, size + len(detail))
+        return counts
+
     # Transcripts
 
     def transcript(self) -> dict[str, list[str]]:

@@ -169,8 +169,14 @@ class RoomTests(RoomMixin, unittest.TestCase):
         self.assertEqual(presences, [f"{ROOM}/alice", f"{ROOM}/bob", f"{ROOM}/carol"])
         self.assertIn(f"{ROOM}/carol", [s.getAttribute("from") for s in bob.received()])
         alice.received()
+        mark = len(net.events)
         bob.send(f"<message to='{ROOM}' type='groupchat'><body>hi all</body></message>")
         net.flush()
+        # Classic service: the message goes to the room, and one copy back
+        # per remote occupant.
+        self.assertEqual({pair: writes for pair, (writes, _) in net.traffic(mark).items()},
+                         {("b.test", "a.test"): 1, ("a.test", "b.test"): 1,
+                          ("a.test", "c.test"): 1})
         for client in (alice, bob, carol):
             [message] = client.received()
             self.assertEqual((message["from"], str(message.body)), (f"{ROOM}/bob", "hi all"))
