@@ -28,23 +28,28 @@ order their jittered latencies give, which the seed decides.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from twisted.internet import defer, task
-from twisted.words.xish import domish
 
 from tests.support.fakewire import Fault, Wire
-from tests.support.harness import FakeStream, parseStanza, parseStanzas
+from tests.support.netnode import (
+    HostTable,
+    NetClient,
+    NetNode,
+    NodeClock,
+    NoVerifier,
+    nodeConfig,
+)
 from xmuc.c2s.sasl import makeCredentials
-from xmuc.c2s.session import ClientSession
 from xmuc.config import parseConfig
 from xmuc.core.jid import parseJID
 from xmuc.node import Node
 from xmuc.s2s.manager import S2SManager
-from xmuc.s2s.resolve import NoService, Target
 from xmuc.storage.memory import MemoryStore
 from xmuc.tap import federate
+
+__all__ = ["FakeNetwork", "NetClient", "NetNode", "NotSettled", "SERVICES", "ServiceFactory"]
 
 #: Where the clock starts (the same as L{tests.support.harness}).
 EPOCH = 1_700_000_000.0
@@ -64,118 +69,6 @@ class NotSettled(Exception):
     """
     L{FakeNetwork.flush} ran out of steps with work still due.
     """
-
-
-class NetClient:
-    """
-    A bound resource on one node of the network, driven by a test.
-
-    @ivar transcript: every stanza this client received, serialised, in
-        order (never cleared; L{received} returns the new ones).
-    """
-
-    def __init__(self, node: Node, address: str) -> None:
-        self.node = node
-        self.jid = parseJID(address)
-        self.stream = FakeStream()
-        self.session = ClientSession(node, self.stream, self.jid)
-        self.stream.session = self.session
-        self.session.bound()
-        self.transcript: list[str] = []
-        self._read = 0
-
-    def send(self, stanza: str | domish.Element) -> None:
-        """
-        Send a stanza as the client would (serialised XML or an element).
-        """
-        if isinstance(stanza, str):
-            stanza = parseStanza(stanza)
-        self.session.outbound(stanza)
-
-    def received(self) -> list[domish.Element]:
-        """
-        The stanzas delivered to the client since the last call.
-        """
-        data = b"".join(self.stream.written)
-        self.stream.written = []
-        stanzas = parseStanzas(data)
-        self.transcript.extend(stanza.toXml() for stanza in stanzas)
-        return stanzas
-
-    def disconnect(self) -> None:
-        """
-        Drop the client's connection (no unavailable presence from it).
-        """
-        self.stream.close()
-
-
-class _HostTable:
-    """
-    The network's answer to "where does this domain listen": the node that
-    hosts it (its own domain or a component's), never DNS.
-    """
-
-    def __init__(self, network: "FakeNetwork") -> None:
-        self.network = network
-
-    def resolve(self, domain: str) -> defer.Deferred:
-        node = self.network.hosting(domain)
-        if node is None:
-            return defer.fail(NoService(f"{domain} is not on the fake network"))
-        return defer.succeed([Target(node.address, 5269)])
-
-    def address(self, host: str) -> defer.Deferred:
-        return defer.succeed(host)
-
-
-class _NoVerifier:
-    """
-    Certificates are never checked: there is no TLS on the fake network.
-    """
-
-    def check(self, connection: Any, domain: str) -> str:
-        return "no TLS"
-
-
-@dataclass
-class NetNode:
-    """
-    One whole node of the network.
-
-    @ivar services: what the network's service factories built, by name.
-    """
-
-    domain: str
-    address: str
-    node: Node
-    store: MemoryStore
-    s2s: S2SManager
-    services: dict[str, Any] = field(default_factory=dict)
-    clients: list[NetClient] = field(default_factory=list)
-
-    @property
-    def muc(self) -> Any:
-        """
-        The node's MUC component.
-        """
-        return self.node.modules["muc"]
-
-    def hosts(self, domain: str) -> bool:
-        """
-        Whether this node serves C{domain} (its own or a component's).
-        """
-        return domain == self.domain or domain in self.node.router.components
-
-
-def nodeConfig(domain: str, s2s: str = "", extra: str = "") -> str:
-    """
-    The node.ini text of a network node: plaintext s2s with dialback,
-    then C{s2s} lines in [s2s] and C{extra} sections.
-    """
-    return (
-        f"[node]\ndomain = {domain}\n[s2s]\nrequire_tls = false\ndialback = true\n"
-        + s2s + "\n" + extra
-    )
 
 
 class FakeNetwork:
@@ -211,31 +104,62 @@ class FakeNetwork:
         self.clock.advance(EPOCH)
         self.random = random.Random(seed)
         self.wire = Wire(self.clock, self.random, latency, jitter, EPOCH)
+        self._factories = (*SERVICES, *services)
+        self._configs: dict[str, str] = {}
         self.nodes: dict[str, NetNode] = {}
+        #: Clients of nodes that crashed, kept for their transcripts.
+        self.retired: list[NetClient] = []
         for index, domain in enumerate(domains):
             extra = config.get(domain, "") if isinstance(config, dict) else config
-            self.nodes[domain] = self._build(domain, f"10.0.0.{index + 1}", s2s, extra,
-                                             (*SERVICES, *services))
+            self._configs[domain] = nodeConfig(domain, s2s, extra)
+            self.nodes[domain] = self._build(domain, f"10.0.0.{index + 1}", MemoryStore())
 
     # Nodes and clients
 
-    def _build(self, domain: str, address: str, s2s: str, extra: str,
-               factories: Sequence[ServiceFactory]) -> NetNode:
-        store = MemoryStore()
+    def _build(self, domain: str, address: str, store: MemoryStore) -> NetNode:
         store.start()
-        config = parseConfig(nodeConfig(domain, s2s, extra))
-        node = Node(config, store, self.clock, random.Random(self.random.getrandbits(64)))
+        config = parseConfig(self._configs[domain])
+        clock = NodeClock(self.clock)
+        node = Node(config, store, clock, random.Random(self.random.getrandbits(64)))
         manager = S2SManager(
-            node, self.clock, None, _NoVerifier(), resolver=_HostTable(self),
+            node, clock, None, NoVerifier(), resolver=HostTable(self),
             connector=lambda host, port, direct, stream, remote: self._connect(
                 domain, host, direct, stream),
         )
         # The same wiring as the composition root (xmuc.tap.NodeService).
         federate(node, manager)
-        net = NetNode(domain, address, node, store, manager)
-        for factory in factories:
+        net = NetNode(domain, address, node, store, manager, clock)
+        for factory in self._factories:
             net.services[factory.__name__] = factory(net)
         node.hooks.fire("node-started")
+        return net
+
+    def crash(self, domain: str, connect: str = "refuse") -> None:
+        """
+        The node of C{domain} stops dead: no stopping hooks, its timers
+        never run, its clients are gone (kept in L{retired}), its peers'
+        connections are reset; until L{restart}, connections to it are
+        refused (C{refuse}: the process died) or hang (C{blackhole}: the
+        machine is off).
+        """
+        net = self.nodes[domain]
+        net.clock.stop()
+        self.wire.crash(domain, connect)
+        self.retired += net.clients
+        net.clients = []
+        net.crashed = True
+
+    def restart(self, domain: str) -> NetNode:
+        """
+        Start the crashed node of C{domain} again: a new node on the same
+        store (what it saved survives), at the same address; its users log
+        in again.
+        """
+        old = self.nodes[domain]
+        if not old.crashed:
+            raise ValueError(f"{domain} is running: crash it first")
+        self.nodes[domain] = net = self._build(domain, old.address, old.store)
+        self.wire.revive(domain)
         return net
 
     def node(self, domain: str) -> NetNode:
@@ -285,9 +209,13 @@ class FakeNetwork:
         origin = self.nodes[src]
         if target is None or directTLS:
             return self.wire.connect((src, origin.address), None, lambda peer: None, stream)
-        factory = target.s2s.listenFactory()
+        def accept(peer: Any) -> Any:
+            # The node there when the connection arrives (it may have been
+            # restarted meanwhile).
+            return self.nodes[target.domain].s2s.listenFactory().buildProtocol(peer)
+
         return self.wire.connect((src, origin.address), (target.domain, target.address),
-                                 factory.buildProtocol, stream)
+                                 accept, stream)
 
     # Time
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.support.test_fakenet -*-
+# -*- test-case-name: tests.support.test_fakewire,tests.support.test_fakenet -*-
 """
 The byte layer of L{tests.support.fakenet}: in-memory TCP connections
 between named nodes, on a L{task.Clock}, with per-direction latency,
@@ -198,7 +198,7 @@ class Wire:
         C{start}, kind, from node, to node, connection number, detail); the
         kinds are C{connect}, C{refused}, C{hang}, C{accepted},
         C{connected}, C{data} (detail: the bytes), C{fin}, C{rst},
-        C{dropped}, C{held}, C{lost}.
+        C{dropped}, C{held}, C{lost}, C{crash}.
     @ivar faults: the fault on each direction that has one.
     """
 
@@ -215,6 +215,8 @@ class Wire:
         self._pipes: list[_Pipe] = []
         self._transports: dict[int, tuple[FakeTransport, FakeTransport]] = {}
         self._hanging: list[tuple[str, str, Callable[[], None], defer.Deferred]] = []
+        #: Crashed nodes, each with what a connection to it meets.
+        self.down: dict[str, str] = {}
         self._conns = 0
         self._ports = 40000
 
@@ -268,13 +270,46 @@ class Wire:
         for pipe in self._pipes:
             if (pipe.src, pipe.dst) in pairs:
                 pipe.release()
+        self._retry()
+
+    def _retry(self) -> None:
+        # Hanging connections whose way is clear now complete (the SYN is
+        # retransmitted).
         hanging, self._hanging = self._hanging, []
         for entry in hanging:
             src, dst, complete, _ = entry
-            if self._connectFault(src, dst) is None:
+            if self._connectFault(src, dst) is None and dst not in self.down:
                 complete()
             else:
                 self._hanging.append(entry)
+
+    def crash(self, node: str, connect: str = "refuse") -> None:
+        """
+        Node C{node} stops: its ends of every connection are gone without
+        a word to its protocols, their peers get a reset (after the
+        latency, and subject to the faults on the way), and new
+        connections to it meet C{connect} (C{refuse}: the host is up, the
+        port closed; C{blackhole}: the host is off) until L{revive}.
+        """
+        if connect not in CONNECTS:
+            raise ValueError(f"connect {connect!r}: one of {sorted(CONNECTS)}")
+        self.down[node] = connect
+        for conn, ends in list(self._transports.items()):
+            for end in ends:
+                if end.node == node:
+                    self.event("crash", end.node, end.peerNode, conn)
+                    if not end.lost:
+                        end.out.push("rst")
+                    end.protocol = None
+                    end.lost = end.disconnecting = True
+        self._hanging = [entry for entry in self._hanging if entry[0] != node]
+
+    def revive(self, node: str) -> None:
+        """
+        Node C{node} listens again: hanging connections to it complete.
+        """
+        self.down.pop(node, None)
+        self._retry()
 
     def resetConnections(self, a: str, b: str) -> None:
         """
@@ -314,12 +349,16 @@ class Wire:
             L{error.ConnectionRefusedError}; cancelling it abandons a
             hanging connection.
         """
+        if src[0] in self.down:
+            # What a crashed node's leftovers try never happens.
+            return defer.Deferred()
         self._conns += 1
         conn = self._conns
         name = dst[0] if dst is not None else "?"
         self.event("connect", src[0], name, conn)
         fault = self._connectFault(src[0], name) if dst is not None else None
-        if dst is None or (fault is not None and fault.connect == "refuse"):
+        down = self.down.get(name)
+        if dst is None or "refuse" in (down, fault and fault.connect):
             self.event("refused", src[0], name, conn, "partition" if fault else "nothing listens")
             return self._refuse(src[0], name)
         d: defer.Deferred = defer.Deferred(self._cancelHanging)
@@ -327,7 +366,7 @@ class Wire:
         def complete() -> None:
             self._establish(conn, src, dst, accept, protocol, d)
 
-        if fault is not None:
+        if fault is not None or down is not None:
             self.event("hang", src[0], name, conn)
             self._hanging.append((src[0], name, complete, d))
         else:
@@ -362,11 +401,24 @@ class Wire:
         self._transports[conn] = (outgoing, incoming)
 
         def accepted() -> None:
+            if dst[0] in self.down:
+                # It crashed while the SYN was on its way: reset.
+                incoming.lost = True
+                self.event("refused", src[0], dst[0], conn, "crashed")
+                incoming.out.push("rst")
+                return
             incoming.protocol = accept(client)
             self.event("accepted", src[0], dst[0], conn)
             incoming.protocol.makeConnection(incoming)
 
         def connected() -> None:
+            if src[0] in self.down:
+                outgoing.lost = True
+                return
+            if outgoing.lost:
+                # Reset before it was connected: refused.
+                d.errback(failure.Failure(error.ConnectionRefusedError()))
+                return
             if d.called:
                 # Cancelled meanwhile (a connect timeout).
                 outgoing.abortConnection()
@@ -397,7 +449,11 @@ class Wire:
             self.event("held", pipe.src, pipe.dst, conn, kind)
             pipe.held.append((kind, data))
             return
-        if receiver.lost or receiver.protocol is None:
+        if receiver.lost:
+            return
+        if receiver.protocol is None:
+            # Not connected yet: a reset refuses the connection.
+            receiver.lost = kind == "rst"
             return
         if kind == "data":
             self.event("data", pipe.src, pipe.dst, conn, data)

@@ -8,15 +8,12 @@ it: these tests say what happens now, not what should).
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from twisted.internet import defer, error, protocol, task
 from twisted.trial import unittest
 from twisted.words.xish import domish
 
 from tests.support.fakenet import FakeNetwork, NetNode, NotSettled
-from tests.support.fakewire import Wire
 from xmuc.core.links import LinkDown, LinkUp
 
 NS_USER = "http://jabber.org/protocol/muc#user"
@@ -387,6 +384,77 @@ class PartitionTests(RoomMixin, unittest.TestCase):
         self.assertEqual(bodies(bob.received()), ["late"])
 
 
+class CrashTests(RoomMixin, unittest.TestCase):
+    def test_crashAndRestart(self) -> None:
+        """
+        A crashed node's peers see their connections reset (LinkDown) and
+        then refused (remote-server-not-found); nothing of the dead node
+        runs any more; restarted on the same store, it federates again and
+        its users, logged in again, receive.
+        """
+        net = FakeNetwork(("a.test", "b.test"), s2s="idle_timeout = 100\n")
+        events = watchLinks(net, "a.test")
+        alice, bob = net.login("alice@a.test"), net.login("bob@b.test")
+        alice.send(chat("bob@b.test/res", "one"))
+        net.flush()
+        dead = net.node("b.test")
+        timers = dead.clock.getDelayedCalls()
+        self.assertNotEqual(timers, [])
+        net.crash("b.test")
+        self.assertEqual([t for t in net.clock.getDelayedCalls() if t in timers], [])
+        net.flush()
+        self.assertEqual([type(e) for e in events], [LinkUp, LinkDown])
+        alice.send(chat("bob@b.test/res", "two"))
+        net.flush()
+        [error] = alice.received()
+        self.assertEqual(errorOf(error)[0], "remote-server-not-found")
+        mark = len(net.events)
+        net.advance(1000)
+        self.assertEqual([e for e in net.events[mark:] if e[2] == "b.test"], [])
+        net.restart("b.test")
+        bob2 = net.login("bob@b.test")
+        alice.send(chat("bob@b.test/res", "three"))
+        net.flush()
+        self.assertEqual(bodies(bob2.received()), ["three"])
+        self.assertEqual(bodies(bob.received()), ["one"])
+        self.assertIn(bob, net.retired)
+
+    def test_poweredOff(self) -> None:
+        """
+        A node that is off (blackhole): connections to it hang until the
+        connect timeout; when it comes back before, they complete.
+        """
+        net = FakeNetwork(("a.test", "b.test"), s2s="connect_timeout = 5\n")
+        alice = net.login("alice@a.test")
+        net.crash("b.test", connect="blackhole")
+        alice.send(chat("bob@b.test/res", "lost"))
+        net.advance(6)
+        [error] = alice.received()
+        self.assertEqual(errorOf(error)[0], "remote-server-timeout")
+        alice.send(chat("bob@b.test/res", "later"))
+        net.advance(2)
+        net.restart("b.test")
+        bob = net.login("bob@b.test")
+        net.flush()
+        self.assertEqual(bodies(bob.received()), ["later"])
+
+    def test_roomHostRestarts(self) -> None:
+        """
+        The room's node crashes and restarts: its remote occupant's server
+        sees the link go down; the room, not persistent, is gone after the
+        restart.
+        """
+        self.net = net = FakeNetwork(("a.test", "b.test"))
+        events = watchLinks(net, "b.test")
+        self.makeRoom("bob@b.test")
+        net.crash("a.test")
+        net.flush()
+        self.assertIn(LinkDown, [type(e) for e in events])
+        net.restart("a.test")
+        net.flush()
+        self.assertNotIn("room", net.node("a.test").muc.service.rooms)
+
+
 def _occupants(net: NetNode) -> list[str]:
     room = net.muc.service.rooms["room"]
     return [f"{ROOM}/{nick}" for nick in room.occupants]
@@ -520,119 +588,3 @@ class FlushTests(unittest.TestCase):
         net.node("a.test").node.route(start)
         self.assertRaises(NotSettled, net.flush, maxSteps=500)
 
-
-class Recorder(protocol.Protocol):
-    """
-    A protocol that keeps what it receives and how its connection ended.
-    """
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.reason: Any = None
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data.append(data)
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self.reason = reason
-
-
-class WireTests(unittest.TestCase):
-    """
-    The byte layer alone, with plain protocols.
-    """
-
-    def setUp(self) -> None:
-        self.clock = task.Clock()
-        self.wire = Wire(self.clock, random.Random(0), latency=0.01, jitter=0.005)
-        self.server = Recorder()
-        self.client = Recorder()
-        d = self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"),
-                              lambda peer: self.server, self.client)
-        connected: list[Any] = []
-        d.addCallback(connected.append)
-        self.clock.advance(1)
-        self.assertEqual(connected, [self.client])
-
-    def test_orderedStream(self) -> None:
-        """
-        Writes on one connection arrive in order whatever their jitter, each
-        after the latency.
-        """
-        for n in range(50):
-            self.client.transport.write(b"%d," % n)
-        self.clock.advance(0.0099)
-        self.assertEqual(self.server.data, [])
-        self.clock.advance(1)
-        self.assertEqual(b"".join(self.server.data), b"".join(b"%d," % n for n in range(50)))
-
-    def test_pause(self) -> None:
-        """
-        A paused reader receives nothing until it resumes, then everything
-        in order.
-        """
-        self.server.transport.pauseProducing()
-        self.client.transport.write(b"one")
-        self.client.transport.write(b"two")
-        self.clock.advance(1)
-        self.assertFalse(self.wire.busy)
-        self.assertEqual(self.server.data, [])
-        self.server.transport.resumeProducing()
-        self.clock.advance(0)
-        self.assertEqual(self.server.data, [b"one", b"two"])
-
-    def test_close(self) -> None:
-        """
-        loseConnection: the peer gets the bytes written before it, then the
-        connection ends cleanly on both sides.
-        """
-        self.client.transport.write(b"bye")
-        self.client.transport.loseConnection()
-        self.clock.advance(1)
-        self.assertEqual(self.server.data, [b"bye"])
-        self.assertTrue(self.server.reason.check(error.ConnectionDone))
-        self.assertTrue(self.client.reason.check(error.ConnectionDone))
-
-    def test_abort(self) -> None:
-        """
-        abortConnection: this side sees ConnectionAborted, the peer a reset.
-        """
-        self.client.transport.abortConnection()
-        self.clock.advance(1)
-        self.assertTrue(self.client.reason.check(error.ConnectionAborted))
-        self.assertTrue(self.server.reason.check(error.ConnectionLost))
-
-    def test_holdKeepsOrder(self) -> None:
-        """
-        Chunks held by a fault and chunks still in flight when it heals
-        arrive in the order they were written.
-        """
-        self.wire.cut("a", "b", mode="hold")
-        self.client.transport.write(b"1")
-        self.clock.advance(1)
-        self.client.transport.write(b"2")
-        self.wire.heal()
-        self.client.transport.write(b"3")
-        self.clock.advance(1)
-        self.assertEqual(self.server.data, [b"1", b"2", b"3"])
-
-    def test_refuseAndBlackhole(self) -> None:
-        """
-        A refusing fault fails a new connection after a round trip; a
-        blackhole leaves it hanging until it is cancelled.
-        """
-        self.wire.cut("a", "b", mode="drop", connect="refuse")
-        failed: list[Any] = []
-        self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"), lambda p: Recorder(),
-                          Recorder()).addErrback(failed.append)
-        self.clock.advance(1)
-        self.assertTrue(failed[0].check(error.ConnectionRefusedError))
-        self.wire.cut("b", "a", mode="drop", connect="blackhole")
-        self.wire.cut("a", "b", mode="drop", connect="blackhole")
-        d = self.wire.connect(("a", "10.0.0.1"), ("b", "10.0.0.2"), lambda p: Recorder(),
-                              Recorder())
-        d.addErrback(failed.append)
-        self.clock.advance(100)
-        self.assertEqual(len(failed), 1)
-        d.cancel()
-        self.assertTrue(failed[1].check(defer.CancelledError))
