@@ -149,6 +149,22 @@ class FakeNetwork:
         net.clients = []
         net.crashed = True
 
+    def stop(self, domain: str) -> None:
+        """
+        Stop the node of C{domain} as the composition root does
+        (L{xmuc.tap.NodeService.stopService}): C{node-stopping} (rooms say
+        332), its clients' streams end, its s2s links and streams close;
+        once that has reached the wire the node is down as after L{crash}
+        (connections refused).
+        """
+        net = self.nodes[domain]
+        net.node.hooks.fire("node-stopping")
+        for session in list(net.node.router.allSessions()):
+            session.stream.streamError("system-shutdown")
+        net.s2s.stop()
+        self.flush()
+        self.crash(domain)
+
     def restart(self, domain: str) -> NetNode:
         """
         Start the crashed node of C{domain} again: a new node on the same
@@ -178,8 +194,8 @@ class FakeNetwork:
         """
         Bind a client for C{address} (C{user@domain}, C{/res} by default) on
         its domain's node, creating the account; with C{available} it sends
-        its initial presence (delivered locally, nothing crosses s2s) and
-        its echo is read: L{NetClient.received} starts empty.
+        its initial presence (to its roster contacts: none unless the test
+        made some) and its echo is read: L{NetClient.received} starts empty.
         """
         if "/" not in address:
             address += "/res"
@@ -312,6 +328,8 @@ class FakeNetwork:
         End every fault, or those between C{a} and C{b} (both
         directions): held bytes leave, hanging connections complete.
         """
+        if (a is None) != (b is None):
+            raise ValueError("heal() heals everything, heal(a, b) one pair")
         self.wire.heal(None if a is None else [(a, b), (b, a)])
 
     def resetConnections(self, a: str, b: str) -> None:

@@ -438,6 +438,25 @@ class CrashTests(RoomMixin, unittest.TestCase):
         net.flush()
         self.assertEqual(bodies(bob.received()), ["later"])
 
+    def test_gracefulStop(self) -> None:
+        """
+        A node stopped the orderly way: its room tells the remote occupant
+        it is going (status 332) before the links close. The peer's own
+        link to the room's service, ended by the system-shutdown stream
+        error, is down: today LinkDown says "connection lost" (the stream
+        error is only in the log).
+        """
+        self.net = net = FakeNetwork(("a.test", "b.test"))
+        events = watchLinks(net, "b.test")
+        bob = self.makeRoom("bob@b.test")["bob@b.test"]
+        net.stop("a.test")
+        gone = [s for s in bob.received() if s.name == "presence"]
+        self.assertIn(332, set().union(*map(statusCodes, gone)))
+        self.assertEqual(events[1:], [LinkDown("b.test", "muc.a.test", "connection lost",
+                                               "remote-server-not-found")])
+        self.assertEqual(net.node("b.test").s2s.linkState("muc.a.test"), "down")
+        self.assertEqual([e for e in net.events if e[1] == "rst"], [])
+
     def test_roomHostRestarts(self) -> None:
         """
         The room's node crashes and restarts: its remote occupant's server
