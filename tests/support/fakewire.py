@@ -286,10 +286,12 @@ class Wire:
     def crash(self, node: str, connect: str = "refuse") -> None:
         """
         Node C{node} stops: its ends of every connection are gone without
-        a word to its protocols, their peers get a reset (after the
-        latency, and subject to the faults on the way), and new
-        connections to it meet C{connect} (C{refuse}: the host is up, the
-        port closed; C{blackhole}: the host is off) until L{revive}.
+        a word to its protocols, and until L{revive} new connections to it
+        meet C{connect}. With C{refuse} the process died on a host that is
+        up: the peers get a reset (after the latency, through the faults on
+        the way) and new connections are refused. With C{blackhole} the
+        host is off: the peers learn nothing (what they send vanishes) and
+        new connections hang.
         """
         if connect not in CONNECTS:
             raise ValueError(f"connect {connect!r}: one of {sorted(CONNECTS)}")
@@ -298,7 +300,7 @@ class Wire:
             for end in ends:
                 if end.node == node:
                     self.event("crash", end.node, end.peerNode, conn)
-                    if not end.lost:
+                    if not end.lost and connect == "refuse":
                         end.out.push("rst")
                     end.protocol = None
                     end.lost = end.disconnecting = True

@@ -438,6 +438,23 @@ class CrashTests(RoomMixin, unittest.TestCase):
         net.flush()
         self.assertEqual(bodies(bob.received()), ["later"])
 
+    def test_poweredOffWhileLinked(self) -> None:
+        """
+        A linked node that goes off (no reset reaches the peer): the peer's
+        link stays up and what it sends vanishes, as on a dead route.
+        """
+        net = FakeNetwork(("a.test", "b.test"))
+        events = watchLinks(net, "a.test")
+        alice, bob = net.login("alice@a.test"), net.login("bob@b.test")
+        alice.send(chat("bob@b.test/res", "m0"))
+        net.flush()
+        net.crash("b.test", connect="blackhole")
+        alice.send(chat("bob@b.test/res", "m1"))
+        net.flush()
+        self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
+        self.assertEqual(events, [LinkUp("a.test", "b.test")])
+        self.assertEqual((alice.received(), bodies(bob.received())), ([], ["m0"]))
+
     def test_gracefulStop(self) -> None:
         """
         A node stopped the orderly way: its room tells the remote occupant
