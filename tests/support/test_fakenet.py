@@ -569,7 +569,10 @@ class DeterminismTests(unittest.TestCase):
         transport event (times, bytes, order) are identical.
         """
         one, two = scenario(42), scenario(42)
-        self.assertEqual(one.transcript(), two.transcript())
+        transcript = one.transcript()
+        self.assertEqual(len(transcript), 3)
+        self.assertTrue(all(len(stanzas) > 10 for stanzas in transcript.values()))
+        self.assertEqual(transcript, two.transcript())
         self.assertEqual(one.events, two.events)
         self.assertTrue(any(e[1] == "rst" for e in one.events))
 
