@@ -71,6 +71,19 @@ def sqliteSettings(config: Config) -> dict[str, Any]:
             "highWater": storage.queue_high_water, "lowWater": storage.queue_low_water}
 
 
+def federate(node: Node, s2s: S2SManager) -> None:
+    """
+    Make C{s2s} the node's sink for remote domains and tell the services
+    that watch links about it (the multi-node test harness,
+    tests/support/fakenet.py, wires its nodes here too).
+    """
+    node.router.remote = s2s
+    node.s2s = s2s
+    muc = node.modules.get("muc")
+    if muc is not None:
+        s2s.watch(muc.linkEvent)
+
+
 class NodeService(service.MultiService):
     """
     Starts the store, then the listeners; stops them in reverse.
@@ -110,11 +123,7 @@ class NodeService(service.MultiService):
             S2STLS(config.certificatePath, config.keyPath),
             PeerVerifier(config.caPath),
         )
-        self.node.router.remote = self.s2s
-        self.node.s2s = self.s2s
-        muc = self.node.modules.get("muc")
-        if muc is not None:
-            self.s2s.watch(muc.linkEvent)
+        federate(self.node, self.s2s)
         self.components = ComponentManager(self.node)
         #: Listening ports by kind: c2s, c2s-direct, s2s, s2s-direct, components.
         self.listening: dict[str, list[Any]] = {}

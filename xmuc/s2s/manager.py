@@ -28,8 +28,16 @@ from xmuc.s2s.resolve import Resolver
 from xmuc.s2s.tls import PeerVerifier, S2STLS
 
 
+#: Makes an outgoing connection: C{(host, port, directTLS, stream,
+#: remote domain)} to a Deferred that fires once C{stream} is connected.
+Connector = Callable[[str, int, bool, Any, str], defer.Deferred]
+
+
 class S2SManager:
     """
+    @param connector: how outgoing connections are made (TCP, with TLS
+        from the first byte for direct TLS, by default).
+
     @ivar links: outgoing links by (local domain, remote domain).
     @ivar incoming: the open incoming streams.
     """
@@ -43,6 +51,7 @@ class S2SManager:
         tls: S2STLS | None,
         verifier: PeerVerifier,
         resolver: Resolver | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self.node = node
         self.config = node.config
@@ -67,6 +76,9 @@ class S2SManager:
             s2s.incoming_burst,
         )
         self._watchers: list[tuple[str | None, LinkWatcher]] = []
+        # The transport seam: TCP by default, an in-memory network in tests
+        # (tests/support/fakenet.py).
+        self._connector = connector or self._connectTCP
 
     # The router's sink for remote domains
 
@@ -204,8 +216,13 @@ class S2SManager:
         self, host: str, port: int, directTLS: bool, stream: Any, domain: str
     ) -> defer.Deferred:
         """
-        Connect C{stream} to C{host:port}.
+        Connect C{stream} to C{host:port} through the manager's connector.
         """
+        return self._connector(host, port, directTLS, stream, domain)
+
+    def _connectTCP(
+        self, host: str, port: int, directTLS: bool, stream: Any, domain: str
+    ) -> defer.Deferred:
         if ":" in host:
             endpoint = endpoints.TCP6ClientEndpoint(self.reactor, host, port)
         else:
