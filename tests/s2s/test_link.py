@@ -315,3 +315,64 @@ class LinkTests(unittest.TestCase):
         """
         self.assertRaises(IllegalTransition, checkTransition, "idle", "up")
         checkTransition("connecting", "up")
+
+
+class _Resolver:
+    """
+    Resolves nothing (L{NoService}) except C{slow.test}, whose answer
+    never comes.
+    """
+
+    def resolve(self, domain: str) -> defer.Deferred:
+        if domain == "slow.test":
+            return defer.Deferred()
+        return defer.fail(NoService(domain))
+
+
+class LinkTableTests(unittest.TestCase):
+    """
+    The manager's table of links stays bounded however many domains are
+    named, and never forgets a link that something depends on.
+    """
+
+    def setUp(self) -> None:
+        from tests.support.harness import Harness
+        from xmuc.s2s.manager import S2SManager
+        from xmuc.s2s.tls import PeerVerifier
+
+        self.harness = Harness(domain="a.test", config="[s2s]\nrequire_tls = false\n")
+        self.manager = S2SManager(
+            self.harness.node, None, None, PeerVerifier(""), resolver=_Resolver()
+        )
+
+    def send(self, domain: str, number: int) -> None:
+        stanza = message(number)
+        stanza["to"] = f"user@{domain}"
+        self.manager.link("a.test", domain).send(stanza)
+
+    def test_deadLinksForgotten(self) -> None:
+        """
+        Links to 1,000 made-up domains that could not be reached are
+        forgotten: the table never holds more than the sweep threshold,
+        and the most recent one still reads C{down}.
+        """
+        from xmuc.s2s.manager import SWEEP_MIN
+
+        sizes = []
+        for number in range(1000):
+            self.send(f"nowhere{number}.test", number)
+            sizes.append(len(self.manager.links))
+        self.assertLessEqual(max(sizes), SWEEP_MIN)
+        self.assertEqual(self.manager.linkState("nowhere999.test"), "down")
+
+    def test_busyLinkKept(self) -> None:
+        """
+        A link still resolving, with a stanza queued, survives any number
+        of sweeps; once the stanza is sent it is delivered to that link.
+        """
+        self.send("slow.test", 0)
+        slow = self.manager.links[("a.test", "slow.test")]
+        for number in range(1, 500):
+            self.send(f"nowhere{number}.test", number)
+        self.assertIs(self.manager.links[("a.test", "slow.test")], slow)
+        self.assertEqual(self.manager.linkState("slow.test"), "connecting")

@@ -59,6 +59,20 @@ class Link:
         self._closing = False
         self._running: defer.Deferred | None = None
 
+    def dormant(self) -> bool:
+        """
+        Whether nothing depends on this link: idle or down, with no
+        stanza queued, no dialback verification waiting and no attempt
+        under way.
+        """
+        return (
+            self.state in ("idle", "down")
+            and not self._queue
+            and not self._verifies
+            and self._running is None
+            and self._attempt is None
+        )
+
     def _setState(self, new: str) -> None:
         checkTransition(self.state, new)
         self.state = new

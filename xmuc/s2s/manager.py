@@ -33,6 +33,10 @@ from xmuc.s2s.tls import PeerVerifier, S2STLS
 Connector = Callable[[str, int, bool, Any, str], defer.Deferred]
 
 
+#: Links the table holds before the first sweep of dormant ones.
+SWEEP_MIN = 64
+
+
 class S2SManager:
     """
     @param connector: how outgoing connections are made (TCP, with TLS
@@ -66,6 +70,7 @@ class S2SManager:
         )
         self.secret = self.config.s2s.dialback_secret or "%032x" % node.random.getrandbits(128)
         self.links: dict[tuple[str, str], Link] = {}
+        self._sweepAt = SWEEP_MIN
         self.incoming: set[IncomingStream] = set()
         s2s = self.config.s2s
         self.guard = IncomingGuard(
@@ -107,8 +112,24 @@ class S2SManager:
         key = (local, remote)
         link = self.links.get(key)
         if link is None:
+            if len(self.links) >= self._sweepAt:
+                self._sweep()
             link = self.links[key] = Link(self, local, remote)
         return link
+
+    def _sweep(self) -> None:
+        """
+        Forget the links that are idle or down with nothing waiting on
+        them. A link is made for every domain a stanza or a dialback request
+        names, made-up ones included, and would otherwise stay for ever;
+        sweeping when the table has doubled keeps the cost per new link
+        constant. A forgotten link's state reads C{idle}, and it is made
+        again on its next use.
+        """
+        for key, link in list(self.links.items()):
+            if link.dormant():
+                del self.links[key]
+        self._sweepAt = max(SWEEP_MIN, 2 * len(self.links))
 
     def hosted(self, domain: str) -> bool:
         """
