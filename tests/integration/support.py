@@ -213,7 +213,15 @@ async def stopClients(clients: list[Any]) -> None:
             await asyncio.wait_for(client.disconnect(wait=0), 5)
         except Exception:
             client.abort()
-    await asyncio.sleep(0)
+    # slixmpp keeps a task sending its output queue for the client's whole
+    # life and cancels it only when the client is garbage collected, when
+    # asyncio can no longer run it and prints "Task was destroyed but it is
+    # pending!" for each client: end those tasks here, while the loop runs.
+    senders = [task for client in clients
+               if (task := getattr(client, "_run_out_filters", None)) is not None]
+    for task in senders:
+        task.cancel()
+    await asyncio.gather(*senders, return_exceptions=True)
 
 
 class AuthenticationFailed(Exception):
