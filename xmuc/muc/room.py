@@ -38,7 +38,9 @@ from xmuc.muc.model import (
 )
 from xmuc.muc.permissions import defaultRole, maySeeRealJids
 from xmuc.muc.settings import ServiceView
+from xmuc.muc import view
 from xmuc.muc.stanzas import itemElement, mucUser, stanza
+from xmuc.muc.view import Kind, OccupantView, PresenceChange, RoomView
 
 
 class RoomState(enum.Enum):
@@ -120,6 +122,7 @@ class Room:
         self.features: dict[str, Any] = {}
         self.stored = False
         self._audience: tuple[JID, ...] | None = None
+        self._members: tuple[tuple[OccupantView, tuple[JID, ...]], ...] | None = None
 
     @classmethod
     def fromRecord(cls, service: ServiceView, record: RoomRecord,
@@ -223,7 +226,7 @@ class Room:
             self.service.occupied(occupant.bare, self.name, True)
         occupant.sessions[session.jid.full()] = session
         self.sessions[session.jid.full()] = occupant
-        self._audience = None
+        self.rosterChanged()
 
     def dropSession(self, occupant: Occupant, full: str) -> None:
         occupant.sessions.pop(full, None)
@@ -231,12 +234,29 @@ class Room:
         if not occupant.sessions and self.occupants.get(occupant.key) is occupant:
             del self.occupants[occupant.key]
             self.service.occupied(occupant.bare, self.name, False)
-        self._audience = None
+        self.rosterChanged()
 
     def rename(self, occupant: Occupant, nick: str, key: str) -> None:
         del self.occupants[occupant.key]
         occupant.nick, occupant.key = nick, key
         self.occupants[key] = occupant
+        self.occupantChanged(occupant)
+
+    def rosterChanged(self) -> None:
+        """
+        Someone came, went or changed role: the audience and the view's
+        roster are made again when next needed.
+        """
+        self._audience = None
+        self._members = None
+
+    def occupantChanged(self, occupant: Occupant) -> None:
+        """
+        An occupant's presence as the room shows it changed (role,
+        affiliation, nickname, payload): its view is made again.
+        """
+        occupant.shown = None
+        self.rosterChanged()
 
     # Broadcasts
 
@@ -254,8 +274,43 @@ class Room:
             )
         return self._audience
 
-    def broadcastMessage(self, turn: Turn, element: Any) -> None:
-        turn.emit(effects.Broadcast(self.nextSeq(), element, self.audience()))
+    def broadcastMessage(self, turn: Turn, element: Any, kind: Kind = Kind.BROADCAST) -> None:
+        turn.emit(effects.Broadcast(self.nextSeq(), element, self.audience(), kind))
+
+    # What occupants see (L{xmuc.muc.view})
+
+    def occupantView(self, occupant: Occupant) -> OccupantView:
+        """
+        An occupant as the room last showed it (made again after each
+        change, L{occupantChanged}).
+        """
+        shown = occupant.shown
+        if shown is None:
+            shown = occupant.shown = self.freshView(occupant)
+        return shown
+
+    def freshView(self, occupant: Occupant) -> OccupantView:
+        """
+        An occupant as it now is: its last active session's JID and
+        presence (a session that just joined under a shared nickname).
+        """
+        return OccupantView(occupant.nick, occupant.role, self.affiliation(occupant.bare),
+                            occupant.jid.full(), occupant.primary.presence,
+                            occupant.occupantId)
+
+    def view(self, fresh: bool = False, history: bool = False) -> RoomView:
+        """
+        The room as L{xmuc.muc.view} sees it; with the history when
+        C{history}, and C{fresh} when the join being handled created it.
+        """
+        members = self._members
+        if members is None:
+            members = self._members = tuple(
+                (self.occupantView(o), o.jids()) for o in self.occupants.values())
+        config = self.config
+        return RoomView(self.address, config.nonAnonymous, config.logging,
+                        config.presenceBroadcast, members,
+                        tuple(self.history) if history else (), self.subject, fresh)
 
     def presenceElement(self, occupant: Occupant, showJid: bool, *,
                         unavailable: bool = False, codes: Iterable[int] = (),
@@ -265,61 +320,49 @@ class Room:
                         payload: tuple[Any, ...] | None = None,
                         extra: Iterable[Any] = ()) -> Any:
         """
-        The presence the room sends from an occupant.
+        The presence the room sends from an occupant (L{view.presence}).
         """
-        element = stanza("presence", self.occupantAddress(occupant),
-                         kind="unavailable" if unavailable else None)
-        for child in occupant.primary.presence if payload is None else payload:
-            element.addChild(child)
-        item = itemElement(
-            affiliation or self.affiliation(occupant.bare), role or occupant.role,
-            occupant.jid.full() if showJid else None, newNick, actor, reason,
-        )
-        x = mucUser(item, codes=sorted(codes))
-        for child in extra:
-            x.addChild(child)
-        element.addChild(x)
-        self.registry.hooks.fire("from-occupant", self, occupant, element)
-        return element
+        change = PresenceChange(unavailable, tuple(codes), (), role, affiliation, newNick,
+                                actor, reason, payload, tuple(extra))
+        return view.presence(self.address, self.occupantView(occupant), showJid, change)
 
     def rosterPresence(self, occupant: Occupant, showJid: bool) -> Any:
         """
         An occupant's current presence (shared, cached until it changes).
         """
-        element = occupant.cache.get(showJid)
-        if element is None:
-            element = occupant.cache[showJid] = self.presenceElement(occupant, showJid)
-        return element
+        return view.rosterPresence(self.address, self.occupantView(occupant), showJid)
 
     def broadcastPresence(self, turn: Turn, occupant: Occupant, *,
                           codes: Iterable[int] = (), selfCodes: Iterable[int] = (),
                           toOthers: bool = True, **options: Any) -> None:
         """
         Broadcast an occupant's presence in its variants, one sequence
-        number: with real JIDs to those who may see them, without to the
-        others, and with status 110 (and C{selfCodes}) to the occupant.
+        number (L{view.presenceBroadcast}): with real JIDs to those who may
+        see them, without to the others, and with status 110 (and
+        C{selfCodes}) to the occupant.
         """
-        occupant.cache.clear()
-        seq = self.nextSeq()
-        seeing: list[JID] = []
-        blind: list[JID] = []
-        shown = options.get("unavailable") or occupant.role in self.config.presenceBroadcast
-        for other in self.occupants.values() if toOthers and shown else ():
-            if other is occupant:
-                continue
-            target = seeing if maySeeRealJids(other.role, self.config) else blind
-            target.extend(other.jids())
-        codes = tuple(codes)
-        for recipients, showJid in ((seeing, True), (blind, False)):
-            if not recipients:
-                continue
-            if codes or options:
-                element = self.presenceElement(occupant, showJid, codes=codes, **options)
-            else:
-                element = self.rosterPresence(occupant, showJid)
-            turn.emit(effects.Broadcast(seq, element, tuple(recipients)))
-        own = self.presenceElement(occupant, True, codes={110, *codes, *selfCodes}, **options)
-        turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+        self.occupantChanged(occupant)
+        change = PresenceChange(codes=tuple(codes), selfCodes=tuple(selfCodes), **options)
+        self.emitAddressed(turn, self.presenceChange(occupant, change, toOthers))
+
+    def presenceChange(self, occupant: Occupant, change: PresenceChange,
+                       toOthers: bool = True) -> list[view.Addressed]:
+        shown = self.occupantView(occupant)
+        if not toOthers:
+            return [view.Addressed(Kind.SELF_PRESENCE, view.selfPresence(
+                self.address, shown, change), occupant.jids())]
+        return view.presenceBroadcast(self.view(), shown, occupant.jids(), change)
+
+    def emitAddressed(self, turn: Turn, sent: Iterable[view.Addressed],
+                      seq: int | None = None) -> int:
+        """
+        Emit the stanzas of one broadcast under one number.
+        """
+        if seq is None:
+            seq = self.nextSeq()
+        for part, each in enumerate(sent):
+            turn.emit(effects.Broadcast(seq, each.stanza, each.recipients, each.kind, part))
+        return seq
 
     # Changes
 
@@ -332,7 +375,6 @@ class Room:
             self.removeOccupant(turn, occupant, (307,), actor, reason)
             return
         occupant.role = role
-        self._audience = None
         self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
 
     def removeOccupant(self, turn: Turn, occupant: Occupant, codes: Iterable[int],
@@ -353,15 +395,14 @@ class Room:
     def evictAll(self, turn: Turn, codes: Iterable[int], extra: Iterable[Any] = ()) -> None:
         """
         Send every occupant away at once (destruction, shutdown): each gets
-        only its own unavailable presence, all under one broadcast number.
+        only its own unavailable presence, all under one broadcast number
+        (L{view.eviction}).
         """
         seq = self.nextSeq()
-        extra = tuple(extra)
-        for occupant in list(self.occupants.values()):
-            own = self.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
-                                       affiliation=Affiliation.NONE, codes={110, *codes},
-                                       payload=(), extra=extra)
-            turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+        leaving = list(self.occupants.values())
+        for part, (occupant, each) in enumerate(zip(leaving, view.eviction(
+                self.view(), codes, extra))):
+            turn.emit(effects.Broadcast(seq, each.stanza, each.recipients, each.kind, part))
             for full in list(occupant.sessions):
                 self.dropSession(occupant, full)
             self.registry.hooks.fire("occupant-left", self, turn, occupant)
@@ -391,7 +432,6 @@ class Room:
                 "affiliation-changed", self, turn, occupant, old, new
             ):
                 occupant.role = defaultRole(new, self.config)
-                self._audience = None
                 self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
         self.persist(turn)
 

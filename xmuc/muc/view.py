@@ -1,0 +1,469 @@
+# -*- test-case-name: tests.muc.test_view -*-
+"""
+What each occupant is shown: one account of XEP-0045's "who sees what",
+run by the room engine on the primary and, on its own copy of the room, by
+a replica (dmuc.md sections 0 and 3), so that the two cannot drift.
+
+The functions here take frozen values (L{RoomView}, L{OccupantView},
+L{EntrantView}, L{PresenceChange}) and return stanzas without C{to}, each
+tagged with its L{Kind}; they never read the room engine's working state,
+its hooks or its clock. L{xmuc.muc.room.Room} builds the values from its
+state (L{Room.view}) and turns the answers into effects.
+
+This lives in L{xmuc.muc}, not L{xmuc.dmuc}: it is plain XEP-0045 (the
+order of a join, status codes, history limits, real-JID visibility) that
+the primary's engine needs with or without replicas, and the distributed
+engine depends on the room engine, never the other way round.
+
+  - L{joinSequence}: what an entrant gets, in XEP-0045's order: the
+    presences of the occupants already there, its own presence (110 and
+    the codes of L{entrantCodes}), the history its C{<history/>} asks for
+    (L{selectHistory}), the subject.
+  - L{presenceVariants} and L{presenceAudience}: an occupant's presence
+    change in its variants (with real JIDs for those who may see them,
+    without for the others, the occupant's own with 110) and who gets
+    which; L{presenceBroadcast} joins the two. Nick changes (L{nickChange}),
+    kicks, bans and other removals (L{removal}), role and affiliation
+    changes (L{roleChange}) and destruction (L{eviction}) are changes.
+  - Multi-session occupants (one nickname, several clients of one
+    account): an occupant's recipients are all its sessions; its
+    presence shows the real JID of its last active one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from twisted.words.protocols.jabber.jid import JID
+from twisted.words.xish import domish
+
+from xmuc.core.stanza import readdressed
+from xmuc.muc.events import HistoryRequest
+from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
+from xmuc.muc.ns import NS_OCCUPANT_ID
+from xmuc.muc.stanzas import delay, itemElement, mucUser, stanza
+
+
+class Kind(enum.Enum):
+    """
+    What a stanza the room sends is, for whoever carries it (the glue, a
+    replica link counting its stanzas).
+    """
+
+    #: an occupant's presence shown to an entrant, before its own
+    ROSTER = "roster"
+    #: an occupant's own presence (status 110): on entering, on a change,
+    #: on leaving or being removed
+    SELF_PRESENCE = "self-presence"
+    #: a message of the history, with its original C{<delay/>}
+    HISTORY = "history"
+    #: the subject shown to an entrant, last
+    SUBJECT = "subject"
+    #: a presence or message of the room to its occupants
+    BROADCAST = "broadcast"
+    #: a message from the room carrying only status codes (section 10.2.1)
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """
+    One stanza for one recipient, without C{to}.
+    """
+
+    kind: Kind
+    stanza: Any
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """
+    One stanza, without C{to}, for several recipients.
+    """
+
+    kind: Kind
+    stanza: Any
+    recipients: tuple[JID, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class OccupantView:
+    """
+    An occupant as the room shows it.
+
+    @ivar jid: the real full JID shown (its last active session's).
+    @ivar presence: that session's presence payload (show, status, caps).
+    @ivar occupantId: its XEP-0421 id, or L{None} for none.
+    @ivar rendered: its current presence with and without the real JID,
+        made on first use and shared by every entrant (a memo: the value
+        never changes, so neither do they).
+    """
+
+    nick: str
+    role: Role
+    affiliation: Affiliation
+    jid: str
+    presence: tuple[Any, ...] = ()
+    occupantId: str | None = None
+    rendered: dict[bool, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """
+    What of a room decides what its occupants see.
+
+    @ivar address: the room's bare JID.
+    @ivar occupants: in join order, each with its own role (whether it may
+        see real JIDs) and the real JIDs of its sessions.
+    @ivar history: oldest first, each with the stamp the room gave it when
+        it first received it.
+    @ivar fresh: the room was created by the join being handled.
+    """
+
+    address: str
+    nonAnonymous: bool = False
+    logging: bool = False
+    presenceBroadcast: frozenset[Role] = frozenset(
+        (Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
+    occupants: tuple[tuple[OccupantView, tuple[JID, ...]], ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    subject: Subject = Subject()
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class EntrantView:
+    """
+    Someone who just entered: its occupant as the room now holds it, the
+    client that entered, and what it asked for.
+
+    @ivar session: the real full JID of the client that entered.
+    @ivar renamed: the room changed the nickname asked for (status 210).
+    @ivar codes: status codes for its own presence that features add
+        (beyond those of L{entrantCodes}).
+    """
+
+    occupant: OccupantView
+    session: JID
+    history: HistoryRequest | None = None
+    renamed: bool = False
+    codes: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """
+    How an occupant's presence changes: the muc#user item and status
+    codes everyone sees (C{codes}), those only the occupant sees
+    (C{selfCodes}, with 110), and the payload (L{None}: its current one).
+    """
+
+    unavailable: bool = False
+    codes: tuple[int, ...] = ()
+    selfCodes: tuple[int, ...] = ()
+    role: Role | None = None
+    affiliation: Affiliation | None = None
+    newNick: str | None = None
+    actor: str | None = None
+    reason: str = ""
+    payload: tuple[Any, ...] | None = None
+    extra: tuple[Any, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """
+        The occupant's current presence as it is (no codes, no change).
+        """
+        return not (self.unavailable or self.codes or self.role is not None
+                    or self.affiliation is not None or self.newNick is not None
+                    or self.actor is not None or self.reason or self.payload is not None
+                    or self.extra)
+
+
+_PLAIN = PresenceChange()
+
+
+def seesRealJids(role: Role, nonAnonymous: bool) -> bool:
+    """
+    XEP-0045 section 4.2: real JIDs go to moderators, and to everyone in
+    non-anonymous rooms.
+    """
+    return nonAnonymous or role is Role.MODERATOR
+
+
+# Presences
+
+def presence(address: str, occupant: OccupantView, showJid: bool,
+             change: PresenceChange = _PLAIN) -> domish.Element:
+    """
+    The presence the room sends from an occupant: its payload, the
+    muc#user element, its occupant-id.
+    """
+    element = stanza("presence", f"{address}/{occupant.nick}",
+                     kind="unavailable" if change.unavailable else None)
+    payload = occupant.presence if change.payload is None else change.payload
+    for child in payload:
+        element.addChild(child)
+    item = itemElement(change.affiliation or occupant.affiliation, change.role or occupant.role,
+                       occupant.jid if showJid else None, change.newNick, change.actor,
+                       change.reason)
+    x = mucUser(item, codes=sorted(change.codes))
+    for child in change.extra:
+        x.addChild(child)
+    element.addChild(x)
+    if occupant.occupantId is not None:
+        element.addElement((NS_OCCUPANT_ID, "occupant-id"))["id"] = occupant.occupantId
+    return element
+
+
+def rosterPresence(address: str, occupant: OccupantView, showJid: bool) -> domish.Element:
+    """
+    An occupant's current presence, shared by every entrant.
+    """
+    element = occupant.rendered.get(showJid)
+    if element is None:
+        element = occupant.rendered[showJid] = presence(address, occupant, showJid)
+    return element
+
+
+def selfPresence(address: str, occupant: OccupantView,
+                 change: PresenceChange = _PLAIN) -> domish.Element:
+    """
+    The occupant's own copy: always with its real JID, with 110.
+    """
+    codes = tuple({110, *change.codes, *change.selfCodes})
+    return presence(address, occupant, True, _replace(change, codes=codes))
+
+
+def _replace(change: PresenceChange, **values: Any) -> PresenceChange:
+    fields = {name: getattr(change, name) for name in PresenceChange.__dataclass_fields__}
+    fields.update(values)
+    return PresenceChange(**fields)
+
+
+@dataclass(frozen=True)
+class Variants:
+    """
+    An occupant's presence change for the others who may see real JIDs
+    (C{seeing}), those who may not (C{blind}), and itself (C{own}).
+    """
+
+    seeing: domish.Element | None
+    blind: domish.Element | None
+    own: domish.Element
+
+
+def presenceVariants(address: str, occupant: OccupantView, change: PresenceChange,
+                     seeing: bool = True, blind: bool = True) -> Variants:
+    """
+    The variants of a presence change; only those asked for are made
+    (C{seeing}, C{blind}: someone will get them).
+    """
+    def made(showJid: bool) -> domish.Element:
+        if change.plain:
+            return rosterPresence(address, occupant, showJid)
+        return presence(address, occupant, showJid, change)
+
+    return Variants(made(True) if seeing else None, made(False) if blind else None,
+                    selfPresence(address, occupant, change))
+
+
+def presenceAudience(room: RoomView, occupant: OccupantView, change: PresenceChange
+                     ) -> tuple[list[JID], list[JID]]:
+    """
+    Who of the others gets an occupant's presence change with real JIDs,
+    and who without: nobody when its role's presence is not broadcast
+    (unless it leaves).
+    """
+    seeing: list[JID] = []
+    blind: list[JID] = []
+    shown = change.unavailable or (change.role or occupant.role) in room.presenceBroadcast
+    if shown:
+        for other, jids in room.occupants:
+            if other is occupant or other.nick == occupant.nick:
+                continue
+            (seeing if seesRealJids(other.role, room.nonAnonymous) else blind).extend(jids)
+    return seeing, blind
+
+
+def presenceBroadcast(room: RoomView, occupant: OccupantView, sessions: tuple[JID, ...],
+                      change: PresenceChange = _PLAIN) -> list[Addressed]:
+    """
+    An occupant's presence change for everyone: the others in their two
+    variants, then its own sessions (C{sessions}) with 110.
+    """
+    seeing, blind = presenceAudience(room, occupant, change)
+    variants = presenceVariants(room.address, occupant, change, bool(seeing), bool(blind))
+    sent = [Addressed(Kind.BROADCAST, element, tuple(recipients))
+            for element, recipients in ((variants.seeing, seeing), (variants.blind, blind))
+            if recipients]
+    sent.append(Addressed(Kind.SELF_PRESENCE, variants.own, sessions))
+    return sent
+
+
+def arrival(room: RoomView, entrant: OccupantView, own: domish.Element,
+            sessions: tuple[JID, ...]) -> list[Addressed]:
+    """
+    A new occupant's presence for the others (its current presence, in
+    its two variants), then for itself C{own}, the self-presence of its
+    join sequence (L{joinSequence}).
+    """
+    seeing, blind = presenceAudience(room, entrant, _PLAIN)
+    sent = [Addressed(Kind.BROADCAST, rosterPresence(room.address, entrant, showJid),
+                      tuple(recipients))
+            for showJid, recipients in ((True, seeing), (False, blind)) if recipients]
+    sent.append(Addressed(Kind.SELF_PRESENCE, own, sessions))
+    return sent
+
+
+def sessionLeave(address: str, occupant: OccupantView, session: JID,
+                 payload: tuple[Any, ...]) -> Shown:
+    """
+    One client of a multi-session occupant leaves while others stay: it
+    alone gets its unavailable presence (110, showing its own real JID);
+    the others then see the occupant's presence as it now is.
+    """
+    leaving = OccupantView(occupant.nick, occupant.role, occupant.affiliation, session.full(),
+                           occupant.presence, occupant.occupantId)
+    change = PresenceChange(unavailable=True, codes=(110,), role=Role.NONE, payload=payload)
+    return Shown(Kind.SELF_PRESENCE, presence(address, leaving, True, change))
+
+
+def nickChange(newNick: str) -> PresenceChange:
+    """
+    Section 7.6: first unavailable from the old nickname, naming the new
+    one, with 303; then the occupant's presence under the new nickname.
+    """
+    return PresenceChange(unavailable=True, codes=(303,), newNick=newNick, payload=())
+
+
+def removal(codes: Iterable[int], actor: str | None = None, reason: str = "",
+            extra: Iterable[Any] = (), affiliation: Affiliation | None = None
+            ) -> PresenceChange:
+    """
+    An occupant taken out of the room: a kick (307), a ban (301), a
+    members-only change (321, 322), a ghost (333), an eviction.
+    """
+    return PresenceChange(unavailable=True, codes=tuple(codes), role=Role.NONE,
+                          affiliation=affiliation, actor=actor, reason=reason,
+                          payload=(), extra=tuple(extra))
+
+
+def roleChange(actor: str | None = None, reason: str = "") -> PresenceChange:
+    """
+    A new role or affiliation (the occupant's view already holds it), by
+    whom and why.
+    """
+    return PresenceChange(actor=actor, reason=reason)
+
+
+def eviction(room: RoomView, codes: Iterable[int], extra: Iterable[Any] = ()
+             ) -> list[Addressed]:
+    """
+    Everyone sent away at once (destruction, shutdown): each occupant gets
+    only its own unavailable presence.
+    """
+    change = removal({110, *codes}, extra=extra, affiliation=Affiliation.NONE)
+    return [Addressed(Kind.SELF_PRESENCE, presence(room.address, occupant, True, change),
+                      sessions)
+            for occupant, sessions in room.occupants]
+
+
+# Joining
+
+def entrantCodes(room: RoomView, entrant: EntrantView) -> frozenset[int]:
+    """
+    The status codes of an entrant's own presence besides 110: 201 for
+    the creator of the room, 210 when the room changed the nickname, 100
+    in a non-anonymous room, 170 when the room logs, and the features'.
+    """
+    codes = set(entrant.codes)
+    if room.fresh:
+        codes.add(201)
+    if entrant.renamed:
+        codes.add(210)
+    if room.nonAnonymous:
+        codes.add(100)
+    if room.logging:
+        codes.add(170)
+    return frozenset(codes)
+
+
+def roster(room: RoomView, entrant: OccupantView) -> Iterator[Shown]:
+    """
+    The presences of the occupants already there whose role's presence is
+    broadcast, with real JIDs when the entrant may see them.
+    """
+    showJid = seesRealJids(entrant.role, room.nonAnonymous)
+    for other, _ in room.occupants:
+        if other is not entrant and other.nick != entrant.nick \
+                and other.role in room.presenceBroadcast:
+            yield Shown(Kind.ROSTER, rosterPresence(room.address, other, showJid))
+
+
+def selectHistory(entries: Iterable[HistoryEntry], request: HistoryRequest | None,
+                  now: float) -> list[HistoryEntry]:
+    """
+    The entries a history request asks for (section 7.2.15); every limit
+    given applies. C{since} and C{seconds} are judged against the stamp
+    the room gave each message when it first received it (never the time
+    of the join or of a copy); C{maxchars} counts the characters of whole
+    stanzas as the room broadcast them.
+    """
+    entries = list(entries)
+    if request is None:
+        return entries
+    if request.since is not None:
+        entries = [e for e in entries if e.stamp > request.since]
+    if request.seconds is not None:
+        entries = [e for e in entries if e.stamp >= now - request.seconds]
+    if request.maxstanzas is not None:
+        entries = entries[max(0, len(entries) - request.maxstanzas):] if request.maxstanzas else []
+    if request.maxchars is not None:
+        kept: list[HistoryEntry] = []
+        total = 0
+        for entry in reversed(entries):
+            total += len(entry.stanza.toXml())
+            if total > request.maxchars:
+                break
+            kept.append(entry)
+        entries = kept[::-1]
+    return entries
+
+
+def delayed(address: str, entry: HistoryEntry) -> domish.Element:
+    """
+    A history message as entrants get it: the broadcast stanza with the
+    room's C{<delay/>} at the entry's original stamp (made once per entry).
+    """
+    if entry.delayed is None:
+        entry.delayed = readdressed(entry.stanza, None, extra=(delay(entry.stamp, address),))
+    return entry.delayed
+
+
+def subjectMessage(address: str, subject: Subject, id: str | None = None) -> domish.Element:
+    """
+    The subject as a groupchat message, from whoever set it (the room when
+    nobody did); an empty C{<subject/>} when none is set.
+    """
+    sender = f"{address}/{subject.nick}" if subject.nick else address
+    message = stanza("message", sender, kind="groupchat", id=id)
+    message.addElement("subject", content=subject.text)
+    return message
+
+
+def joinSequence(room: RoomView, entrant: EntrantView, now: float) -> list[Shown]:
+    """
+    Everything an entrant gets, in order: the roster, its own presence,
+    the history it asked for, the subject.
+    """
+    shown = list(roster(room, entrant.occupant))
+    change = PresenceChange(selfCodes=tuple(sorted(entrantCodes(room, entrant))))
+    shown.append(Shown(Kind.SELF_PRESENCE, selfPresence(room.address, entrant.occupant, change)))
+    for entry in selectHistory(room.history, entrant.history, now):
+        shown.append(Shown(Kind.HISTORY, delayed(room.address, entry)))
+    shown.append(Shown(Kind.SUBJECT, subjectMessage(room.address, room.subject)))
+    return shown
