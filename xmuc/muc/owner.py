@@ -26,6 +26,7 @@ from xmuc.muc.registry import ConfigField, Registry
 from xmuc.muc.room import Room, RoomState, Turn
 from xmuc.muc.roomconfig import applyForm, configForm, textField
 from xmuc.muc.stanzas import iqResult, query, statusMessage
+from xmuc.muc.view import Kind
 
 ROLE_OPTIONS = tuple((r.label, r.label.capitalize()) for r in
                      (Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
@@ -80,7 +81,8 @@ def reconfigure(room: Room, turn: Turn, new: RoomConfig) -> None:
         turn.codes.add(104)
     room.registry.hooks.fire("config-changed", room, turn, old, new)
     if wasOpen and turn.codes:
-        room.broadcastMessage(turn, statusMessage(room.address, sorted(turn.codes)))
+        room.broadcastMessage(turn, statusMessage(room.address, sorted(turn.codes)),
+                             Kind.STATUS)
     room.persist(turn)
 
 
