@@ -122,7 +122,10 @@ class Room:
         self.features: dict[str, Any] = {}
         self.stored = False
         self._audience: tuple[JID, ...] | None = None
-        self._members: tuple[tuple[OccupantView, tuple[JID, ...]], ...] | None = None
+        # The view's roster (L{view}), in join order, and each occupant's
+        # place in it; None when it must be made again.
+        self._members: list[tuple[OccupantView, tuple[JID, ...]]] | None = None
+        self._places: dict[Occupant, int] = {}
 
     @classmethod
     def fromRecord(cls, service: ServiceView, record: RoomRecord,
@@ -221,12 +224,19 @@ class Room:
     # Membership of the roster
 
     def addSession(self, occupant: Occupant, session: Any) -> None:
-        if occupant.key not in self.occupants:
+        new = occupant.key not in self.occupants
+        if new:
             self.occupants[occupant.key] = occupant
             self.service.occupied(occupant.bare, self.name, True)
         occupant.sessions[session.jid.full()] = session
         self.sessions[session.jid.full()] = occupant
+        members = self._members
         self.rosterChanged()
+        if new and members is not None:
+            # A newcomer joins the end of the view's roster.
+            self._places[occupant] = len(members)
+            members.append((self.occupantView(occupant), occupant.jids()))
+            self._members = members
 
     def dropSession(self, occupant: Occupant, full: str) -> None:
         occupant.sessions.pop(full, None)
@@ -240,12 +250,14 @@ class Room:
         del self.occupants[occupant.key]
         occupant.nick, occupant.key = nick, key
         self.occupants[key] = occupant
-        self.occupantChanged(occupant)
+        # The renamed occupant now comes last in the roster's order.
+        occupant.shown = None
+        self.rosterChanged()
 
     def rosterChanged(self) -> None:
         """
-        Someone came, went or changed role: the audience and the view's
-        roster are made again when next needed.
+        A session came or went: the audience and the view's roster are
+        made again when next needed.
         """
         self._audience = None
         self._members = None
@@ -256,7 +268,9 @@ class Room:
         affiliation, nickname, payload): its view is made again.
         """
         occupant.shown = None
-        self.rosterChanged()
+        place = self._places.get(occupant)
+        if self._members is not None and place is not None:
+            self._members[place] = (self.occupantView(occupant), occupant.jids())
 
     # Broadcasts
 
@@ -305,11 +319,12 @@ class Room:
         """
         members = self._members
         if members is None:
-            members = self._members = tuple(
-                (self.occupantView(o), o.jids()) for o in self.occupants.values())
+            members = self._members = [
+                (self.occupantView(o), o.jids()) for o in self.occupants.values()]
+            self._places = {o: n for n, o in enumerate(self.occupants.values())}
         config = self.config
         return RoomView(self.address, config.nonAnonymous, config.logging,
-                        config.presenceBroadcast, members,
+                        config.presenceBroadcast, tuple(members),
                         tuple(self.history) if history else (), self.subject, fresh)
 
     def presenceElement(self, occupant: Occupant, showJid: bool, *,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, NamedTuple
 
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
@@ -44,6 +44,9 @@ from xmuc.muc.events import HistoryRequest
 from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
 from xmuc.muc.ns import NS_OCCUPANT_ID
 from xmuc.muc.stanzas import delay, itemElement, mucUser, stanza
+
+
+_ALL_ROLES = frozenset((Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
 
 
 class Kind(enum.Enum):
@@ -67,18 +70,17 @@ class Kind(enum.Enum):
     STATUS = "status"
 
 
-@dataclass(frozen=True)
-class Shown:
+class Shown(NamedTuple):
     """
-    One stanza for one recipient, without C{to}.
+    One stanza for one recipient, without C{to}. (Named tuples, not
+    dataclasses: a join makes one per occupant.)
     """
 
     kind: Kind
     stanza: Any
 
 
-@dataclass(frozen=True)
-class Addressed:
+class Addressed(NamedTuple):
     """
     One stanza, without C{to}, for several recipients.
     """
@@ -126,8 +128,7 @@ class RoomView:
     address: str
     nonAnonymous: bool = False
     logging: bool = False
-    presenceBroadcast: frozenset[Role] = frozenset(
-        (Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
+    presenceBroadcast: frozenset[Role] = _ALL_ROLES
     occupants: tuple[tuple[OccupantView, tuple[JID, ...]], ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     subject: Subject = Subject()
@@ -280,12 +281,18 @@ def presenceAudience(room: RoomView, occupant: OccupantView, change: PresenceCha
     """
     seeing: list[JID] = []
     blind: list[JID] = []
-    shown = change.unavailable or (change.role or occupant.role) in room.presenceBroadcast
-    if shown:
+    if not (change.unavailable or (change.role or occupant.role) in room.presenceBroadcast):
+        return seeing, blind
+    nick = occupant.nick
+    if room.nonAnonymous:
         for other, jids in room.occupants:
-            if other is occupant or other.nick == occupant.nick:
-                continue
-            (seeing if seesRealJids(other.role, room.nonAnonymous) else blind).extend(jids)
+            if other.nick != nick:
+                seeing.extend(jids)
+        return seeing, blind
+    moderator = Role.MODERATOR
+    for other, jids in room.occupants:
+        if other.nick != nick:
+            (seeing if other.role is moderator else blind).extend(jids)
     return seeing, blind
 
 
@@ -392,16 +399,25 @@ def entrantCodes(room: RoomView, entrant: EntrantView) -> frozenset[int]:
     return frozenset(codes)
 
 
-def roster(room: RoomView, entrant: OccupantView) -> Iterator[Shown]:
+def roster(room: RoomView, entrant: OccupantView) -> list[Shown]:
     """
-    The presences of the occupants already there whose role's presence is
-    broadcast, with real JIDs when the entrant may see them.
+    The presences of the occupants already there (all but the entrant's
+    own occupant, by nickname) whose role's presence is broadcast, with
+    real JIDs when the entrant may see them.
     """
     showJid = seesRealJids(entrant.role, room.nonAnonymous)
+    address, nick, kind = room.address, entrant.nick, Kind.ROSTER
+    roles = room.presenceBroadcast
+    everyone = roles >= _ALL_ROLES
+    shown = []
     for other, _ in room.occupants:
-        if other is not entrant and other.nick != entrant.nick \
-                and other.role in room.presenceBroadcast:
-            yield Shown(Kind.ROSTER, rosterPresence(room.address, other, showJid))
+        if other.nick == nick or not (everyone or other.role in roles):
+            continue
+        element = other.rendered.get(showJid)
+        if element is None:
+            element = rosterPresence(address, other, showJid)
+        shown.append(Shown(kind, element))
+    return shown
 
 
 def selectHistory(entries: Iterable[HistoryEntry], request: HistoryRequest | None,
@@ -460,7 +476,7 @@ def joinSequence(room: RoomView, entrant: EntrantView, now: float) -> list[Shown
     Everything an entrant gets, in order: the roster, its own presence,
     the history it asked for, the subject.
     """
-    shown = list(roster(room, entrant.occupant))
+    shown = roster(room, entrant.occupant)
     change = PresenceChange(selfCodes=tuple(sorted(entrantCodes(room, entrant))))
     shown.append(Shown(Kind.SELF_PRESENCE, selfPresence(room.address, entrant.occupant, change)))
     for entry in selectHistory(room.history, entrant.history, now):
