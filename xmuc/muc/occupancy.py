@@ -22,7 +22,7 @@ from xmuc.core.errors import Conflict, Forbidden, ItemNotFound
 from xmuc.core.jid import InvalidJID, displayNickname, prepNickname
 from xmuc.muc.effects import Deliver
 from xmuc.muc.events import PresenceIn, TimerFired
-from xmuc.muc.model import Affiliation, Occupant, Role, Session
+from xmuc.muc.model import Affiliation, Occupant, Session
 from xmuc.muc import view
 from xmuc.muc.permissions import defaultRole
 from xmuc.muc.registry import Registry
@@ -117,7 +117,7 @@ def update(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> Non
     occupant.sessions[full].presence = event.payload
     # The session that spoke last becomes the one the room shows.
     occupant.sessions[full] = occupant.sessions.pop(full)
-    room.broadcastPresence(turn, occupant)
+    room.announce(turn, occupant)
 
 
 def changeNick(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn,
@@ -130,11 +130,10 @@ def changeNick(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn,
     if holder is not None and holder is not occupant:
         raise Conflict("That nickname is in use")
     room.registry.hooks.fire("nick-change", room, turn, occupant, nick, key)
-    room.broadcastPresence(turn, occupant, codes=(303,), unavailable=True,
-                           newNick=nick, payload=())
+    room.announce(turn, occupant, view.nickChange(nick))
     room.rename(occupant, nick, key)
     occupant.sessions[event.sender.full()].presence = event.payload
-    room.broadcastPresence(turn, occupant)
+    room.announce(turn, occupant)
 
 
 def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None:
@@ -147,10 +146,9 @@ def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None
                                 event.payload)
         room.dropSession(occupant, full)
         turn.emit(Deliver(own.stanza, event.sender, own.kind))
-        room.broadcastPresence(turn, occupant)
+        room.announce(turn, occupant)
         return
-    room.broadcastPresence(turn, occupant, unavailable=True, role=Role.NONE,
-                           payload=event.payload)
+    room.announce(turn, occupant, view.departure(event.payload))
     room.dropSession(occupant, full)
     room.registry.hooks.fire("occupant-left", room, turn, occupant)
     if room.state is RoomState.LOCKED and not room.occupants:

@@ -24,7 +24,7 @@ from twisted.words.protocols.jabber.jid import JID
 
 from xmuc.core.errors import NotAcceptable, ServiceUnavailable
 from xmuc.core.jid import InvalidJID, makeJID, prepNickname
-from xmuc.muc import effects
+from xmuc.muc import effects, view
 from xmuc.muc.events import Inbound
 from xmuc.muc.model import (
     Affiliated,
@@ -36,11 +36,10 @@ from xmuc.muc.model import (
     RoomRecord,
     Subject,
 )
-from xmuc.muc.permissions import defaultRole, maySeeRealJids
+from xmuc.muc.permissions import defaultRole
 from xmuc.muc.settings import ServiceView
-from xmuc.muc import view
 from xmuc.muc.stanzas import itemElement, mucUser, stanza
-from xmuc.muc.view import Kind, OccupantView, PresenceChange, RoomView
+from xmuc.muc.view import PLAIN, Kind, OccupantView, PresenceChange, RoomView
 
 
 class RoomState(enum.Enum):
@@ -327,46 +326,17 @@ class Room:
                         config.presenceBroadcast, tuple(members),
                         tuple(self.history) if history else (), self.subject, fresh)
 
-    def presenceElement(self, occupant: Occupant, showJid: bool, *,
-                        unavailable: bool = False, codes: Iterable[int] = (),
-                        role: Role | None = None, affiliation: Affiliation | None = None,
-                        newNick: str | None = None,
-                        actor: str | None = None, reason: str = "",
-                        payload: tuple[Any, ...] | None = None,
-                        extra: Iterable[Any] = ()) -> Any:
+    def announce(self, turn: Turn, occupant: Occupant,
+                 change: PresenceChange = PLAIN) -> None:
         """
-        The presence the room sends from an occupant (L{view.presence}).
-        """
-        change = PresenceChange(unavailable, tuple(codes), (), role, affiliation, newNick,
-                                actor, reason, payload, tuple(extra))
-        return view.presence(self.address, self.occupantView(occupant), showJid, change)
-
-    def rosterPresence(self, occupant: Occupant, showJid: bool) -> Any:
-        """
-        An occupant's current presence (shared, cached until it changes).
-        """
-        return view.rosterPresence(self.address, self.occupantView(occupant), showJid)
-
-    def broadcastPresence(self, turn: Turn, occupant: Occupant, *,
-                          codes: Iterable[int] = (), selfCodes: Iterable[int] = (),
-                          toOthers: bool = True, **options: Any) -> None:
-        """
-        Broadcast an occupant's presence in its variants, one sequence
+        An occupant's presence change for everyone, under one broadcast
         number (L{view.presenceBroadcast}): with real JIDs to those who may
-        see them, without to the others, and with status 110 (and
-        C{selfCodes}) to the occupant.
+        see them, without to the others, and with status 110 to the
+        occupant's sessions. The occupant's state already holds the change.
         """
         self.occupantChanged(occupant)
-        change = PresenceChange(codes=tuple(codes), selfCodes=tuple(selfCodes), **options)
-        self.emitAddressed(turn, self.presenceChange(occupant, change, toOthers))
-
-    def presenceChange(self, occupant: Occupant, change: PresenceChange,
-                       toOthers: bool = True) -> list[view.Addressed]:
-        shown = self.occupantView(occupant)
-        if not toOthers:
-            return [view.Addressed(Kind.SELF_PRESENCE, view.selfPresence(
-                self.address, shown, change), occupant.jids())]
-        return view.presenceBroadcast(self.view(), shown, occupant.jids(), change)
+        self.emitAddressed(turn, view.presenceBroadcast(
+            self.view(), self.occupantView(occupant), occupant.jids(), change))
 
     def emitAddressed(self, turn: Turn, sent: Iterable[view.Addressed],
                       seq: int | None = None) -> int:
@@ -390,19 +360,15 @@ class Room:
             self.removeOccupant(turn, occupant, (307,), actor, reason)
             return
         occupant.role = role
-        self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+        self.announce(turn, occupant, view.roleChange(actor, reason))
 
     def removeOccupant(self, turn: Turn, occupant: Occupant, codes: Iterable[int],
-                       actor: str | None = None, reason: str = "",
-                       **options: Any) -> None:
+                       actor: str | None = None, reason: str = "") -> None:
         """
         Take an occupant out of the room with every session, telling
-        everyone why (status codes, actor, reason).
+        everyone why (status codes, actor, reason: L{view.removal}).
         """
-        self.broadcastPresence(
-            turn, occupant, codes=codes, unavailable=True, role=Role.NONE,
-            actor=actor, reason=reason, payload=(), **options,
-        )
+        self.announce(turn, occupant, view.removal(codes, actor, reason))
         for full in list(occupant.sessions):
             self.dropSession(occupant, full)
         self.registry.hooks.fire("occupant-left", self, turn, occupant)
@@ -447,7 +413,7 @@ class Room:
                 "affiliation-changed", self, turn, occupant, old, new
             ):
                 occupant.role = defaultRole(new, self.config)
-                self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+                self.announce(turn, occupant, view.roleChange(actor, reason))
         self.persist(turn)
 
     def persist(self, turn: Turn) -> None:

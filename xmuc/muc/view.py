@@ -184,7 +184,7 @@ class PresenceChange:
                     or self.extra)
 
 
-_PLAIN = PresenceChange()
+_PLAIN = PLAIN = PresenceChange()
 
 
 def seesRealJids(role: Role, nonAnonymous: bool) -> bool:
@@ -345,6 +345,14 @@ def nickChange(newNick: str) -> PresenceChange:
     one, with 303; then the occupant's presence under the new nickname.
     """
     return PresenceChange(unavailable=True, codes=(303,), newNick=newNick, payload=())
+
+
+def departure(payload: tuple[Any, ...]) -> PresenceChange:
+    """
+    Section 7.14: an occupant leaves, with the payload of its unavailable
+    presence (a status text).
+    """
+    return PresenceChange(unavailable=True, role=Role.NONE, payload=payload)
 
 
 def removal(codes: Iterable[int], actor: str | None = None, reason: str = "",
