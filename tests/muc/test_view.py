@@ -7,6 +7,7 @@ against what the room engine delivers (the two cannot drift).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -406,3 +407,122 @@ class EffectKindTests(SynchronousTestCase):
         done = self.h.configure(ALICE, "room", whois="anyone")
         [status] = [e for e in done if isinstance(e, effects.Broadcast)]
         self.assertEqual(status.kind, Kind.STATUS)
+
+
+def _perRecipient(sent: list[Any]) -> dict[str, list[tuple[Kind, str]]]:
+    """
+    What each real JID gets of broadcast effects or view answers.
+    """
+    got: dict[str, list[tuple[Kind, str]]] = {}
+    for each in sent:
+        for recipient in each.recipients:
+            got.setdefault(recipient.full(), []).append((each.kind, each.stanza.toXml()))
+    return got
+
+
+class ChangesAgreeTests(SynchronousTestCase):
+    """
+    For kicks, bans, role changes, nickname changes and destruction, each
+    occupant gets from the engine exactly what the view's functions
+    compute from a snapshot of the room holding the change.
+    """
+
+    def room(self, whois: str) -> RoomHarness:
+        h = RoomHarness()
+        h.create(ALICE, "room", "Alice")
+        h.configure(ALICE, "room", whois=whois)
+        h.join("dave@localhost/d", "room", "Dave")
+        h.admin(ALICE, "room", "<item nick='Dave' role='moderator'/>")
+        h.join(DESK, "room", "Bob")
+        h.join(PHONE, "room", "Bob")
+        # The room shows the client that spoke last; the others learn of
+        # it from its next presence.
+        h.send(DESK, f"<presence to='{ROOM}/Bob'><show>away</show></presence>")
+        h.join("carol@localhost/c", "room", "Carol")
+        h.clear()
+        return h
+
+    def check(self, h: RoomHarness, done: list[Any], expected: list[Any]) -> None:
+        sent = [e for e in done if isinstance(e, effects.Broadcast)]
+        self.assertEqual(_perRecipient(sent), _perRecipient(expected))
+
+    def subject(self, snapshot: RoomView, nick: str, **changed: Any
+                ) -> tuple[RoomView, OccupantView, tuple[JID, ...]]:
+        members = tuple((replace(o, **changed) if o.nick == nick else o, s)
+                        for o, s in snapshot.occupants)
+        [(shown, sessions)] = [(o, s) for o, s in members if o.nick == nick]
+        return replace(snapshot, occupants=members), shown, sessions
+
+    def test_kick(self) -> None:
+        """
+        A kick (307, actor, reason), for every client of the occupant.
+        """
+        for whois in ("moderators", "anyone"):
+            h = self.room(whois)
+            room, bob, sessions = self.subject(_snapshot(h, "room"), "Bob")
+            done = h.admin(ALICE, "room", "<item nick='Bob' role='none'><reason>out</reason>"
+                                          "</item>")
+            self.check(h, done, view.presenceBroadcast(
+                room, bob, sessions, view.removal((307,), "Alice", "out")))
+
+    def test_ban(self) -> None:
+        """
+        A ban (301) shows the occupant as an outcast.
+        """
+        for whois in ("moderators", "anyone"):
+            h = self.room(whois)
+            room, carol, sessions = self.subject(_snapshot(h, "room"), "Carol",
+                                                 affiliation=Affiliation.OUTCAST)
+            done = h.admin(ALICE, "room", "<item jid='carol@localhost' affiliation='outcast'/>")
+            self.check(h, done, view.presenceBroadcast(
+                room, carol, sessions, view.removal((301,), "Alice")))
+
+    def test_roleAndAffiliation(self) -> None:
+        """
+        A role change (voice taken) and an affiliation change (member)
+        show the new role or affiliation, with the actor.
+        """
+        for whois in ("moderators", "anyone"):
+            h = self.room(whois)
+            room, carol, sessions = self.subject(_snapshot(h, "room"), "Carol",
+                                                 role=Role.VISITOR)
+            done = h.admin(ALICE, "room", "<item nick='Carol' role='visitor'/>")
+            self.check(h, done, view.presenceBroadcast(
+                room, carol, sessions, view.roleChange("Alice")))
+            room, carol, sessions = self.subject(_snapshot(h, "room"), "Carol",
+                                                 affiliation=Affiliation.MEMBER,
+                                                 role=Role.PARTICIPANT)
+            done = h.admin(ALICE, "room", "<item jid='carol@localhost' affiliation='member'/>")
+            self.check(h, done, view.presenceBroadcast(
+                room, carol, sessions, view.roleChange("Alice")))
+
+    def test_nickChange(self) -> None:
+        """
+        A nickname change: unavailable with 303 and the new nickname, then
+        the presence under the new one (now last in the roster).
+        """
+        for whois in ("moderators", "anyone"):
+            h = self.room(whois)
+            before = _snapshot(h, "room")
+            done = h.send("carol@localhost/c", f"<presence to='{ROOM}/Caroline'/>")
+            [(carol, sessions)] = [(o, s) for o, s in before.occupants if o.nick == "Carol"]
+            first = view.presenceBroadcast(before, carol, sessions, view.nickChange("Caroline"))
+            after = _snapshot(h, "room")
+            [(renamed, _)] = [(o, s) for o, s in after.occupants if o.nick == "Caroline"]
+            second = view.presenceBroadcast(after, renamed, sessions)
+            self.check(h, done, first + second)
+
+    def test_destroy(self) -> None:
+        """
+        Destruction: each occupant, every client, its own unavailable
+        presence with the notice.
+        """
+        for whois in ("moderators", "anyone"):
+            h = self.room(whois)
+            before = _snapshot(h, "room")
+            done = h.send(ALICE, f"<iq type='set' id='d' to='{ROOM}'><query xmlns="
+                                 "'http://jabber.org/protocol/muc#owner'><destroy "
+                                 "jid='other@muc.localhost'><reason>done</reason></destroy>"
+                                 "</query></iq>")
+            self.check(h, done, view.eviction(
+                before, (), (view.destroyNotice("other@muc.localhost", "done"),)))

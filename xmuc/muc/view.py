@@ -42,7 +42,7 @@ from twisted.words.xish import domish
 from xmuc.core.stanza import readdressed
 from xmuc.muc.events import HistoryRequest
 from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
-from xmuc.muc.ns import NS_OCCUPANT_ID
+from xmuc.muc.ns import NS_MUC_USER, NS_OCCUPANT_ID
 from xmuc.muc.stanzas import delay, itemElement, mucUser, stanza
 
 
@@ -385,6 +385,22 @@ def eviction(room: RoomView, codes: Iterable[int], extra: Iterable[Any] = ()
     return [Addressed(Kind.SELF_PRESENCE, presence(room.address, occupant, True, change),
                       sessions)
             for occupant, sessions in room.occupants]
+
+
+def destroyNotice(alternate: str | None, reason: str = "",
+                  password: str | None = None) -> domish.Element:
+    """
+    Section 10.9: the C{<destroy/>} every occupant's last presence
+    carries (alternate venue, reason, its password).
+    """
+    notice = domish.Element((NS_MUC_USER, "destroy"))
+    if alternate is not None:
+        notice["jid"] = alternate
+    if reason:
+        notice.addElement("reason", content=reason)
+    if password:
+        notice.addElement("password", content=password)
+    return notice
 
 
 # Joining
