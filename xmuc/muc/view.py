@@ -22,12 +22,21 @@ engine depends on the room engine, never the other way round.
   - L{presenceVariants} and L{presenceAudience}: an occupant's presence
     change in its variants (with real JIDs for those who may see them,
     without for the others, the occupant's own with 110) and who gets
-    which; L{presenceBroadcast} joins the two. Nick changes (L{nickChange}),
-    kicks, bans and other removals (L{removal}), role and affiliation
-    changes (L{roleChange}) and destruction (L{eviction}) are changes.
+    which; L{presenceBroadcast} joins the two, L{arrival} is the entrant's
+    presence to the others. Nick changes (L{nickChange}), leaves
+    (L{departure}), kicks, bans and other removals (L{removal}), role and
+    affiliation changes (L{roleChange}) are changes; destruction and
+    shutdown are an L{eviction} (with L{destroyNotice}).
   - Multi-session occupants (one nickname, several clients of one
     account): an occupant's recipients are all its sessions; its
-    presence shows the real JID of its last active one.
+    presence shows the real JID of the session that spoke last, as the
+    room last broadcast it (a session joining a shared nickname is not
+    announced, so until the occupant's next presence the others, and
+    later entrants, see the one they saw); a session joining sees
+    itself, one leaving alone gets L{sessionLeave}.
+
+Who is the same occupant is decided by nickname (a room holds one
+occupant per nickname), so a replica may build its values afresh.
 """
 
 from __future__ import annotations
