@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.muc.test_view -*-
 """
-Tests for L{xmuc.muc.view}: the one account of what an entrant and the
+Tests for L{xmuc.muc.view} and L{xmuc.muc.entrant}: the one account of what an entrant and the
 occupants see, as plain values (property tests over generated rooms), and
 against what the room engine delivers (the two cannot drift).
 """
@@ -23,7 +23,8 @@ from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
 from xmuc.muc.ns import NS_DELAY
 from xmuc.muc.parse import parseStanza as parseEvent
 from xmuc.muc.stanzas import parseStamp, stanza
-from xmuc.muc.view import EntrantView, Kind, OccupantView, RoomView
+from xmuc.muc.entrant import EntrantView, joinSequence
+from xmuc.muc.view import Kind, OccupantView, RoomView
 
 ROOM = f"room@{HOST}"
 NOW = 1_700_000_000.0
@@ -91,7 +92,7 @@ def _expectedHistory(room: RoomView, request: HistoryRequest | None) -> list[His
 
 class JoinSequenceTests(SynchronousTestCase):
     """
-    L{view.joinSequence} over generated rooms.
+    L{joinSequence} over generated rooms.
     """
 
     @PROPERTY
@@ -103,7 +104,7 @@ class JoinSequenceTests(SynchronousTestCase):
         110, one subject, last.
         """
         room, entrant = drawn
-        shown = view.joinSequence(room, entrant, NOW)
+        shown = joinSequence(room, entrant, NOW)
         kinds = [s.kind for s in shown]
         self.assertEqual(kinds, sorted(kinds, key=ORDER.__getitem__))
         self.assertEqual(kinds.count(Kind.SELF_PRESENCE), 1)
@@ -126,7 +127,7 @@ class JoinSequenceTests(SynchronousTestCase):
         message carries exactly one delay, the room's, at that stamp.
         """
         room, entrant = drawn
-        shown = [s.stanza for s in view.joinSequence(room, entrant, NOW)
+        shown = [s.stanza for s in joinSequence(room, entrant, NOW)
                  if s.kind is Kind.HISTORY]
         expected = _expectedHistory(room, entrant.history)
         self.assertEqual([m["id"] for m in shown], [e.stanza["id"] for e in expected])
@@ -144,7 +145,7 @@ class JoinSequenceTests(SynchronousTestCase):
         """
         room, entrant = drawn
         seesAll = room.nonAnonymous or entrant.occupant.role is Role.MODERATOR
-        for each in view.joinSequence(room, entrant, NOW):
+        for each in joinSequence(room, entrant, NOW):
             if each.kind is Kind.ROSTER:
                 self.assertEqual(item(each.stanza).hasAttribute("jid"), seesAll)
             elif each.kind is Kind.SELF_PRESENCE:
@@ -216,7 +217,7 @@ _script = st.lists(st.tuples(st.sampled_from(["join", "say", "voice", "mod", "le
 class EngineAgreesTests(SynchronousTestCase):
     """
     The room engine delivers to a joining user exactly what
-    L{view.joinSequence} computes from a snapshot of the room: the
+    L{joinSequence} computes from a snapshot of the room: the
     primary and a replica running the function cannot drift.
     """
 
@@ -266,7 +267,7 @@ class EngineAgreesTests(SynchronousTestCase):
         snapshot = RoomView(snapshot.address, snapshot.nonAnonymous, snapshot.logging,
                             snapshot.presenceBroadcast, members, snapshot.history,
                             snapshot.subject)
-        expected = view.joinSequence(snapshot, EntrantView(
+        expected = joinSequence(snapshot, EntrantView(
             shown, JID("new@localhost/n"), event.join.history), h.now)
         self.assertEqual(_deliveredTo(done, "new@localhost/n"),
                          [(s.kind, s.stanza.toXml()) for s in expected])

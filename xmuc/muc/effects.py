@@ -48,7 +48,7 @@ class Broadcast:
 class Deliver:
     """
     Send C{stanza} (which has no C{to}, and may go to others too) to one
-    real JID: what an entering occupant gets (L{view.joinSequence}) or a
+    real JID: what an entering occupant gets (L{xmuc.muc.entrant.joinSequence}) or a
     leaving session alone. Like a L{Broadcast}, only C{to} changes, and
     the glue serialises each stanza once however many joins replay it.
 

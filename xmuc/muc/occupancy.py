@@ -4,7 +4,7 @@ Entering, changing presence or nickname, and leaving (XEP-0045 section 7).
 
 A presence to C{room/nick} is a join from a non-occupant, a nickname
 change (303) when the nickname differs, a presence update otherwise, and a
-leave when unavailable. A join sends what L{xmuc.muc.view.joinSequence} says, in
+leave when unavailable. A join sends what L{xmuc.muc.entrant.joinSequence} says, in
 its order: the presence of every occupant already there, the entrant's
 presence to all (to itself with 110 and its status codes, with those of
 the C{self-codes} hook), the history, the subject; then whatever the
@@ -27,7 +27,8 @@ from xmuc.muc import view
 from xmuc.muc.permissions import defaultRole
 from xmuc.muc.registry import Registry
 from xmuc.muc.room import Room, RoomState, Turn
-from xmuc.muc.view import EntrantView, Kind
+from xmuc.muc.entrant import EntrantView, joinSequence
+from xmuc.muc.view import Kind
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
                            event.join.history if event.join is not None else None,
                            renamed=nick != event.nick, codes=frozenset(codes))
     roomView = room.view(fresh=created, history=True)
-    for each in view.joinSequence(roomView, entering, turn.now):
+    for each in joinSequence(roomView, entering, turn.now):
         if each.kind is not Kind.SELF_PRESENCE:
             turn.emit(Deliver(each.stanza, event.sender, each.kind))
         elif sharing is None:

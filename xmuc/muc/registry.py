@@ -14,11 +14,11 @@ stops at the first handler that returns a true value):
   - C{pre-join(room, turn, entrant)}: may the entrant come in? Raise a
     domain exception to refuse.
   - C{joined(room, turn, occupant, event)}: after the join sequence
-    (L{xmuc.muc.view.joinSequence}: roster, own presence, history,
+    (L{xmuc.muc.entrant.joinSequence}: roster, own presence, history,
     subject).
   - C{self-codes(room, occupant, codes)}: add status codes to the
     entering occupant's own presence, beyond those of
-    L{xmuc.muc.view.entrantCodes} (100, 170, 201, 210).
+    L{xmuc.muc.entrant.entrantCodes} (100, 170, 201, 210).
   - C{inbound(room, turn, event)}: any stanza reached the room, before its
     handler (a sign of life from its sender's server).
   - C{from-occupant(room, occupant, element)}: decorate a message the

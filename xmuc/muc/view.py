@@ -5,7 +5,7 @@ run by the room engine on the primary and, on its own copy of the room, by
 a replica (dmuc.md sections 0 and 3), so that the two cannot drift.
 
 The functions here take frozen values (L{RoomView}, L{OccupantView},
-L{EntrantView}, L{PresenceChange}) and return stanzas without C{to}, each
+L{PresenceChange}) and return stanzas without C{to}, each
 tagged with its L{Kind}; they never read the room engine's working state,
 its hooks or its clock. L{xmuc.muc.room.Room} builds the values from its
 state (L{Room.view}) and turns the answers into effects.
@@ -15,10 +15,8 @@ order of a join, status codes, history limits, real-JID visibility) that
 the primary's engine needs with or without replicas, and the distributed
 engine depends on the room engine, never the other way round.
 
-  - L{joinSequence}: what an entrant gets, in XEP-0045's order: the
-    presences of the occupants already there, its own presence (110 and
-    the codes of L{entrantCodes}), the history its C{<history/>} asks for
-    (L{selectHistory}), the subject.
+  - L{xmuc.muc.entrant.joinSequence}: what an entrant gets, built on
+    the values and presences here.
   - L{presenceVariants} and L{presenceAudience}: an occupant's presence
     change in its variants (with real JIDs for those who may see them,
     without for the others, the occupant's own with 110) and who gets
@@ -48,14 +46,9 @@ from typing import Any, Iterable, NamedTuple
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
-from xmuc.core.stanza import readdressed
-from xmuc.muc.events import HistoryRequest
-from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
+from xmuc.muc.model import ALL_ROLES, Affiliation, HistoryEntry, Role, Subject
 from xmuc.muc.ns import NS_MUC_USER, NS_OCCUPANT_ID
-from xmuc.muc.stanzas import delay, itemElement, mucUser, stanza
-
-
-_ALL_ROLES = frozenset((Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
+from xmuc.muc.stanzas import itemElement, mucUser, stanza
 
 
 class Kind(enum.Enum):
@@ -137,30 +130,11 @@ class RoomView:
     address: str
     nonAnonymous: bool = False
     logging: bool = False
-    presenceBroadcast: frozenset[Role] = _ALL_ROLES
+    presenceBroadcast: frozenset[Role] = ALL_ROLES
     occupants: tuple[tuple[OccupantView, tuple[JID, ...]], ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     subject: Subject = Subject()
     fresh: bool = False
-
-
-@dataclass(frozen=True)
-class EntrantView:
-    """
-    Someone who just entered: its occupant as the room now holds it, the
-    client that entered, and what it asked for.
-
-    @ivar session: the real full JID of the client that entered.
-    @ivar renamed: the room changed the nickname asked for (status 210).
-    @ivar codes: status codes for its own presence that features add
-        (beyond those of L{entrantCodes}).
-    """
-
-    occupant: OccupantView
-    session: JID
-    history: HistoryRequest | None = None
-    renamed: bool = False
-    codes: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -410,109 +384,3 @@ def destroyNotice(alternate: str | None, reason: str = "",
     if password:
         notice.addElement("password", content=password)
     return notice
-
-
-# Joining
-
-def entrantCodes(room: RoomView, entrant: EntrantView) -> frozenset[int]:
-    """
-    The status codes of an entrant's own presence besides 110: 201 for
-    the creator of the room, 210 when the room changed the nickname, 100
-    in a non-anonymous room, 170 when the room logs, and the features'.
-    """
-    codes = set(entrant.codes)
-    if room.fresh:
-        codes.add(201)
-    if entrant.renamed:
-        codes.add(210)
-    if room.nonAnonymous:
-        codes.add(100)
-    if room.logging:
-        codes.add(170)
-    return frozenset(codes)
-
-
-def roster(room: RoomView, entrant: OccupantView) -> list[Shown]:
-    """
-    The presences of the occupants already there (all but the entrant's
-    own occupant, by nickname) whose role's presence is broadcast, with
-    real JIDs when the entrant may see them.
-    """
-    showJid = seesRealJids(entrant.role, room.nonAnonymous)
-    address, nick, kind = room.address, entrant.nick, Kind.ROSTER
-    roles = room.presenceBroadcast
-    everyone = roles >= _ALL_ROLES
-    shown = []
-    for other, _ in room.occupants:
-        if other.nick == nick or not (everyone or other.role in roles):
-            continue
-        element = other.rendered.get(showJid)
-        if element is None:
-            element = rosterPresence(address, other, showJid)
-        shown.append(Shown(kind, element))
-    return shown
-
-
-def selectHistory(entries: Iterable[HistoryEntry], request: HistoryRequest | None,
-                  now: float) -> list[HistoryEntry]:
-    """
-    The entries a history request asks for (section 7.2.15); every limit
-    given applies. C{since} and C{seconds} are judged against the stamp
-    the room gave each message when it first received it (never the time
-    of the join or of a copy); C{maxchars} counts the characters of whole
-    stanzas as the room broadcast them.
-    """
-    entries = list(entries)
-    if request is None:
-        return entries
-    if request.since is not None:
-        entries = [e for e in entries if e.stamp > request.since]
-    if request.seconds is not None:
-        entries = [e for e in entries if e.stamp >= now - request.seconds]
-    if request.maxstanzas is not None:
-        entries = entries[max(0, len(entries) - request.maxstanzas):] if request.maxstanzas else []
-    if request.maxchars is not None:
-        kept: list[HistoryEntry] = []
-        total = 0
-        for entry in reversed(entries):
-            total += len(entry.stanza.toXml())
-            if total > request.maxchars:
-                break
-            kept.append(entry)
-        entries = kept[::-1]
-    return entries
-
-
-def delayed(address: str, entry: HistoryEntry) -> domish.Element:
-    """
-    A history message as entrants get it: the broadcast stanza with the
-    room's C{<delay/>} at the entry's original stamp (made once per entry).
-    """
-    if entry.delayed is None:
-        entry.delayed = readdressed(entry.stanza, None, extra=(delay(entry.stamp, address),))
-    return entry.delayed
-
-
-def subjectMessage(address: str, subject: Subject, id: str | None = None) -> domish.Element:
-    """
-    The subject as a groupchat message, from whoever set it (the room when
-    nobody did); an empty C{<subject/>} when none is set.
-    """
-    sender = f"{address}/{subject.nick}" if subject.nick else address
-    message = stanza("message", sender, kind="groupchat", id=id)
-    message.addElement("subject", content=subject.text)
-    return message
-
-
-def joinSequence(room: RoomView, entrant: EntrantView, now: float) -> list[Shown]:
-    """
-    Everything an entrant gets, in order: the roster, its own presence,
-    the history it asked for, the subject.
-    """
-    shown = roster(room, entrant.occupant)
-    change = PresenceChange(selfCodes=tuple(sorted(entrantCodes(room, entrant))))
-    shown.append(Shown(Kind.SELF_PRESENCE, selfPresence(room.address, entrant.occupant, change)))
-    for entry in selectHistory(room.history, entrant.history, now):
-        shown.append(Shown(Kind.HISTORY, delayed(room.address, entry)))
-    shown.append(Shown(Kind.SUBJECT, subjectMessage(room.address, room.subject)))
-    return shown

@@ -3,7 +3,7 @@
 Who sees real JIDs (muc#roomconfig_whois, XEP-0045 sections 4.2 and
 10.2.1): semi-anonymous rooms show them to moderators, non-anonymous rooms
 to everyone, which entering users learn from status 100
-(L{xmuc.muc.view.entrantCodes}) and occupants from
+(L{xmuc.muc.entrant.entrantCodes}) and occupants from
 172 (now non-anonymous) or 173 (now semi-anonymous).
 """
 

@@ -5,7 +5,7 @@ messages (muc#maxhistoryfetch of them, at most the service's history
 size), each with the time the room first received it. What an entering
 occupant gets of it (after the presences, each with a C{<delay/>} at that
 time, as far as its C{<history/>} request allows) is decided by
-L{xmuc.muc.view.joinSequence}, which a replica runs too.
+L{xmuc.muc.entrant.joinSequence}, which a replica runs too.
 """
 
 from __future__ import annotations

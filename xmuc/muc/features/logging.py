@@ -3,7 +3,7 @@
 The room archive (muc#roomconfig_enablelogging): messages with a body are
 archived when the room logs (for MAM, XEP-0313) or is persistent (its
 history survives a restart). Entering users learn that the room logs from
-status 170 (L{xmuc.muc.view.entrantCodes}); occupants learn of a change
+status 170 (L{xmuc.muc.entrant.entrantCodes}); occupants learn of a change
 from 170 or 171. A message is archived with the time the room first
 received it, which history and MAM show.
 """

@@ -4,7 +4,7 @@ The room's subject (XEP-0045 section 8.1): a groupchat message with a
 C{<subject/>} and no body changes it, for moderators always and for
 participants when muc#roomconfig_changesubject allows. Entering occupants
 get it last, after the history (an empty C{<subject/>} when none is set,
-which clients take as the end of the join: L{xmuc.muc.view.joinSequence}).
+which clients take as the end of the join: L{xmuc.muc.entrant.joinSequence}).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from xmuc.core.errors import Forbidden
-from xmuc.muc import view
+from xmuc.muc import entrant
 from xmuc.muc.events import GroupchatIn
 from xmuc.muc.forms import FormField
 from xmuc.muc.model import Occupant, Subject
@@ -22,7 +22,7 @@ from xmuc.muc.roomconfig import booleanField
 
 
 def subjectMessage(room: Any, subject: Subject, id: str | None = None) -> Any:
-    return view.subjectMessage(room.address, subject, id)
+    return entrant.subjectMessage(room.address, subject, id)
 
 
 def onGroupchat(room: Any, turn: Any, occupant: Occupant, event: GroupchatIn) -> bool:
