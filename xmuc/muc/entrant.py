@@ -85,14 +85,15 @@ def roster(room: RoomView, entrant: OccupantView) -> list[Shown]:
     address, nick, kind = room.address, entrant.nick, Kind.ROSTER
     roles = room.presenceBroadcast
     everyone = roles >= ALL_ROLES
-    shown = []
+    shown: list[Shown] = []
+    make = tuple.__new__  # Shown(kind, element) without NamedTuple's Python-level __new__
     for other, _ in room.occupants:
         if other.nick == nick or not (everyone or other.role in roles):
             continue
         element = other.rendered.get(showJid)
         if element is None:
             element = rosterPresence(address, other, showJid)
-        shown.append(Shown(kind, element))
+        shown.append(make(Shown, (kind, element)))
     return shown
 
 

@@ -100,13 +100,12 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
                            event.join.history if event.join is not None else None,
                            renamed=nick != event.nick, codes=frozenset(codes))
     roomView = room.view(fresh=created, history=True)
-    for each in joinSequence(roomView, entering, turn.now):
-        if each.kind is not Kind.SELF_PRESENCE:
-            turn.emit(Deliver(each.stanza, event.sender, each.kind))
-        elif sharing is None:
-            room.emitAddressed(turn, view.arrival(roomView, shown, each.stanza, occupant.jids()))
+    emit, sender, own = turn.effects.append, event.sender, Kind.SELF_PRESENCE
+    for kind, element in joinSequence(roomView, entering, turn.now):
+        if kind is own and sharing is None:
+            room.emitAddressed(turn, view.arrival(roomView, shown, element, occupant.jids()))
         else:
-            turn.emit(Deliver(each.stanza, event.sender, each.kind))
+            emit(Deliver(element, sender, kind))
     room.registry.hooks.fire("joined", room, turn, occupant, event)
 
 
