@@ -48,8 +48,8 @@ class Broadcast:
 class Deliver:
     """
     Send C{stanza} (which has no C{to}, and may go to others too) to one
-    real JID: what an entering occupant gets (L{xmuc.muc.entrant.joinSequence}) or a
-    leaving session alone. Like a L{Broadcast}, only C{to} changes, and
+    real JID: what an entering occupant gets
+    (L{xmuc.muc.entrant.joinSequence}) or a leaving session alone. Like a L{Broadcast}, only C{to} changes, and
     the glue serialises each stanza once however many joins replay it.
 
     @ivar kind: what the stanza is (L{Kind}: roster, self-presence,
@@ -123,7 +123,6 @@ class Archive:
 
     @ivar stamp: when the room first received the message: the stamp of
         its C{<delay/>} in history and MAM, never the time of a copy.
-
     @ivar occupant: the bare JID of the sender, for MAM's C{with} filter.
     """
 

@@ -4,11 +4,11 @@ Entering, changing presence or nickname, and leaving (XEP-0045 section 7).
 
 A presence to C{room/nick} is a join from a non-occupant, a nickname
 change (303) when the nickname differs, a presence update otherwise, and a
-leave when unavailable. A join sends what L{xmuc.muc.entrant.joinSequence} says, in
-its order: the presence of every occupant already there, the entrant's
-presence to all (to itself with 110 and its status codes, with those of
-the C{self-codes} hook), the history, the subject; then whatever the
-C{joined} hook sends.
+leave when unavailable. A join sends what
+L{xmuc.muc.entrant.joinSequence} says, in its order: the presence of every
+occupant already there, the entrant's presence to all (to itself with 110
+and its status codes, with those of the C{self-codes} hook), the history,
+the subject; then whatever the C{joined} hook sends.
 
 Another client of an occupant's account may join under the same nickname;
 it shares the occupant (Prosody's multi-session nicks).
@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 from xmuc.core.errors import Conflict, Forbidden, ItemNotFound
 from xmuc.core.jid import InvalidJID, displayNickname, prepNickname
+from xmuc.muc import view
 from xmuc.muc.effects import Deliver
+from xmuc.muc.entrant import EntrantView, joinSequence
 from xmuc.muc.events import PresenceIn, TimerFired
 from xmuc.muc.model import Affiliation, Occupant, Session
-from xmuc.muc import view
 from xmuc.muc.permissions import defaultRole
 from xmuc.muc.registry import Registry
 from xmuc.muc.room import Room, RoomState, Turn
-from xmuc.muc.entrant import EntrantView, joinSequence
 from xmuc.muc.view import Kind
 
 
