@@ -36,9 +36,13 @@ _affiliations = st.sampled_from([Affiliation.NONE, Affiliation.MEMBER, Affiliati
                                  Affiliation.OWNER])
 
 
-def _occupant(n: int, role: Role, affiliation: Affiliation) -> tuple[OccupantView, tuple[JID]]:
-    jid = JID(f"user{n}@localhost/r{n}")
-    return (OccupantView(f"nick{n}", role, affiliation, jid.full(), (), f"id{n}"), (jid,))
+def _occupant(n: int, role: Role, affiliation: Affiliation, clients: int = 1
+              ) -> tuple[OccupantView, tuple[JID, ...]]:
+    """
+    An occupant with C{clients} sessions; the last one is shown.
+    """
+    jids = tuple(JID(f"user{n}@localhost/r{c}") for c in range(clients))
+    return (OccupantView(f"nick{n}", role, affiliation, jids[-1].full(), (), f"id{n}"), jids)
 
 
 def _entry(n: int, stamp: float) -> HistoryEntry:
@@ -49,7 +53,7 @@ def _entry(n: int, stamp: float) -> HistoryEntry:
 
 @st.composite
 def _rooms(draw: Any) -> tuple[RoomView, EntrantView]:
-    members = [_occupant(n, draw(_roles), draw(_affiliations))
+    members = [_occupant(n, draw(_roles), draw(_affiliations), draw(st.integers(1, 3)))
                for n in range(draw(st.integers(0, 6)))]
     gaps = draw(st.lists(st.floats(0.001, 600, allow_nan=False), max_size=8))
     stamps, at = [], NOW - sum(gaps) - 1
@@ -210,7 +214,7 @@ def _deliveredTo(done: list[Any], jid: str) -> list[tuple[Kind, str]]:
 
 
 _script = st.lists(st.tuples(st.sampled_from(["join", "say", "voice", "mod", "leave",
-                                              "wait"]),
+                                              "away", "wait"]),
                              st.integers(0, 4)), max_size=12)
 
 
@@ -236,19 +240,25 @@ class EngineAgreesTests(SynchronousTestCase):
         if open_:
             h.configure("owner@localhost/o", "room", whois="anyone")
         present: set[int] = set()
+        silenced: set[int] = set()
         for action, n in script:
             jid, nick = f"u{n}@localhost/r", f"U{n}"
             if action == "join" and n not in present:
                 h.join(jid, "room", nick)
                 present.add(n)
-            elif action == "say" and n in present:
+            elif action == "say" and n in present and n not in silenced:
                 h.say(jid, "room", f"hello {n}", id=f"m{len(h.effects)}")
             elif action in ("voice", "mod") and n in present:
                 role = "visitor" if action == "voice" else "moderator"
+                (silenced.add if action == "voice" else silenced.discard)(n)
                 h.admin("owner@localhost/o", "room", f"<item nick='{nick}' role='{role}'/>")
             elif action == "leave" and n in present:
                 h.leave(jid, "room", nick)
                 present.discard(n)
+                silenced.discard(n)
+            elif action == "away" and n in present:
+                h.send(jid, f"<presence to='{ROOM}/{nick}'><show>away</show>"
+                            f"<status>back at {n}</status></presence>")
             elif action == "wait":
                 h.advance(45)
         h.clear()
