@@ -18,6 +18,8 @@ from tests.muc.support import child, codes
 from tests.support.harness import Harness
 from xmuc.config import parseConfig
 from xmuc.muc.model import RoomConfig, RoomRecord, Subject
+from xmuc.muc.ns import NS_DELAY
+from xmuc.muc.stanzas import stamp
 from xmuc.muc.records import toJSON
 from xmuc.muc.service import ROOM_UNAVAILABLE, SERVICE_FAILED
 from xmuc.node import Node
@@ -226,6 +228,35 @@ class MUCGlueTests(SynchronousTestCase):
         room = node.modules["muc"].service.rooms["room"]
         self.assertEqual(room.config.name, "Tea")
         self.assertEqual(room.affiliation("bob@localhost").label, "member")
+
+    def test_originalStampAcrossRestart(self) -> None:
+        """
+        A message keeps the stamp of its first receipt through the archive:
+        after a restart an hour later the history shows it, and so does
+        MAM, never the time of the reload or of the query.
+        """
+        self.createRoom(fields="<field var='muc#roomconfig_persistentroom'><value>1</value>"
+                               "</field>")
+        self.h.clock.advance(0.25)
+        sent = self.h.clock.seconds()
+        self.alice.send("<message type='groupchat' to='room@muc.localhost'><body>kept</body>"
+                        "</message>")
+        self.h.clock.advance(3600)
+        node = Node(self.h.config, self.h.store, self.h.clock, features=("xmuc.im.delivery",
+                    "xmuc.im.presence", "xmuc.im.roster", "xmuc.glue.muc"))
+        node.hooks.fire("node-started")
+        bob = _Client(node, "bob@localhost/b")
+        bob.send(JOIN.format(room="room", nick="Bob"))
+        [message] = [m for m in bob.received() if child(m, m.uri, "body") is not None]
+        [delay] = message.elements(NS_DELAY, "delay")
+        self.assertEqual(delay["stamp"], stamp(sent))
+        self.h.clock.advance(60)
+        bob.send("<iq type='set' id='q' to='room@muc.localhost'><query xmlns='urn:xmpp:mam:2'/>"
+                 "</iq>")
+        result = bob.received()[0]
+        forwarded = result.firstChildElement().firstChildElement()
+        [mamDelay] = forwarded.elements(NS_DELAY, "delay")
+        self.assertEqual(mamDelay["stamp"], stamp(sent))
 
     def test_mam(self) -> None:
         """

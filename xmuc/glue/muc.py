@@ -10,6 +10,11 @@ effects it returns are carried out here, in order:
     only its C{to} spliced in, straight into its c2s stream when it is a
     local session (L{Router.deliverSerialised}), as a light copy of the
     element (new envelope, shared children) when it is remote;
+  - a L{Deliver} (what an entrant gets: roster, own presence, history,
+    subject) goes the same way to its one recipient; the L{Kind} a
+    broadcast or delivery carries, and a broadcast's number and part,
+    are for links that count what they carry (a replica's C{seq}), not
+    for this fan-out, which stays one serialisation per stanza;
   - timers run on the node's clock; storage writes go to the store in
     order; the page a MAM query asks for is read from the store and handed
     back to the engine, which renders it (L{MUCService.archiveAnswered}).

@@ -16,6 +16,7 @@ from typing import Any
 from twisted.words.protocols.jabber.jid import JID
 
 from xmuc.muc.model import RoomRecord
+from xmuc.muc.view import Kind
 
 
 @dataclass(frozen=True)
@@ -26,26 +27,38 @@ class Broadcast:
 
     @ivar seq: the room's broadcast number. The variants of one broadcast
         (the copy with real JIDs for moderators, the one without, the
-        occupant's own copy with status 110) share it; a later layer
-        numbers its replicas' copies with it (dmuc.md section 4).
+        occupant's own copy with status 110) share it, and so do the
+        stanzas of one eviction (each occupant's own unavailable presence).
+        It numbers what the room did, not what was sent: a replica link
+        counts its own C{seq} (dmuc.md section 4), one per stanza it
+        carries, apart from this number.
+    @ivar part: the place of this stanza among the different stanzas of
+        its broadcast (0, 1, ...): C{(seq, part)} names one stanza.
+    @ivar kind: what the stanza is (L{Kind}).
     """
 
     seq: int
     stanza: Any
     recipients: tuple[JID, ...]
+    kind: Kind = Kind.BROADCAST
+    part: int = 0
 
 
 @dataclass(frozen=True)
 class Deliver:
     """
     Send C{stanza} (which has no C{to}, and may go to others too) to one
-    real JID: the roster and history a joining occupant gets. Like a
-    L{Broadcast}, only C{to} changes, and the glue serialises each stanza
-    once however many joins replay it.
+    real JID: what an entering occupant gets
+    (L{xmuc.muc.entrant.joinSequence}) or a leaving session alone. Like a L{Broadcast}, only C{to} changes, and
+    the glue serialises each stanza once however many joins replay it.
+
+    @ivar kind: what the stanza is (L{Kind}: roster, self-presence,
+        history, subject).
     """
 
     stanza: Any
     recipient: JID
+    kind: Kind = Kind.ROSTER
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,8 @@ class Archive:
     Keep a broadcast message in the room's archive (history across
     restarts, MAM).
 
+    @ivar stamp: when the room first received the message: the stamp of
+        its C{<delay/>} in history and MAM, never the time of a copy.
     @ivar occupant: the bare JID of the sender, for MAM's C{with} filter.
     """
 

@@ -46,7 +46,8 @@ def onGroupchat(room: Room, turn: Turn, event: GroupchatIn) -> None:
         sid["by"] = room.address
     room.broadcastMessage(turn, element)
     if stanzaId is not None:
-        room.registry.hooks.fire("archived", room, turn, occupant, element, stanzaId)
+        room.registry.hooks.fire("archived", room, turn, occupant, element, stanzaId,
+                                 turn.now)
 
 
 def requireVoice(room: Room, turn: Turn, occupant: Occupant, event: GroupchatIn) -> None:

@@ -184,9 +184,10 @@ class Occupant:
     @ivar tokens: the flood allowance left (see L{limits}).
     @ivar unreachable: since when its server has been unreachable, or
         L{None} (see L{features.ghosts}).
-    @ivar cache: its current presence as the room shows it, with and
-        without the real JID, for the roster of each entrant; emptied at
-        each change (L{Room.broadcastPresence}).
+    @ivar shown: the occupant as the room last showed it
+        (L{xmuc.muc.view.OccupantView}, which keeps its rendered presence
+        for the roster of each entrant); dropped at each change
+        (L{Room.occupantChanged}).
     """
 
     nick: str
@@ -198,7 +199,7 @@ class Occupant:
     tokens: float = 0.0
     tokensAt: float = 0.0
     unreachable: float | None = None
-    cache: dict[bool, Any] = field(default_factory=dict)
+    shown: Any = None
 
     @property
     def primary(self) -> Session:

@@ -4,10 +4,11 @@ Entering, changing presence or nickname, and leaving (XEP-0045 section 7).
 
 A presence to C{room/nick} is a join from a non-occupant, a nickname
 change (303) when the nickname differs, a presence update otherwise, and a
-leave when unavailable. A join sends, in this order: the presence of every
+leave when unavailable. A join sends what
+L{xmuc.muc.entrant.joinSequence} says, in its order: the presence of every
 occupant already there, the entrant's presence to all (to itself with 110
-and the codes of the C{self-codes} hook), then whatever the C{joined} hook
-sends (history, subject).
+and its status codes, with those of the C{self-codes} hook), the history,
+the subject; then whatever the C{joined} hook sends.
 
 Another client of an occupant's account may join under the same nickname;
 it shares the occupant (Prosody's multi-session nicks).
@@ -19,12 +20,15 @@ from dataclasses import dataclass
 
 from xmuc.core.errors import Conflict, Forbidden, ItemNotFound
 from xmuc.core.jid import InvalidJID, displayNickname, prepNickname
+from xmuc.muc import view
 from xmuc.muc.effects import Deliver
+from xmuc.muc.entrant import EntrantView, joinSequence
 from xmuc.muc.events import PresenceIn, TimerFired
-from xmuc.muc.model import Affiliation, Occupant, Role, Session
-from xmuc.muc.permissions import defaultRole, maySeeRealJids
+from xmuc.muc.model import Affiliation, Occupant, Session
+from xmuc.muc.permissions import defaultRole
 from xmuc.muc.registry import Registry
 from xmuc.muc.room import Room, RoomState, Turn
+from xmuc.muc.view import Kind
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,21 @@ def join(room: Room, turn: Turn, event: PresenceIn) -> None:
         room.occupantIdOf(bare), tokens=room.settings.floodBurst, tokensAt=turn.now,
     )
     room.addSession(occupant, Session(event.sender, event.payload))
-    seesJids = maySeeRealJids(occupant.role, room.config)
-    for other in room.occupants.values():
-        if other is not occupant and other.role in room.config.presenceBroadcast:
-            turn.emit(Deliver(room.rosterPresence(other, seesJids), event.sender))
-    codes: set[int] = {201} if created else set()
-    if nick != event.nick:
-        codes.add(210)
+    codes: set[int] = set()
     room.registry.hooks.fire("self-codes", room, occupant, codes)
-    if sharing is None:
-        room.broadcastPresence(turn, occupant, selfCodes=codes)
-    else:
-        own = room.presenceElement(occupant, True, codes={110, *codes})
-        turn.emit(Deliver(own, event.sender))
+    # A session joining a shared nickname shows itself to itself; the
+    # others keep seeing the presence the room last broadcast.
+    shown = room.freshView(occupant) if sharing is not None else room.occupantView(occupant)
+    entering = EntrantView(shown, event.sender,
+                           event.join.history if event.join is not None else None,
+                           renamed=nick != event.nick, codes=frozenset(codes))
+    roomView = room.view(fresh=created, history=True)
+    emit, sender, own = turn.effects.append, event.sender, Kind.SELF_PRESENCE
+    for kind, element in joinSequence(roomView, entering, turn.now):
+        if kind is own and sharing is None:
+            room.emitAddressed(turn, view.arrival(roomView, shown, element, occupant.jids()))
+        else:
+            emit(Deliver(element, sender, kind))
     room.registry.hooks.fire("joined", room, turn, occupant, event)
 
 
@@ -111,7 +117,7 @@ def update(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> Non
     occupant.sessions[full].presence = event.payload
     # The session that spoke last becomes the one the room shows.
     occupant.sessions[full] = occupant.sessions.pop(full)
-    room.broadcastPresence(turn, occupant)
+    room.announce(turn, occupant)
 
 
 def changeNick(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn,
@@ -124,11 +130,10 @@ def changeNick(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn,
     if holder is not None and holder is not occupant:
         raise Conflict("That nickname is in use")
     room.registry.hooks.fire("nick-change", room, turn, occupant, nick, key)
-    room.broadcastPresence(turn, occupant, codes=(303,), unavailable=True,
-                           newNick=nick, payload=())
+    room.announce(turn, occupant, view.nickChange(nick))
     room.rename(occupant, nick, key)
     occupant.sessions[event.sender.full()].presence = event.payload
-    room.broadcastPresence(turn, occupant)
+    room.announce(turn, occupant)
 
 
 def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None:
@@ -137,14 +142,13 @@ def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None
     """
     full = event.sender.full()
     if len(occupant.sessions) > 1:
-        own = room.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
-                                   codes=(110,), payload=event.payload)
+        own = view.sessionLeave(room.address, room.occupantView(occupant), event.sender,
+                                event.payload)
         room.dropSession(occupant, full)
-        turn.emit(Deliver(own, event.sender))
-        room.broadcastPresence(turn, occupant)
+        turn.emit(Deliver(own.stanza, event.sender, own.kind))
+        room.announce(turn, occupant)
         return
-    room.broadcastPresence(turn, occupant, unavailable=True, role=Role.NONE,
-                           payload=event.payload)
+    room.announce(turn, occupant, view.departure(event.payload))
     room.dropSession(occupant, full)
     room.registry.hooks.fire("occupant-left", room, turn, occupant)
     if room.state is RoomState.LOCKED and not room.occupants:

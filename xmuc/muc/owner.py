@@ -14,18 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.words.xish import domish
-
 from xmuc.core.errors import BadRequest, Forbidden, NotAcceptable
 from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.muc import view
 from xmuc.muc.events import DestroyIn, OwnerGetIn, OwnerSetIn
 from xmuc.muc.model import Affiliation, Role, RoomConfig
-from xmuc.muc.ns import NS_MUC_OWNER, NS_MUC_USER
+from xmuc.muc.ns import NS_MUC_OWNER
 from xmuc.muc.permissions import mayConfigure
 from xmuc.muc.registry import ConfigField, Registry
 from xmuc.muc.room import Room, RoomState, Turn
 from xmuc.muc.roomconfig import applyForm, configForm, textField
 from xmuc.muc.stanzas import iqResult, query, statusMessage
+from xmuc.muc.view import Kind
 
 ROLE_OPTIONS = tuple((r.label, r.label.capitalize()) for r in
                      (Role.MODERATOR, Role.PARTICIPANT, Role.VISITOR))
@@ -80,7 +80,8 @@ def reconfigure(room: Room, turn: Turn, new: RoomConfig) -> None:
         turn.codes.add(104)
     room.registry.hooks.fire("config-changed", room, turn, old, new)
     if wasOpen and turn.codes:
-        room.broadcastMessage(turn, statusMessage(room.address, sorted(turn.codes)))
+        room.broadcastMessage(turn, statusMessage(room.address, sorted(turn.codes)),
+                             Kind.STATUS)
     room.persist(turn)
 
 
@@ -106,13 +107,8 @@ def destroy(room: Room, turn: Turn, alternate: Any, reason: str = "",
     carrying the C{<destroy/>} (alternate venue, reason), all under one
     broadcast number, then the room is gone.
     """
-    notice = domish.Element((NS_MUC_USER, "destroy"))
-    if alternate is not None:
-        notice["jid"] = alternate.full()
-    if reason:
-        notice.addElement("reason", content=reason)
-    if password:
-        notice.addElement("password", content=password)
+    notice = view.destroyNotice(alternate.full() if alternate is not None else None,
+                                reason, password)
     room.evictAll(turn, (), (notice,))
     room.transition("destroy")
     turn.effects.extend(room.forget())

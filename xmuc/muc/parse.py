@@ -8,7 +8,7 @@ Anything malformed raises the domain exception its error maps to
 well-formed input. Clients may not speak for the room: a muc#user element
 carrying status codes or items from a client is C{bad-request}, and
 stanza-ids or occupant-ids they add are removed (XEP-0359 section 6,
-XEP-0421 section 4).
+XEP-0421 section 4), and so are delays claiming to be the room's.
 
 L{parseStanza} answers L{None} for stanzas a room ignores by design
 (presence subscriptions and probes to occupants).
@@ -27,6 +27,7 @@ from xmuc.muc import events as ev
 from xmuc.muc.forms import SubmittedForm, findForm, parseBoolean, parseForm
 from xmuc.muc.model import Affiliation, Role
 from xmuc.muc.ns import (
+    NS_DELAY,
     NS_DISCO_INFO,
     NS_DISCO_ITEMS,
     NS_MAM,
@@ -101,6 +102,10 @@ def payloadOf(stanza: domish.Element, room: str) -> tuple[Any, ...]:
         elif uri == NS_MUC or uri == NS_OCCUPANT_ID:
             continue
         elif uri == NS_SID and child.name == "stanza-id" and child.getAttribute("by") == room:
+            continue
+        elif uri == NS_DELAY and child.name == "delay" and child.getAttribute("from") == room:
+            # Only the room stamps in its own name: history and MAM show
+            # the time it first received the message (XEP-0203).
             continue
         else:
             kept.append(child)

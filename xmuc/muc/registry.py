@@ -13,19 +13,24 @@ stops at the first handler that returns a true value):
 
   - C{pre-join(room, turn, entrant)}: may the entrant come in? Raise a
     domain exception to refuse.
-  - C{joined(room, turn, occupant, event)}: after the presences of a join;
-    history and subject go out here, in priority order.
+  - C{joined(room, turn, occupant, event)}: after the join sequence
+    (L{xmuc.muc.entrant.joinSequence}: roster, own presence, history,
+    subject).
   - C{self-codes(room, occupant, codes)}: add status codes to the
-    entering occupant's own presence.
+    entering occupant's own presence, beyond those of
+    L{xmuc.muc.entrant.entrantCodes} (100, 170, 201, 210).
   - C{inbound(room, turn, event)}: any stanza reached the room, before its
     handler (a sign of life from its sender's server).
-  - C{from-occupant(room, occupant, element)}: decorate a presence or
-    message the room sends from an occupant (occupant-id).
+  - C{from-occupant(room, occupant, element)}: decorate a message the
+    room sends from an occupant (occupant-id). Presences are rendered by
+    L{xmuc.muc.view} from the occupant's view alone, so that a replica
+    renders them the same.
   - C{groupchat(room, turn, occupant, event)}: checks on a message to all
     (voice, flood, size); raise to refuse. A true value means consumed
     (a subject change).
-  - C{archived(room, turn, occupant, element, stanzaId)}: a message with a
-    body went out with this stanza-id (history, archive).
+  - C{archived(room, turn, occupant, element, stanzaId, stamp)}: a
+    message with a body went out with this stanza-id; C{stamp} is when
+    the room first received it, what history and MAM show.
   - C{nick-change(room, turn, occupant, nick, key)}: may the occupant take
     this nickname? Raise to refuse (reserved nicknames).
   - C{config-changed(room, turn, old, new)}: after a configuration change,

@@ -24,7 +24,7 @@ from twisted.words.protocols.jabber.jid import JID
 
 from xmuc.core.errors import NotAcceptable, ServiceUnavailable
 from xmuc.core.jid import InvalidJID, makeJID, prepNickname
-from xmuc.muc import effects
+from xmuc.muc import effects, view
 from xmuc.muc.events import Inbound
 from xmuc.muc.model import (
     Affiliated,
@@ -36,9 +36,10 @@ from xmuc.muc.model import (
     RoomRecord,
     Subject,
 )
-from xmuc.muc.permissions import defaultRole, maySeeRealJids
+from xmuc.muc.permissions import defaultRole
 from xmuc.muc.settings import ServiceView
 from xmuc.muc.stanzas import itemElement, mucUser, stanza
+from xmuc.muc.view import PLAIN, Kind, OccupantView, PresenceChange, RoomView
 
 
 class RoomState(enum.Enum):
@@ -120,6 +121,10 @@ class Room:
         self.features: dict[str, Any] = {}
         self.stored = False
         self._audience: tuple[JID, ...] | None = None
+        # The view's roster (L{view}), in join order, and each occupant's
+        # place in it; None when it must be made again.
+        self._members: list[tuple[OccupantView, tuple[JID, ...]]] | None = None
+        self._places: dict[Occupant, int] = {}
 
     @classmethod
     def fromRecord(cls, service: ServiceView, record: RoomRecord,
@@ -218,12 +223,19 @@ class Room:
     # Membership of the roster
 
     def addSession(self, occupant: Occupant, session: Any) -> None:
-        if occupant.key not in self.occupants:
+        new = occupant.key not in self.occupants
+        if new:
             self.occupants[occupant.key] = occupant
             self.service.occupied(occupant.bare, self.name, True)
         occupant.sessions[session.jid.full()] = session
         self.sessions[session.jid.full()] = occupant
-        self._audience = None
+        members = self._members
+        self.rosterChanged()
+        if new and members is not None:
+            # A newcomer joins the end of the view's roster.
+            self._places[occupant] = len(members)
+            members.append((self.occupantView(occupant), occupant.jids()))
+            self._members = members
 
     def dropSession(self, occupant: Occupant, full: str) -> None:
         occupant.sessions.pop(full, None)
@@ -231,12 +243,33 @@ class Room:
         if not occupant.sessions and self.occupants.get(occupant.key) is occupant:
             del self.occupants[occupant.key]
             self.service.occupied(occupant.bare, self.name, False)
-        self._audience = None
+        self.rosterChanged()
 
     def rename(self, occupant: Occupant, nick: str, key: str) -> None:
         del self.occupants[occupant.key]
         occupant.nick, occupant.key = nick, key
         self.occupants[key] = occupant
+        # The renamed occupant now comes last in the roster's order.
+        occupant.shown = None
+        self.rosterChanged()
+
+    def rosterChanged(self) -> None:
+        """
+        A session came or went: the audience and the view's roster are
+        made again when next needed.
+        """
+        self._audience = None
+        self._members = None
+
+    def occupantChanged(self, occupant: Occupant) -> None:
+        """
+        An occupant's presence as the room shows it changed (role,
+        affiliation, nickname, payload): its view is made again.
+        """
+        occupant.shown = None
+        place = self._places.get(occupant)
+        if self._members is not None and place is not None:
+            self._members[place] = (self.occupantView(occupant), occupant.jids())
 
     # Broadcasts
 
@@ -254,72 +287,67 @@ class Room:
             )
         return self._audience
 
-    def broadcastMessage(self, turn: Turn, element: Any) -> None:
-        turn.emit(effects.Broadcast(self.nextSeq(), element, self.audience()))
+    def broadcastMessage(self, turn: Turn, element: Any, kind: Kind = Kind.BROADCAST) -> None:
+        turn.emit(effects.Broadcast(self.nextSeq(), element, self.audience(), kind))
 
-    def presenceElement(self, occupant: Occupant, showJid: bool, *,
-                        unavailable: bool = False, codes: Iterable[int] = (),
-                        role: Role | None = None, affiliation: Affiliation | None = None,
-                        newNick: str | None = None,
-                        actor: str | None = None, reason: str = "",
-                        payload: tuple[Any, ...] | None = None,
-                        extra: Iterable[Any] = ()) -> Any:
-        """
-        The presence the room sends from an occupant.
-        """
-        element = stanza("presence", self.occupantAddress(occupant),
-                         kind="unavailable" if unavailable else None)
-        for child in occupant.primary.presence if payload is None else payload:
-            element.addChild(child)
-        item = itemElement(
-            affiliation or self.affiliation(occupant.bare), role or occupant.role,
-            occupant.jid.full() if showJid else None, newNick, actor, reason,
-        )
-        x = mucUser(item, codes=sorted(codes))
-        for child in extra:
-            x.addChild(child)
-        element.addChild(x)
-        self.registry.hooks.fire("from-occupant", self, occupant, element)
-        return element
+    # What occupants see (L{xmuc.muc.view})
 
-    def rosterPresence(self, occupant: Occupant, showJid: bool) -> Any:
+    def occupantView(self, occupant: Occupant) -> OccupantView:
         """
-        An occupant's current presence (shared, cached until it changes).
+        An occupant as the room last showed it (made again after each
+        change, L{occupantChanged}).
         """
-        element = occupant.cache.get(showJid)
-        if element is None:
-            element = occupant.cache[showJid] = self.presenceElement(occupant, showJid)
-        return element
+        shown = occupant.shown
+        if shown is None:
+            shown = occupant.shown = self.freshView(occupant)
+        return shown
 
-    def broadcastPresence(self, turn: Turn, occupant: Occupant, *,
-                          codes: Iterable[int] = (), selfCodes: Iterable[int] = (),
-                          toOthers: bool = True, **options: Any) -> None:
+    def freshView(self, occupant: Occupant) -> OccupantView:
         """
-        Broadcast an occupant's presence in its variants, one sequence
-        number: with real JIDs to those who may see them, without to the
-        others, and with status 110 (and C{selfCodes}) to the occupant.
+        An occupant as it now is: its last active session's JID and
+        presence (a session that just joined under a shared nickname).
         """
-        occupant.cache.clear()
-        seq = self.nextSeq()
-        seeing: list[JID] = []
-        blind: list[JID] = []
-        shown = options.get("unavailable") or occupant.role in self.config.presenceBroadcast
-        for other in self.occupants.values() if toOthers and shown else ():
-            if other is occupant:
-                continue
-            target = seeing if maySeeRealJids(other.role, self.config) else blind
-            target.extend(other.jids())
-        codes = tuple(codes)
-        for recipients, showJid in ((seeing, True), (blind, False)):
-            if not recipients:
-                continue
-            if codes or options:
-                element = self.presenceElement(occupant, showJid, codes=codes, **options)
-            else:
-                element = self.rosterPresence(occupant, showJid)
-            turn.emit(effects.Broadcast(seq, element, tuple(recipients)))
-        own = self.presenceElement(occupant, True, codes={110, *codes, *selfCodes}, **options)
-        turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+        return OccupantView(occupant.nick, occupant.role, self.affiliation(occupant.bare),
+                            occupant.jid.full(), occupant.primary.presence,
+                            occupant.occupantId)
+
+    def view(self, fresh: bool = False, history: bool = False) -> RoomView:
+        """
+        The room as L{xmuc.muc.view} sees it; with the history when
+        C{history}, and C{fresh} when the join being handled created it.
+        """
+        members = self._members
+        if members is None:
+            members = self._members = [
+                (self.occupantView(o), o.jids()) for o in self.occupants.values()]
+            self._places = {o: n for n, o in enumerate(self.occupants.values())}
+        config = self.config
+        return RoomView(self.address, config.nonAnonymous, config.logging,
+                        config.presenceBroadcast, tuple(members),
+                        tuple(self.history) if history else (), self.subject, fresh)
+
+    def announce(self, turn: Turn, occupant: Occupant,
+                 change: PresenceChange = PLAIN) -> None:
+        """
+        An occupant's presence change for everyone, under one broadcast
+        number (L{view.presenceBroadcast}): with real JIDs to those who may
+        see them, without to the others, and with status 110 to the
+        occupant's sessions. The occupant's state already holds the change.
+        """
+        self.occupantChanged(occupant)
+        self.emitAddressed(turn, view.presenceBroadcast(
+            self.view(), self.occupantView(occupant), occupant.jids(), change))
+
+    def emitAddressed(self, turn: Turn, sent: Iterable[view.Addressed],
+                      seq: int | None = None) -> int:
+        """
+        Emit the stanzas of one broadcast under one number.
+        """
+        if seq is None:
+            seq = self.nextSeq()
+        for part, each in enumerate(sent):
+            turn.emit(effects.Broadcast(seq, each.stanza, each.recipients, each.kind, part))
+        return seq
 
     # Changes
 
@@ -332,20 +360,15 @@ class Room:
             self.removeOccupant(turn, occupant, (307,), actor, reason)
             return
         occupant.role = role
-        self._audience = None
-        self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+        self.announce(turn, occupant, view.roleChange(actor, reason))
 
     def removeOccupant(self, turn: Turn, occupant: Occupant, codes: Iterable[int],
-                       actor: str | None = None, reason: str = "",
-                       **options: Any) -> None:
+                       actor: str | None = None, reason: str = "") -> None:
         """
         Take an occupant out of the room with every session, telling
-        everyone why (status codes, actor, reason).
+        everyone why (status codes, actor, reason: L{view.removal}).
         """
-        self.broadcastPresence(
-            turn, occupant, codes=codes, unavailable=True, role=Role.NONE,
-            actor=actor, reason=reason, payload=(), **options,
-        )
+        self.announce(turn, occupant, view.removal(codes, actor, reason))
         for full in list(occupant.sessions):
             self.dropSession(occupant, full)
         self.registry.hooks.fire("occupant-left", self, turn, occupant)
@@ -353,15 +376,14 @@ class Room:
     def evictAll(self, turn: Turn, codes: Iterable[int], extra: Iterable[Any] = ()) -> None:
         """
         Send every occupant away at once (destruction, shutdown): each gets
-        only its own unavailable presence, all under one broadcast number.
+        only its own unavailable presence, all under one broadcast number
+        (L{view.eviction}).
         """
         seq = self.nextSeq()
-        extra = tuple(extra)
-        for occupant in list(self.occupants.values()):
-            own = self.presenceElement(occupant, True, unavailable=True, role=Role.NONE,
-                                       affiliation=Affiliation.NONE, codes={110, *codes},
-                                       payload=(), extra=extra)
-            turn.emit(effects.Broadcast(seq, own, occupant.jids()))
+        leaving = list(self.occupants.values())
+        for part, (occupant, each) in enumerate(zip(leaving, view.eviction(
+                self.view(), codes, extra))):
+            turn.emit(effects.Broadcast(seq, each.stanza, each.recipients, each.kind, part))
             for full in list(occupant.sessions):
                 self.dropSession(occupant, full)
             self.registry.hooks.fire("occupant-left", self, turn, occupant)
@@ -391,8 +413,7 @@ class Room:
                 "affiliation-changed", self, turn, occupant, old, new
             ):
                 occupant.role = defaultRole(new, self.config)
-                self._audience = None
-                self.broadcastPresence(turn, occupant, actor=actor, reason=reason)
+                self.announce(turn, occupant, view.roleChange(actor, reason))
         self.persist(turn)
 
     def persist(self, turn: Turn) -> None:

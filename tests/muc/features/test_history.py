@@ -9,6 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.muc.support import RoomHarness, child
+from xmuc.muc import effects
 from xmuc.muc.ns import NS_DELAY
 from xmuc.muc.stanzas import stamp
 
@@ -87,3 +88,56 @@ class HistoryTests(SynchronousTestCase):
         """
         self.h.configure(ALICE, "room", **{"muc#maxhistoryfetch": "2"})
         self.assertEqual(self.history(), ["m3", "m4"])
+
+
+class OriginalStampTests(SynchronousTestCase):
+    """
+    A message keeps the stamp the room gave it when it first received it.
+    """
+
+    def setUp(self) -> None:
+        self.h = RoomHarness()
+        self.h.create(ALICE, "room", "Alice")
+
+    def delays(self, jid: str) -> list[list[tuple[str, str]]]:
+        return [[(d.getAttribute("from"), d["stamp"]) for d in m.elements(NS_DELAY, "delay")]
+                for m in self.h.received(jid) if child(m, m.uri, "body")]
+
+    def test_clientCannotStampForTheRoom(self) -> None:
+        """
+        A C{<delay/>} a client puts in its message in the room's name is
+        removed: the history shows exactly one delay, the room's, at the
+        time the room received the message.
+        """
+        self.h.send(ALICE, "<message type='groupchat' id='m' to='room@muc.localhost'>"
+                           "<body>old news</body><delay xmlns='urn:xmpp:delay' "
+                           "from='room@muc.localhost' stamp='2001-01-01T00:00:00Z'/></message>")
+        echoed = self.h.received(ALICE)
+        self.assertEqual(list(echoed[0].elements(NS_DELAY, "delay")), [])
+        self.h.join(BOB, "room", "Bob")
+        self.assertEqual(self.delays(BOB), [[("room@muc.localhost", stamp(1_700_000_000))]])
+
+    def test_laterJoinsSameStamp(self) -> None:
+        """
+        Entrants an hour apart see the message with the same stamp, and a
+        seconds request is judged against it, not the time of the join.
+        """
+        self.h.say(ALICE, "room", "hello")
+        self.h.advance(3600)
+        self.h.join(BOB, "room", "Bob")
+        self.h.advance(3600)
+        self.h.join("carol@localhost/c", "room", "Carol")
+        expected = [[("room@muc.localhost", stamp(1_700_000_000))]]
+        self.assertEqual(self.delays(BOB), expected)
+        self.assertEqual(self.delays("carol@localhost/c"), expected)
+        self.h.join("dave@localhost/d", "room", "Dave", "<history seconds='7199'/>")
+        self.assertEqual(self.delays("dave@localhost/d"), [])
+
+    def test_archiveStamp(self) -> None:
+        """
+        The archive record carries the stamp of the room's first receipt.
+        """
+        done = self.h.say(ALICE, "room", "hello")
+        [record] = [e for e in done if isinstance(e, effects.Archive)]
+        self.assertEqual(record.stamp, 1_700_000_000)
+        self.assertEqual(self.h.service.rooms["room"].history[-1].stamp, 1_700_000_000)

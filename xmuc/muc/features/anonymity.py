@@ -2,7 +2,8 @@
 """
 Who sees real JIDs (muc#roomconfig_whois, XEP-0045 sections 4.2 and
 10.2.1): semi-anonymous rooms show them to moderators, non-anonymous rooms
-to everyone, which entering users learn from status 100 and occupants from
+to everyone, which entering users learn from status 100
+(L{xmuc.muc.entrant.entrantCodes}) and occupants from
 172 (now non-anonymous) or 173 (now semi-anonymous).
 """
 
@@ -10,16 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from xmuc.muc.model import Occupant, RoomConfig
+from xmuc.muc.model import RoomConfig
 from xmuc.muc.registry import Registry
 from xmuc.muc.roomconfig import listField
 
 OPTIONS = (("moderators", "Moderators only"), ("anyone", "Anyone"))
-
-
-def selfCodes(room: Any, occupant: Occupant, codes: set[int]) -> None:
-    if room.config.nonAnonymous:
-        codes.add(100)
 
 
 def configChanged(room: Any, turn: Any, old: RoomConfig, new: RoomConfig) -> None:
@@ -34,6 +30,5 @@ def discoFeatures(room: Any, features: set[str]) -> None:
 def install(registry: Registry) -> None:
     registry.addField(listField("muc#roomconfig_whois", "Who may discover real JIDs",
                                 "whois", OPTIONS, 40))
-    registry.hooks.add("self-codes", selfCodes)
     registry.hooks.add("config-changed", configChanged)
     registry.hooks.add("disco-features", discoFeatures)

@@ -57,7 +57,7 @@ def remove(room: Any, turn: Any, full: str) -> None:
         return
     if len(occupant.sessions) > 1:
         room.dropSession(occupant, full)
-        room.broadcastPresence(turn, occupant)
+        room.announce(turn, occupant)
     else:
         room.removeOccupant(turn, occupant, (333,))
 

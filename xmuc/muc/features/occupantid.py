@@ -4,7 +4,9 @@ Occupant ids (XEP-0421): every presence and message the room sends from an
 occupant carries an id that is the same for the same account in this room
 across visits and nickname changes, and reveals nothing of the real JID
 (a hash of the room's secret salt and the bare JID, L{Room.occupantIdOf}).
-Ids clients put in their stanzas are removed at the edge.
+Messages get it here; presences from the occupant's view
+(L{xmuc.muc.view.OccupantView.occupantId}), so that a replica shows the
+same. Ids clients put in their stanzas are removed at the edge.
 """
 
 from __future__ import annotations

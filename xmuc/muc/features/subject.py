@@ -4,7 +4,7 @@ The room's subject (XEP-0045 section 8.1): a groupchat message with a
 C{<subject/>} and no body changes it, for moderators always and for
 participants when muc#roomconfig_changesubject allows. Entering occupants
 get it last, after the history (an empty C{<subject/>} when none is set,
-which clients take as the end of the join).
+which clients take as the end of the join: L{xmuc.muc.entrant.joinSequence}).
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from xmuc.core.errors import Forbidden
-from xmuc.muc.events import GroupchatIn, PresenceIn
+from xmuc.muc import entrant
+from xmuc.muc.events import GroupchatIn
 from xmuc.muc.forms import FormField
 from xmuc.muc.model import Occupant, Subject
 from xmuc.muc.permissions import maySetSubject
 from xmuc.muc.registry import Registry
 from xmuc.muc.roomconfig import booleanField
-from xmuc.muc.stanzas import stanza
 
 
 def subjectMessage(room: Any, subject: Subject, id: str | None = None) -> Any:
-    sender = f"{room.address}/{subject.nick}" if subject.nick else room.address
-    message = stanza("message", sender, kind="groupchat", id=id)
-    message.addElement("subject", content=subject.text)
-    return message
+    return entrant.subjectMessage(room.address, subject, id)
 
 
 def onGroupchat(room: Any, turn: Any, occupant: Occupant, event: GroupchatIn) -> bool:
@@ -44,12 +41,6 @@ def onGroupchat(room: Any, turn: Any, occupant: Occupant, event: GroupchatIn) ->
     return True
 
 
-def onJoined(room: Any, turn: Any, occupant: Occupant, event: PresenceIn) -> None:
-    message = subjectMessage(room, room.subject)
-    message["to"] = event.sender.full()
-    turn.send(message)
-
-
 def roominfo(room: Any, fields: list[FormField]) -> None:
     fields.append(FormField("muc#roominfo_subject", label="Subject",
                             values=(room.subject.text,)))
@@ -62,5 +53,4 @@ def install(registry: Registry) -> None:
     registry.addField(booleanField("muc#roomconfig_changesubject",
                                    "Occupants may change the subject", "changeSubject", 36))
     registry.hooks.add("groupchat", onGroupchat, priority=50)
-    registry.hooks.add("joined", onJoined, priority=10)
     registry.hooks.add("roominfo", roominfo)
