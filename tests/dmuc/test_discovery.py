@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.dmuc.strategies import bounded
+from tests.support.harness import parseStanza
 
 from xmuc.core.jid import parseJID
 from xmuc.core.links import IllegalTransition
@@ -29,7 +30,7 @@ from xmuc.dmuc.discovery import (
     TimePassed,
     timerKey,
 )
-from xmuc.dmuc.infoform import DiscoAnswer
+from xmuc.dmuc.infoform import DiscoAnswer, parseDiscoInfo
 from xmuc.muc.effects import CancelTimer, StartTimer
 
 B = "b.example"
@@ -198,6 +199,46 @@ class TransitionTests(DiscoveryTestCase):
         """
         self.assertEqual(self.cache.handle(LinkDropped(B), 0.0), [])
         self.assertIs(self.cache.state(B), S.UNKNOWN)
+
+
+class RealAnswerTests(DiscoveryTestCase):
+    """
+    Answers read from real disco#info results.
+    """
+
+    def test_replicaDomain(self) -> None:
+        """
+        An xmuc domain's disco#info (feature and form) decides the join
+        for its replica JID.
+        """
+        iq = parseStanza(
+            "<iq type='result' from='b.example' to='muc.a.example' id='q1'>"
+            "<query xmlns='http://jabber.org/protocol/disco#info'>"
+            "<identity category='server' type='im'/>"
+            "<feature var='urn:xmpp:tmp:dmuc:0'/>"
+            "<x xmlns='jabber:x:data' type='result'>"
+            "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:tmp:dmuc:0#info</value></field>"
+            "<field var='slave' type='jid-single'><value>dmuc@b.example</value></field>"
+            "</x></query></iq>")
+        self.ask()
+        effects = self.cache.handle(DiscoAnswered(B, 1, parseDiscoInfo(iq, B)), 1.0)
+        self.assertEqual(effects[-1], Decided("j1", B, REPLICA))
+
+    def test_classicDomain(self) -> None:
+        """
+        A server without the feature (Prosody's domain answer, say) is
+        served classically.
+        """
+        iq = parseStanza(
+            "<iq type='result' from='b.example' id='q1'>"
+            "<query xmlns='http://jabber.org/protocol/disco#info'>"
+            "<identity category='server' type='im' name='Prosody'/>"
+            "<feature var='http://jabber.org/protocol/disco#info'/>"
+            "<feature var='urn:xmpp:ping'/></query></iq>")
+        self.ask()
+        effects = self.cache.handle(DiscoAnswered(B, 1, parseDiscoInfo(iq, B)), 1.0)
+        self.assertEqual(effects[-1], Decided("j1", B, None))
+        self.assertIs(self.cache.state(B), S.INCAPABLE)
 
 
 class ExpiryTests(DiscoveryTestCase):
