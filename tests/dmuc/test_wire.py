@@ -316,3 +316,38 @@ class MalformedTests(SynchronousTestCase):
         """
         with self.assertRaises(wire.DMUCProtocolError):
             wire.Attach.parse(dmuc("<detach/>"))
+
+
+class CanonicalTests(SynchronousTestCase):
+    """
+    An embedded stanza has one serialisation whatever prefixes it came with.
+    """
+
+    def test_prefixes(self) -> None:
+        """
+        A spooled message written with namespace prefixes embeds exactly as
+        the same message written with default namespaces.
+        """
+        prefixed = parseStanza(
+            f"<resync xmlns='{NS_DMUC}' xmlns:c='jabber:client' xmlns:s='urn:x' epoch='e' "
+            "last-seq='0'><spooled><c:message from='a@b/c'><c:body>x</c:body><s:y/>"
+            "</c:message></spooled></resync>")
+        plain = parseStanza(
+            f"<resync xmlns='{NS_DMUC}' epoch='e' last-seq='0'><spooled>"
+            "<message xmlns='jabber:client' from='a@b/c'><body>x</body><y xmlns='urn:x'/>"
+            "</message></spooled></resync>")
+        self.assertEqual(wire.parse(prefixed), wire.parse(plain))
+        self.assertEqual(wire.parse(plain).spooled[0].xml,
+                         "<message from='a@b/c'><body>x</body><y xmlns='urn:x'/></message>")
+
+    def test_explicitDMUCChildKept(self) -> None:
+        """
+        Inside a jabber:client stanza, a child that really is in the DMUC
+        namespace keeps it.
+        """
+        element = parseStanza(
+            f"<resync xmlns='{NS_DMUC}' epoch='e' last-seq='0'><spooled>"
+            "<message xmlns='jabber:client'><x xmlns='urn:xmpp:tmp:dmuc:0' seq='1'/>"
+            "</message></spooled></resync>")
+        message = wire.parse(element).spooled[0].element()
+        self.assertEqual(message.firstChildElement().uri, NS_DMUC)
