@@ -63,7 +63,6 @@ __all__ = [
 
 # Embedded stanzas
 
-
 _SERVER_NAMESPACES = STANZA_NAMESPACES - {NS_CLIENT}
 
 
@@ -123,12 +122,6 @@ def embed(stanza: domish.Element) -> Embedded:
     The L{Embedded} form of a stanza the engine holds.
     """
     return Embedded.fromElement(stanza, stanza.name)
-
-
-def _renderEmbedded(value: Embedded) -> domish.Element:
-    element = value.element()
-    element.defaultUri = NS_CLIENT
-    return element
 
 
 def _stanzas(parent: domish.Element, name: str) -> Iterator[Embedded]:
@@ -244,7 +237,7 @@ class ResyncOccupant:
 
     def render(self) -> domish.Element:
         element = dmucElement("occupant", jid=self.jid.full(), nick=self.nick)
-        element.addChild(_renderEmbedded(self.presence))
+        element.addChild(self.presence.element())
         return element
 
     @classmethod
@@ -276,7 +269,7 @@ class Resync:
         if self.spooled:
             spool = element.addElement("spooled")
             for message in self.spooled:
-                spool.addChild(_renderEmbedded(message))
+                spool.addChild(message.element())
         return element
 
     @classmethod
