@@ -6,8 +6,9 @@ service) and remote domains.
 
 Where a stanza for C{user@host/resource} goes, in order:
 
-  1. an answer to a request of the node's IQ tracker
-     (L{xmuc.iqrequests}) is taken by it, from anywhere to anyone hosted;
+  1. C{host} is the node's domain or a component's, and the stanza answers
+     a request of the node's IQ tracker (L{xmuc.iqrequests}): the tracker
+     takes it;
   2. C{host} is the node's domain: to the local entity registered for
      C{user@host} if there is one (bare or full JID alike), else to the
      domain's logic (L{xmuc.im.delivery}: accounts, the server itself);
@@ -122,19 +123,20 @@ class Router(DirectedPresenceRecords):
             except (KeyError, InvalidJID):
                 self.bounce(stanza, "jid-malformed")
                 return
-        if self._awaited and stanza.name == "iq" and self._takeAnswer(stanza, to):
-            return
+        # Each mechanism costs the paths it is not on one truth test.
         host = to.host
         if host == self.domain:
-            sink = self.local
-            if self._entities:
-                sink = self._entities.get(to.user, sink)
+            if self._awaited and stanza.name == "iq" and self._takeAnswer(stanza, to):
+                return
+            sink = self._entities.get(to.user, self.local) if self._entities else self.local
         else:
             sink = self.components.get(host)
             if sink is None:
                 if self._beforeRemote and self._routeRemote(stanza, to):
                     return
                 sink = self.remote
+            elif self._awaited and stanza.name == "iq" and self._takeAnswer(stanza, to):
+                return
         if sink is None:
             self.bounce(stanza, "remote-server-not-found")
             return
