@@ -6,8 +6,6 @@ across two nodes of the FakeNetwork.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet import defer
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
@@ -15,7 +13,7 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from tests.support.fakenet import FakeNetwork
-from tests.support.harness import Harness
+from tests.support.harness import Harness, parseStanza
 from xmuc.iqrequests import IQErrorReply, IQTimeout
 
 NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
@@ -28,6 +26,13 @@ def discoInfo(to: str, sender: str | None = None) -> domish.Element:
     if sender is not None:
         iq["from"] = sender
     iq.addElement((NS_DISCO_INFO, "query"))
+    return iq
+
+
+def _ping(to: str, sender: str | None = None) -> domish.Element:
+    iq = discoInfo(to, sender)
+    iq.children = []
+    iq.addElement(("urn:xmpp:ping", "ping"))
     return iq
 
 
@@ -108,7 +113,18 @@ class OneNodeTests(unittest.TestCase):
         failure = self.failureResultOf(d, IQTimeout)
         self.assertEqual(failure.value.condition, "remote-server-timeout")
         self.assertEqual(self.requests.pending, {})
-        self.assertFalse(self.requests.take(_parse(answer(request)), JID("localhost")))
+        self.assertFalse(self.requests.take(parseStanza(answer(request)), JID("localhost")))
+
+    def test_localClient(self) -> None:
+        """
+        A request to a local client's full JID is answered by the client;
+        the answer, stamped with the client's JID by its stream, is taken.
+        """
+        alice = self.h.login("alice")
+        d = self.requests.request(_ping("alice@localhost/res"), timeout=5)
+        [request] = alice.received()
+        alice.send(f"<iq type='result' id='{request['id']}' to='localhost'/>")
+        self.assertEqual(self.successResultOf(d)["from"], "alice@localhost/res")
 
     def test_fromLocalEntity(self) -> None:
         """
@@ -133,7 +149,7 @@ class OneNodeTests(unittest.TestCase):
         [request] = silent.stanzas
         mallory.send(f"<iq type='result' id='{request['id']}' to='localhost'/>")
         self.assertNoResult(d)
-        self.node.route(_parse(answer(request)))
+        self.node.route(parseStanza(answer(request)))
         self.assertEqual(self.successResultOf(d)["from"], "quiet@localhost")
 
     def test_otherRequesterNotTaken(self) -> None:
@@ -146,7 +162,7 @@ class OneNodeTests(unittest.TestCase):
         self.node.addEntity("other@localhost", Silent())
         d = self.requests.request(discoInfo("quiet@localhost"), timeout=5)
         [request] = silent.stanzas
-        self.node.route(_parse(f"<iq type='result' id='{request['id']}' to='other@localhost' "
+        self.node.route(parseStanza(f"<iq type='result' id='{request['id']}' to='other@localhost' "
                                "from='quiet@localhost'/>"))
         self.assertNoResult(d)
 
@@ -158,7 +174,7 @@ class OneNodeTests(unittest.TestCase):
         self.node.addEntity("quiet@localhost", silent)
         d = self.requests.request(discoInfo("quiet@localhost"), timeout=5)
         [request] = silent.stanzas
-        self.node.route(_parse(answer(request, kind="get")))
+        self.node.route(parseStanza(answer(request, kind="get")))
         self.assertNoResult(d)
 
     def test_ids(self) -> None:
@@ -205,7 +221,7 @@ class OneNodeTests(unittest.TestCase):
         self.failureResultOf(d, defer.CancelledError)
         self.assertEqual(self.requests.pending, {})
         [request] = silent.stanzas
-        self.assertFalse(self.requests.take(_parse(answer(request)), JID("localhost")))
+        self.assertFalse(self.requests.take(parseStanza(answer(request)), JID("localhost")))
 
     def test_refused(self) -> None:
         """
@@ -217,12 +233,6 @@ class OneNodeTests(unittest.TestCase):
         for iq in (result, discoInfo("b.example", "alice@b.example"), discoInfo("a@@b")):
             self.assertRaises(ValueError, self.requests.request, iq, 5)
         self.assertEqual(self.requests.pending, {})
-
-
-def _parse(xml: str) -> domish.Element:
-    from tests.support.harness import parseStanza
-
-    return parseStanza(xml)
 
 
 class TwoNodeTests(unittest.TestCase):
@@ -243,6 +253,16 @@ class TwoNodeTests(unittest.TestCase):
         result = self.successResultOf(d)
         self.assertEqual((result["from"], result["to"]), ("b.test", "a.test"))
         self.assertIn(NS_DISCO_INFO, features(result))
+
+    def test_fromRoom(self) -> None:
+        """
+        A request from a room's JID on a.test's MUC service (as a primary
+        asks a replica) is answered over s2s to that JID and taken.
+        """
+        d = self.requests.request(discoInfo("b.test", "room@muc.a.test"), timeout=5)
+        self.net.flush()
+        result = self.successResultOf(d)
+        self.assertEqual((result["from"], result["to"]), ("b.test", "room@muc.a.test"))
 
     def linked(self) -> None:
         """

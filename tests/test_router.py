@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
