@@ -14,9 +14,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute
 
 from xmuc.core.errors import ItemNotFound, UnknownUser, UserExists
+from xmuc.storage.dmucinterfaces import (
+    HistoryEntry,
+    IPrimaryDMUCStore,
+    IReplicaDMUCStore,
+    LocalMember,
+    LoggedBroadcast,
+    OutOfSequence,
+    PrimaryRoom,
+    Replay,
+    ReplicaAttachment,
+    ReplicaChange,
+    ReplicaOccupant,
+    ReplicaRoom,
+    ReplicaState,
+    SpooledMessage,
+)
 
 # UnknownUser and UserExists are defined in core (which may not import
 # storage) and re-exported here for the stores and their callers.
@@ -169,9 +185,10 @@ class ArchivePage:
     index: int
 
 
-class IStore(Interface):
+class IStore(IPrimaryDMUCStore, IReplicaDMUCStore):
     """
-    Persistent state of one node.
+    Persistent state of one node (the distributed rooms' part is in
+    L{xmuc.storage.dmucinterfaces}).
     """
 
     maxOfflineMessages = Attribute(
@@ -339,7 +356,8 @@ class IStore(Interface):
 
     def deleteRoom(host, name):
         """
-        Forget a room and its archive (no error when absent).
+        Forget a room, its archive and its DMUC primary state
+        (L{IPrimaryDMUCStore.dropPrimaryRoom}); no error when absent.
         """
 
     def deleteArchive(host, name):
@@ -376,7 +394,19 @@ __all__ = [
     "ArchiveFilter",
     "ArchivedMessage",
     "ArchivePage",
+    "HistoryEntry",
     "ItemNotFound",
+    "LocalMember",
+    "LoggedBroadcast",
+    "OutOfSequence",
+    "PrimaryRoom",
+    "Replay",
+    "ReplicaAttachment",
+    "ReplicaChange",
+    "ReplicaOccupant",
+    "ReplicaRoom",
+    "ReplicaState",
+    "SpooledMessage",
     "StoredRoom",
     "IStore",
     "LastActivity",
