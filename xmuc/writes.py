@@ -242,8 +242,8 @@ def inScope(d: Deferred[Any]) -> Deferred[Any]:
 #: IStore methods that change what is stored.
 WRITES = ("createUser", "setCredentials", "deleteUser", "setRosterItem",
           "removeRosterItem", "storeOffline", "popOffline", "setVCard", "addBlocks",
-          "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "archiveMessage",
-          "startEpoch", "dropPrimaryRoom", "attachReplica", "detachReplica",
+          "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "deleteArchive",
+          "archiveMessage", "startEpoch", "dropPrimaryRoom", "attachReplica", "detachReplica",
           "appendBroadcasts", "acknowledgeBroadcasts", "updateReplicaRoom",
           "detachReplicaRoom")
 #: IStore methods that only read.

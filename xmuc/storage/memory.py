@@ -86,7 +86,8 @@ class MemoryStore(MemoryRooms, MemoryDMUC):
         return defer.succeed(None)
 
     def deleteRoom(self, host: str, name: str) -> Deferred[None]:
-        self.dropPrimaryRoom(host, name)
+        # Not self.dropPrimaryRoom: a subclass may wrap the operations.
+        MemoryDMUC.dropPrimaryRoom(self, host, name)
         return MemoryRooms.deleteRoom(self, host, name)
 
     # Accounts

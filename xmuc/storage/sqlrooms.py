@@ -136,7 +136,7 @@ class SQLiteRooms:
         return self._write(deleteRoom, host, name)
 
     def deleteArchive(self, host: str, name: str) -> Deferred[None]:
-        return self._run(deleteArchive, host, name)
+        return self._write(deleteArchive, host, name)
 
     def archiveMessage(self, host: str, room: str, message: ArchivedMessage,
                        keep: int) -> Deferred[None]:
