@@ -8,16 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from xmuc.storage.interfaces import (
-    ArchivedMessage,
-    ArchiveFilter,
-    ArchivePage,
+from xmuc.storage.dmucinterfaces import (
     HistoryEntry,
-    IStore,
-    LastActivity,
     LocalMember,
     LoggedBroadcast,
-    OfflineMessage,
     OutOfSequence,
     PrimaryRoom,
     Replay,
@@ -26,10 +20,18 @@ from xmuc.storage.interfaces import (
     ReplicaOccupant,
     ReplicaRoom,
     ReplicaState,
+    SpooledMessage,
+)
+from xmuc.storage.interfaces import (
+    ArchivedMessage,
+    ArchiveFilter,
+    ArchivePage,
+    IStore,
+    LastActivity,
+    OfflineMessage,
     Roster,
     RosterItem,
     ScramCredentials,
-    SpooledMessage,
     StoredRoom,
     UnknownUser,
     UserExists,

@@ -17,22 +17,7 @@ from dataclasses import dataclass, field
 from zope.interface import Attribute
 
 from xmuc.core.errors import ItemNotFound, UnknownUser, UserExists
-from xmuc.storage.dmucinterfaces import (
-    HistoryEntry,
-    IPrimaryDMUCStore,
-    IReplicaDMUCStore,
-    LocalMember,
-    LoggedBroadcast,
-    OutOfSequence,
-    PrimaryRoom,
-    Replay,
-    ReplicaAttachment,
-    ReplicaChange,
-    ReplicaOccupant,
-    ReplicaRoom,
-    ReplicaState,
-    SpooledMessage,
-)
+from xmuc.storage.dmucinterfaces import IPrimaryDMUCStore, IReplicaDMUCStore
 
 # UnknownUser and UserExists are defined in core (which may not import
 # storage) and re-exported here for the stores and their callers.
@@ -394,19 +379,7 @@ __all__ = [
     "ArchiveFilter",
     "ArchivedMessage",
     "ArchivePage",
-    "HistoryEntry",
     "ItemNotFound",
-    "LocalMember",
-    "LoggedBroadcast",
-    "OutOfSequence",
-    "PrimaryRoom",
-    "Replay",
-    "ReplicaAttachment",
-    "ReplicaChange",
-    "ReplicaOccupant",
-    "ReplicaRoom",
-    "ReplicaState",
-    "SpooledMessage",
     "StoredRoom",
     "IStore",
     "LastActivity",
