@@ -309,6 +309,22 @@ class LinkTests(unittest.TestCase):
         self.assertEqual(results, [None])
         self.assertEqual(self.link.pendingVerifications, 0)
 
+    def test_closeWhileConnecting(self) -> None:
+        """
+        Closing a link (the node stops) while its TCP connection is still
+        being made cancels the attempt: the close completes at once, the
+        queued stanza bounces, and nothing is written to a transport that
+        does not exist yet.
+        """
+        self.link.send(message(1))
+        connecting, stream = self.manager.connections[-1]
+        done = self.link.close()
+        self.assertTrue(done.called)
+        self.assertTrue(connecting.called)
+        self.assertEqual(self.link.state, "down")
+        self.assertEqual(self.manager.router.bounces, [("m1", "remote-server-not-found")])
+        self.assertIsNone(stream.transport)
+
     def test_illegalTransition(self) -> None:
         """
         The transition table refuses a move it does not list.

@@ -58,6 +58,8 @@ class Link:
         self._timer: Any = None
         self._closing = False
         self._running: defer.Deferred | None = None
+        # The TCP connection of the attempt, while it is being made.
+        self._connecting: defer.Deferred | None = None
 
     def dormant(self) -> bool:
         """
@@ -182,8 +184,14 @@ class Link:
         targets = yield manager.resolver.resolve(self.remote)
         reasons, timeouts = [], 0
         for target in targets:
+            if self._closing:
+                break
             try:
                 stream = yield self._tryTarget(target)
+            except defer.CancelledError:
+                if not self._closing:
+                    raise
+                break
             except (_Timeout, defer.TimeoutError, error.TimeoutError) as e:
                 timeouts += 1
                 reasons.append(f"{target.host}:{target.port}: no answer ({e or 'timeout'})")
@@ -191,6 +199,8 @@ class Link:
                 reasons.append(f"{target.host}:{target.port}: {e}")
             else:
                 return stream
+        if self._closing:
+            raise _LinkFailed("the node is stopping", "remote-server-not-found")
         condition = "remote-server-timeout" if timeouts == len(targets) else "remote-server-not-found"
         raise _LinkFailed("; ".join(reasons), condition)
 
@@ -201,7 +211,8 @@ class Link:
         stream = OutgoingStream(self, target.directTLS)
         self._attempt = stream
         clock = manager.clock
-        connecting = manager.connect(address, target.port, target.directTLS, stream, self.remote)
+        connecting = self._connecting = manager.connect(
+            address, target.port, target.directTLS, stream, self.remote)
         timedOut = []
 
         def timeout() -> None:
@@ -224,6 +235,7 @@ class Link:
                 timer.cancel()
             if self._attempt is stream:
                 self._attempt = None
+                self._connecting = None
         return result
 
     def _attemptEnded(self, result: Any) -> Any:
@@ -329,7 +341,13 @@ class Link:
         self._closing = True
         self._cancelTimer()
         for stream in (self.stream, self._attempt):
-            if stream is not None:
+            if stream is None:
+                continue
+            if stream.transport is None:
+                # Still connecting: there is no stream to close yet.
+                if self._connecting is not None:
+                    self._connecting.cancel()
+            else:
                 stream.closeStream()
         running = self._running
         if running is None:
