@@ -1,0 +1,182 @@
+# -*- test-case-name: tests.fuzz.test_c2s -*-
+"""
+Client streams built by hypothesis from valid and mutated stanzas, cut
+into reads at random points, fed into a real L{C2SStream}: nothing is
+logged as a failure, every error has a defined condition of the right
+type, a stream error ends the stream, and another client is served after.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.python import failure
+from twisted.trial import unittest
+
+from tests.c2s import StreamClient
+from tests.fuzz import LogWatch, fuzz
+from tests.fuzz.oracle import Oracle
+from tests.fuzz.strategies import (
+    Addresses,
+    Piece,
+    c2sHeaders,
+    c2sSessions,
+    chunks,
+    preAuthPieces,
+    splitPoints,
+)
+from tests.support.harness import Harness
+
+ADDRESSES = Addresses(room="room@conference.localhost")
+CONFIG = "[c2s]\nrequire_tls = false\n"
+
+
+def renumber(pieces: list[Piece]) -> list[Piece]:
+    """
+    The pieces with unique ids (so that each answer names one piece).
+    """
+    return [piece.withId(f"p{index}") for index, piece in enumerate(pieces)]
+
+
+def feed(client: StreamClient, data: bytes, points: list[int]) -> list[str]:
+    """
+    Send C{data} to the stream in reads cut at C{points}, until the stream
+    closes; an exception out of the stream is a problem.
+    """
+    for chunk in chunks(data, points):
+        if client.stream.closed:
+            break
+        try:
+            client.send(chunk)
+        except Exception:
+            return ["exception out of dataReceived:\n" + traceback.format_exc()]
+    return []
+
+
+def received(client: StreamClient) -> tuple[list, list[str]]:
+    """
+    What the node wrote, parsed; output that does not parse is a problem.
+    """
+    try:
+        return client.received(), []
+    except Exception:
+        return [], ["the node wrote what does not parse:\n" + traceback.format_exc()]
+
+
+def stillServing(harness: Harness) -> list[str]:
+    """
+    A well-behaved client logs in and gets its ping answered.
+    """
+    client = StreamClient(harness)
+    try:
+        client.login("carol", "check")
+        client.send("<iq type='get' id='check' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        reply = client.receivedOne()
+    except Exception:
+        return ["a second client was not served:\n" + traceback.format_exc()]
+    if reply.getAttribute("type") != "result" or reply.getAttribute("id") != "check":
+        return [f"a second client's ping got {reply.toXml()}"]
+    return []
+
+
+def newHarness() -> Harness:
+    harness = Harness(config=CONFIG)
+    for user in ("alice", "bob"):
+        harness.createUser(user)
+    harness.createUser("carol")
+    return harness
+
+
+class BoundStreamFuzzTests(unittest.TestCase):
+    """
+    Stanzas on a bound client stream.
+    """
+
+    @fuzz(150)
+    @given(st.data())
+    def test_boundStream(self, data: st.DataObject) -> None:
+        """
+        A bound client's valid and mutated stanzas, and at times one fatal
+        piece, in reads cut anywhere: every iq to the node is answered,
+        errors carry a defined condition of the right type (the ones a
+        mutation calls for), fatal input ends the stream with a defined
+        stream error, nothing is logged as a failure, and another client
+        is served afterwards.
+        """
+        harness = newHarness()
+        with LogWatch() as watch:
+            client = StreamClient(harness)
+            client.login("alice")
+            bob = StreamClient(harness)
+            bob.login("bob", "online")
+            pieces = renumber(data.draw(c2sSessions(ADDRESSES, maxDepth=300, hugeSize=20_000)))
+            payload = b"".join(p.data for p in pieces)
+            problems = feed(client, payload, data.draw(splitPoints(payload)))
+            elements, parseProblems = received(client)
+            problems += parseProblems
+            problems += Oracle(pieces, own="alice@localhost").check(elements, client.stream.closed)
+            if client.stream.closed and not client.transport.disconnecting:
+                problems.append("stream closed without closing the connection")
+            bob.received()
+            problems += stillServing(harness)
+            client.stream.connectionLost(failure.Failure(ConnectionError("gone")))
+        problems += watch.problems
+        self.assertEqual(problems, [], "\n".join(problems) + f"\ninput: {payload[:2000]!r}")
+
+
+class NegotiationFuzzTests(unittest.TestCase):
+    """
+    Headers and what a client sends before it authenticates.
+    """
+
+    @fuzz(120)
+    @given(c2sHeaders(), st.lists(preAuthPieces(), max_size=6), st.data())
+    def test_negotiation(self, header: tuple, pieces: list[Piece], data: st.DataObject) -> None:
+        """
+        A valid or mutated stream header, then SASL elements with bad
+        mechanisms and data or stanzas: a bad header ends the stream with
+        its stream error, a stanza before authentication with
+        not-authorized, and nothing is logged as a failure.
+        """
+        headerBytes, headerFatal = header
+        harness = newHarness()
+        with LogWatch() as watch:
+            client = StreamClient(harness)
+            payload = headerBytes + b"".join(p.data for p in pieces)
+            problems = feed(client, payload, data.draw(splitPoints(payload)))
+            elements, parseProblems = received(client)
+            problems += parseProblems
+            oracle = Oracle(pieces, headerFatal=headerFatal)
+            problems += oracle.check(elements, client.stream.closed)
+            problems += stillServing(harness)
+            client.stream.connectionLost(failure.Failure(ConnectionError("gone")))
+        problems += watch.problems
+        self.assertEqual(problems, [], "\n".join(problems) + f"\ninput: {payload[:2000]!r}")
+
+    @fuzz(60)
+    @given(st.data())
+    def test_connectionLostMidStanza(self, data: st.DataObject) -> None:
+        """
+        A client whose connection drops after any prefix of its input
+        (in the middle of a stanza, a tag or a UTF-8 sequence) leaves
+        nothing logged as a failure, and another client is served.
+        """
+        harness = newHarness()
+        with LogWatch() as watch:
+            client = StreamClient(harness)
+            client.login("alice")
+            pieces = renumber(data.draw(c2sSessions(ADDRESSES, maxStanzas=4, maxDepth=100,
+                                                    hugeSize=5_000)))
+            payload = b"".join(p.data for p in pieces)
+            cut = data.draw(st.integers(0, len(payload)))
+            problems = feed(client, payload[:cut], [])
+            try:
+                client.stream.connectionLost(failure.Failure(ConnectionError("dropped")))
+            except Exception:
+                problems.append("exception out of connectionLost:\n" + traceback.format_exc())
+            harness.clock.advance(3600)
+            problems += stillServing(harness)
+        problems += watch.problems
+        self.assertEqual(problems, [], "\n".join(problems) + f"\ninput: {payload[:2000]!r}")
