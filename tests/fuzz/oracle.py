@@ -68,7 +68,13 @@ class Oracle:
     headerFatal: frozenset[str] | None = None
     problems: list[str] = field(default_factory=list)
 
-    def check(self, received: Iterable[domish.Element], ended: bool) -> list[str]:
+    def check(self, received: Iterable[domish.Element], ended: bool,
+              quietEnd: bool = False) -> list[str]:
+        """
+        The problems in what the node wrote (C{quietEnd}: the node ended
+        the stream on purpose without a stream error, as after an invalid
+        dialback result).
+        """
         byId = {p.stanzaId: p for p in self.pieces if p.stanzaId}
         answered: set[str] = set()
         streamErrors: list[str | None] = []
@@ -77,7 +83,7 @@ class Oracle:
                 streamErrors.append(streamError(element))
             elif element.name in _STANZAS:
                 self._stanza(element, byId, answered)
-        self._streamEnd(streamErrors, ended)
+        self._streamEnd(streamErrors, ended, quietEnd)
         if self.requireAnswers and not streamErrors and not ended:
             for piece in self.pieces:
                 if piece.mustAnswer and piece.stanzaId not in answered:
@@ -111,7 +117,7 @@ class Oracle:
                 f"{piece.data[:200]!r}"
             )
 
-    def _streamEnd(self, errors: list[str | None], ended: bool) -> None:
+    def _streamEnd(self, errors: list[str | None], ended: bool, quietEnd: bool) -> None:
         if len(errors) > 1:
             self.problems.append(f"{len(errors)} stream errors on one stream")
         allowed: set[str] = set(self.headerFatal or ())
@@ -133,5 +139,5 @@ class Oracle:
                 )
             if not ended:
                 self.problems.append(f"stream error {condition} without the stream's end")
-        elif mustEnd:
+        elif mustEnd and not quietEnd:
             self.problems.append(f"the stream went on (expected one of {sorted(allowed)})")

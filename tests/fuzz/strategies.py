@@ -86,6 +86,11 @@ MAY_END = "(may end)"
 _MALFORMED = frozenset({"not-well-formed", "restricted-xml", "invalid-xml", "bad-format",
                         "unsupported-encoding"})
 
+#: The mutations a node may refuse with a limit of its own (depth,
+#: attributes, sizes), and how such a limit may end the stream.
+_BULKY = frozenset({"huge-attr", "huge-text", "deep", "many-attrs"})
+_LIMITED = frozenset({MAY_END, "policy-violation", "resource-constraint"})
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -389,9 +394,12 @@ def mutatedStanzas(draw: st.DrawFn, addr: Addresses, maxDepth: int = 2000,
         return Piece(data.encode(), "iq/empty-id", None, allowed=frozenset({"bad-request"}))
     else:
         # huge-attr, huge-text, deep, unknown-child, many-attrs, xml-lang in
-        # a known payload: answered, the value taken or refused.
+        # a known payload: answered, the value taken or refused (or the
+        # stream ended by a limit on depth, attributes or sizes).
         payload = _bulkyPayload(draw, mutation, maxDepth, hugeSize)
-        allowed = None
+        data = f"<iq{toAttr} type='{iqType}' id='{stanzaId}'>{payload}</iq>"
+        return Piece(data.encode(), f"iq/{mutation}", stanzaId, mustAnswer=local,
+                     fatal=_LIMITED if mutation in _BULKY else None)
     data = f"<iq{toAttr} type='{iqType}' id='{stanzaId}'>{payload}</iq>"
     return Piece(data.encode(), f"iq/{mutation}", stanzaId, mustAnswer=local, allowed=allowed)
 
@@ -444,7 +452,8 @@ def _mutatedOther(draw: st.DrawFn, name: str, mutation: str, toAttr: str, stanza
     error = "error" in typeAttr
     data = f"<{name}{toAttr}{typeAttr} id='{stanzaId}'>{body}</{name}>"
     return Piece(data.encode(), f"{name}/{mutation}", stanzaId,
-                 allowed=frozenset() if error else None)
+                 allowed=frozenset() if error else None,
+                 fatal=_LIMITED if mutation in _BULKY else None)
 
 
 # --------------------------------------------------------------------------
@@ -514,11 +523,9 @@ def fatalPieces(draw: st.DrawFn, maxStanzaSize: int = 262144) -> Piece:
 def c2sStanzas(addr: Addresses, maxDepth: int = 2000, hugeSize: int = 100_000,
                ) -> st.SearchStrategy[Piece]:
     """
-    One stanza of a bound client stream: mostly valid, often mutated.
+    One stanza of a bound client stream: valid or mutated, half and half.
     """
-    return st.one_of(
-        validStanzas(addr), validStanzas(addr), mutatedStanzas(addr, maxDepth, hugeSize)
-    )
+    return st.one_of(validStanzas(addr), mutatedStanzas(addr, maxDepth, hugeSize))
 
 
 @st.composite

@@ -8,15 +8,13 @@ type, a stream error ends the stream, and another client is served after.
 
 from __future__ import annotations
 
-import traceback
-
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.python import failure
 from twisted.trial import unittest
 
 from tests.c2s import StreamClient
-from tests.fuzz import LogWatch, fuzz
+from tests.fuzz import LogWatch, feed, fuzz, received, renumber, stillServing
 from tests.fuzz.oracle import Oracle
 from tests.fuzz.strategies import (
     Addresses,
@@ -29,56 +27,8 @@ from tests.fuzz.strategies import (
 )
 from tests.support.harness import Harness
 
-ADDRESSES = Addresses(room="room@conference.localhost")
+ADDRESSES = Addresses(room="room@muc.localhost")
 CONFIG = "[c2s]\nrequire_tls = false\n"
-
-
-def renumber(pieces: list[Piece]) -> list[Piece]:
-    """
-    The pieces with unique ids (so that each answer names one piece).
-    """
-    return [piece.withId(f"p{index}") for index, piece in enumerate(pieces)]
-
-
-def feed(client: StreamClient, data: bytes, points: list[int]) -> list[str]:
-    """
-    Send C{data} to the stream in reads cut at C{points}, until the stream
-    closes; an exception out of the stream is a problem.
-    """
-    for chunk in chunks(data, points):
-        if client.stream.closed:
-            break
-        try:
-            client.send(chunk)
-        except Exception:
-            return ["exception out of dataReceived:\n" + traceback.format_exc()]
-    return []
-
-
-def received(client: StreamClient) -> tuple[list, list[str]]:
-    """
-    What the node wrote, parsed; output that does not parse is a problem.
-    """
-    try:
-        return client.received(), []
-    except Exception:
-        return [], ["the node wrote what does not parse:\n" + traceback.format_exc()]
-
-
-def stillServing(harness: Harness) -> list[str]:
-    """
-    A well-behaved client logs in and gets its ping answered.
-    """
-    client = StreamClient(harness)
-    try:
-        client.login("carol", "check")
-        client.send("<iq type='get' id='check' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
-        reply = client.receivedOne()
-    except Exception:
-        return ["a second client was not served:\n" + traceback.format_exc()]
-    if reply.getAttribute("type") != "result" or reply.getAttribute("id") != "check":
-        return [f"a second client's ping got {reply.toXml()}"]
-    return []
 
 
 def newHarness() -> Harness:
@@ -109,6 +59,9 @@ class BoundStreamFuzzTests(unittest.TestCase):
         with LogWatch() as watch:
             client = StreamClient(harness)
             client.login("alice")
+            # A room for the stanzas addressed to it.
+            client.send("<presence to='room@muc.localhost/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+            client.received()
             bob = StreamClient(harness)
             bob.login("bob", "online")
             pieces = renumber(data.draw(c2sSessions(ADDRESSES, maxDepth=300, hugeSize=20_000)))
