@@ -25,6 +25,7 @@ is C{jid-malformed}) names the conditions allowed for it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -115,6 +116,14 @@ class Piece:
     mustAnswer: bool = False
     allowed: frozenset[str] | None = None
     fatal: frozenset[str] | None = None
+
+    @property
+    def endsStream(self) -> bool:
+        """
+        Whether the piece may end the stream for a reason of its own (not
+        only a limit of the node's).
+        """
+        return self.fatal is not None and not self.fatal <= _LIMITED
 
     def withId(self, new: str) -> "Piece":
         """
@@ -666,9 +675,10 @@ def s2sHeaders(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test",
 @st.composite
 def dialbackPieces(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test") -> Piece:
     """
-    A C{db:verify} or C{db:result} with arbitrary addresses, ids and keys
-    (verify is answered valid/invalid/error; a missing address ends the
-    stream with improper-addressing).
+    A C{db:verify} or C{db:result} with arbitrary addresses, ids and keys:
+    answered valid, invalid or error; a missing address ends the stream
+    with improper-addressing, a malformed originating domain with
+    invalid-from (and a limit on dialback may end the stream).
     """
     name = draw(st.sampled_from(["verify", "result"]))
     sender = draw(st.sampled_from([peer, "c.test", "", None, "bad host", "x" * 300]))
@@ -679,8 +689,11 @@ def dialbackPieces(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test")
         f" {k}='{esc(v)}'" for k, v in (("from", sender), ("to", to), ("id", streamId)) if v is not None
     )
     data = f"<db:{name}{attrs}>{key}</db:{name}>".encode("utf-8")
-    fatal: frozenset[str] | None = frozenset({MAY_END, "improper-addressing", "invalid-from",
-                                              "host-unknown", "not-authorized", "policy-violation"})
+    fatal: frozenset[str] | None = _LIMITED
+    if not sender or not to or (name == "verify" and not streamId):
+        fatal = frozenset({"improper-addressing"})
+    elif name == "result" and sender in ("bad host", "x" * 300):
+        fatal = frozenset({"invalid-from"})
     return Piece(data, f"dialback/{name}", fatal=fatal)
 
 
@@ -697,7 +710,7 @@ def s2sStanzas(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test",
     inner = draw(st.one_of(validStanzas(addr), mutatedStanzas(addr, maxDepth, hugeSize)))
     data = inner.data
     addressing = draw(st.sampled_from(["ok", "ok", "ok", "ok", "no-from", "spoofed", "other-host"]))
-    sender = {"ok": f"bob@{peer}/res", "spoofed": "eve@c.test/x", "other-host": f"bob@{peer}/res",
+    sender = {"ok": f"bob@{peer}/res", "spoofed": "eve@spoofed.invalid/x", "other-host": f"bob@{peer}/res",
               "no-from": None}[addressing]
     for name in ("message", "presence", "iq"):
         opening = f"<{name}".encode()
@@ -715,7 +728,13 @@ def s2sStanzas(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test",
             data = opening + fromAttr + rest
             break
     fatal = inner.fatal
-    if addressing == "no-from":
+    to = re.search(rb" to='([^']*)'", data)
+    foreign = to is not None and to.group(1).split(b"/")[0].rpartition(b"@")[2] in (
+        peer.encode(), addr.remote.encode())
+    if addressing == "ok" and foreign:
+        # To a domain this node does not serve.
+        fatal = frozenset({"host-unknown"})
+    elif addressing == "no-from":
         fatal = frozenset({"improper-addressing"})
     elif addressing == "spoofed":
         fatal = frozenset({"invalid-from"})

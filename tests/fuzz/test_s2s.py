@@ -27,6 +27,7 @@ from tests.fuzz import LogWatch, fuzz, renumber, stillServing
 from tests.fuzz.oracle import Oracle
 from tests.fuzz.strategies import (
     DB,
+    NS_STANZAS,
     Piece,
     STANZA_CONDITIONS,
     chunks,
@@ -144,7 +145,8 @@ def bounced(manager: FakeAuthorityManager, pieces: list[Piece]) -> list[str]:
             errors = [e for e in stanza.elements() if e.name == "error"]
             if not errors:
                 continue
-            conditions = [c.name for c in errors[0].elements() if c.name != "text"]
+            conditions = [c.name for c in errors[0].elements()
+                          if c.uri == NS_STANZAS and c.name != "text"]
             if len(conditions) != 1 or conditions[0] not in STANZA_CONDITIONS:
                 problems.append(f"bounce without one defined condition: {stanza.toXml()[:300]}")
             elif errors[0].getAttribute("type") not in STANZA_CONDITIONS[conditions[0]]:
