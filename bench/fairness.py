@@ -84,6 +84,7 @@ class Flood:
         self.sent = 0
         self.received = 0
         self.failures: dict[str, int] = {}
+        self.detail: dict[str, int] = {}
         self.stopped = asyncio.Event()
 
     def going(self) -> bool:
@@ -210,7 +211,9 @@ async def wrongLogin(port: int, mechanism: str, flood: Flood) -> None:
         for _ in range(10):
             flood.sent += 1
             if mechanism == "PLAIN":
-                blob = base64.b64encode(f"\x00{VICTIM}\x00wrong-password".encode()).decode()
+                # A new guess each time (nothing a server could cache).
+                guess = base64.b64encode(os.urandom(9)).decode()
+                blob = base64.b64encode(f"\x00{VICTIM}\x00{guess}".encode()).decode()
                 client.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{blob}</auth>".encode())
             else:
                 client.send(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"
@@ -227,6 +230,7 @@ async def wrongLogin(port: int, mechanism: str, flood: Flood) -> None:
             if e.name != "failure":
                 return
             flood.received += 1
+            flood.detail[mechanism] = flood.detail.get(mechanism, 0) + 1
     except c2s.XMPPError:
         # The server ends the stream after a few failures.
         return
@@ -302,7 +306,8 @@ def child(args: argparse.Namespace) -> None:
             flood.failed(e)
         return {"kind": args.child, "sent": flood.sent, "received": flood.received,
                 "wall_s": wall, "received_per_s": flood.received / wall,
-                "sent_per_s": flood.sent / wall, "failures": flood.failures}
+                "sent_per_s": flood.sent / wall, "failures": flood.failures,
+                "detail": flood.detail}
 
     print(json.dumps(asyncio.run(main())), flush=True)
 
@@ -362,15 +367,19 @@ async def measure(server: Any, kind: str, args: argparse.Namespace) -> dict:
     if kind != "idle":
         proc = await asyncio.get_running_loop().run_in_executor(None, startFlood, kind, server, args)
         await asyncio.sleep(args.ramp)
-    cpu0, t0 = c2s.processCPU(server.pid), time.perf_counter()
+    cpu0, t0, busy0 = c2s.processCPU(server.pid), time.perf_counter(), muc.machineBusy()
     try:
         result = await ping(server.port, PINGER, args.pings, 1.0 / args.rate)
     finally:
         cpu = c2s.processCPU(server.pid) - cpu0
         wall = time.perf_counter() - t0
+        busy = muc.machineBusy() - busy0
         if proc is not None:
             flood = await asyncio.get_running_loop().run_in_executor(None, stopFlood, proc)
-    return {**result.figures(), "server_cpu_share": cpu / wall, "flood": flood}
+    # The machine's two cores are shared (with the flood, this client and
+    # whatever else runs): its busy share says how quiet it was.
+    return {**result.figures(), "server_cpu_share": cpu / wall,
+            "machine_busy_share": busy / wall / (os.cpu_count() or 1), "flood": flood}
 
 
 async def runServer(server: Any, kinds: list[str], args: argparse.Namespace) -> dict:
@@ -380,7 +389,8 @@ async def runServer(server: Any, kinds: list[str], args: argparse.Namespace) -> 
         results[kind] = await measure(server, kind, args)
         r = results[kind]
         print(f"    p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, lost {r['lost']}, "
-              f"server CPU {r['server_cpu_share']:.0%}, flood {json.dumps(r['flood'])[:300]}",
+              f"server CPU {r['server_cpu_share']:.0%}, machine {r['machine_busy_share']:.0%} busy, "
+              f"flood {json.dumps(r['flood'])[:300]}",
               flush=True)
         await asyncio.sleep(1.0)
     return results
