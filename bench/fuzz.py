@@ -164,6 +164,7 @@ class Answers:
         self.lastData = time.monotonic()
         self.seen: dict[str, asyncio.Event] = {}
         self.answered: set[str] = set()
+        self.reset = False
         self._parser: Any = None
         if primed is not None:
             self._newParser()
@@ -204,7 +205,9 @@ class Answers:
                     if part:
                         self._parser.parse(part)
         except (ConnectionError, OSError):
-            pass
+            # A reset: what the node wrote last (its stream error) may be
+            # lost with it.
+            self.reset = True
         except Exception:
             self.parseErrors += 1
         self.ended = True
@@ -221,18 +224,39 @@ class Answers:
 
     async def quiet(self, period: float, limit: float) -> None:
         """
-        Wait until nothing arrived for C{period} s (at most C{limit} s).
+        Wait until something arrived and then nothing for C{period} s (at
+        most C{limit} s).
         """
+        start = self.lastData
         deadline = time.monotonic() + limit
         while not self.ended and time.monotonic() < deadline:
-            if time.monotonic() - self.lastData >= period:
+            if self.lastData > start and time.monotonic() - self.lastData >= period:
                 return
             await asyncio.sleep(period / 3)
+
+    async def settle(self, mustEnd: bool, limit: float = 30) -> None:
+        """
+        Wait for the end of a stream that must end, or else for the node
+        to fall quiet (a loaded node may take a while to answer at all).
+        """
+        if mustEnd:
+            deadline = time.monotonic() + limit
+            while not self.ended and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        else:
+            await self.quiet(1.0, limit)
 
 
 # --------------------------------------------------------------------------
 # Sessions
 # --------------------------------------------------------------------------
+
+
+def mustEnd(headerFatal: Optional[frozenset], pieces: list[Piece]) -> bool:
+    """
+    Whether the header or a piece must end the stream.
+    """
+    return any(f is not None and MAY_END not in f for f in [headerFatal] + [p.fatal for p in pieces])
 
 
 @dataclasses.dataclass
@@ -249,7 +273,7 @@ class Tally:
 
     def add(self, problems: list[str], pieces: list[Piece]) -> None:
         for problem in problems:
-            kind = problem.split(" for ")[0].split(":")[0][:80]
+            kind = problem.split(" after header")[0].split(" for ")[0].split(":")[0][:80]
             self.problems[kind] = self.problems.get(kind, 0) + 1
             examples = self.examples.setdefault(kind, [])
             if len(examples) < 3:
@@ -326,6 +350,7 @@ class Fuzzer:
         except ConnectionError:
             # The node ended the stream (and reset the connection) while
             # more was on its way: what it wrote is still checked.
+            answers.reset = True
             return pieces[:n]
         return pieces
 
@@ -341,8 +366,7 @@ class Fuzzer:
             if self.rng.random() < 0.3:
                 pieces.append(self.fresh(self.rng.choice(self.pool.enders), own.encode()))
             pieces = await self.send(writer, pieces, answers)
-            mustEnd = any(p.fatal is not None and MAY_END not in p.fatal for p in pieces)
-            if not mustEnd and not answers.ended:
+            if not mustEnd(None, pieces) and not answers.ended:
                 barrier = answers.waitFor("barrier")
                 writer.write(f"<iq type='get' id='barrier' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>".encode())
                 await asyncio.wait_for(barrier.wait(), 120)
@@ -353,11 +377,14 @@ class Fuzzer:
         finally:
             writer.close()
         answers.task.cancel()
-        problems = Oracle(pieces, own=own, requireAnswers=True).check(answers.elements, answers.ended)
+        problems = Oracle(pieces, own=own, requireAnswers=not answers.reset).check(
+            answers.elements, answers.ended, quietEnd=answers.reset)
         if answers.parseErrors:
             problems.append("the node wrote what does not parse")
         self.tally.add(problems, pieces)
         self.tally.count(answers.elements)
+        if answers.reset:
+            self.tally.session("reset by the node")
 
     async def negotiation(self) -> None:
         reader, writer = await asyncio.open_connection(HOST, self.node.port)
@@ -367,14 +394,17 @@ class Fuzzer:
         try:
             writer.write(header)
             pieces = await self.send(writer, pieces, answers)
-            await answers.quiet(0.3, 10)
+            await answers.settle(mustEnd(headerFatal, pieces))
         finally:
             writer.close()
         answers.task.cancel()
         problems = Oracle(pieces, headerFatal=headerFatal, requireAnswers=False).check(
-            answers.elements, answers.ended)
+            answers.elements, answers.ended, quietEnd=answers.reset)
+        problems = [f"{p} after header {header[:200]!r}" for p in problems]
         self.tally.add(problems, pieces)
         self.tally.count(answers.elements)
+        if answers.reset:
+            self.tally.session("reset by the node")
 
     async def s2sConnection(self) -> None:
         while self.more():
@@ -401,17 +431,20 @@ class Fuzzer:
         try:
             writer.write(header)
             pieces = await self.send(writer, pieces, answers)
-            await answers.quiet(0.5, 20)
+            await answers.settle(mustEnd(headerFatal, pieces))
         finally:
             writer.close()
         answers.task.cancel()
         results = [e for e in answers.elements if e.name == "result" and e.getAttribute("type") == "invalid"]
         problems = Oracle(pieces, headerFatal=headerFatal, requireAnswers=False).check(
-            answers.elements, answers.ended, quietEnd=bool(results))
+            answers.elements, answers.ended, quietEnd=bool(results) or answers.reset)
+        problems = [f"{p} after header {header[:200]!r}" for p in problems]
         # The node answers db:verify and db:result only; a stanza's error
         # would go back over a link, not this stream.
         self.tally.add(problems, pieces)
         self.tally.count(answers.elements)
+        if answers.reset:
+            self.tally.session("reset by the node")
 
 
 async def run(node: LiveNode, pool: Pool, args: argparse.Namespace) -> dict:

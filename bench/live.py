@@ -132,12 +132,11 @@ class LiveNode(c2s.XmucServer):
         tracebacks = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
         kinds: dict[str, int] = {}
         for i in tracebacks:
-            # The exception line: the first unindented line after the frames.
-            for line in lines[i + 1 : i + 400]:
-                text = line.split("] ", 1)[-1]
-                if text and not text.startswith((" ", "\t", "Traceback", "---", "<")) and (
-                    "Error" in text or "Exception" in text or ":" in text
-                ):
+            # The exception line: the first after the frames (the log
+            # writes a message's further lines after a tab).
+            for line in lines[i + 1 : i + 4000]:
+                text = line[1:] if line.startswith("\t") else line.split("] ", 1)[-1]
+                if text and not text.startswith((" ", "Traceback", "---", "<")):
                     key = text[:160]
                     kinds[key] = kinds.get(key, 0) + 1
                     break
