@@ -49,9 +49,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-from typing import Any, Optional
+from typing import Any
 
 import live  # noqa: E402  (bench/live.py; puts the repository on sys.path)
 from live import DOMAIN, HOST, MUC, LiveNode, ping, userName
@@ -157,16 +156,17 @@ async def joinRoom(client: c2s.Client, nick: str) -> None:
             return
 
 
-async def configureRoom(owner: c2s.Client) -> None:
+async def configureRoom(owner: c2s.Client, archive: bool) -> None:
     """
-    Submit the room configuration with the archive on (each server's
-    field; each ignores the other's).
+    Submit the room configuration with the archive on or off (each
+    server's field; each ignores the other's).
     """
+    value = int(archive)
     form = (
         "<x xmlns='jabber:x:data' type='submit'>"
         "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
-        "<field var='muc#roomconfig_enablelogging'><value>1</value></field>"
-        "<field var='muc#roomconfig_enablearchiving'><value>1</value></field>"
+        f"<field var='muc#roomconfig_enablelogging'><value>{value}</value></field>"
+        f"<field var='muc#roomconfig_enablearchiving'><value>{value}</value></field>"
         "</x>"
     )
     owner.send(f"<iq type='set' id='cfg' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>{form}</query></iq>".encode())
@@ -180,10 +180,10 @@ async def configureRoom(owner: c2s.Client) -> None:
             return
 
 
-async def roomFlood(port: int, flood: Flood, occupants: int = 10) -> None:
+async def roomFlood(port: int, flood: Flood, archive: bool, occupants: int = 10) -> None:
     clients = [await live.loginClient(port, userName(300 + i), "flood") for i in range(occupants)]
     await joinRoom(clients[0], "n0")
-    await configureRoom(clients[0])
+    await configureRoom(clients[0], archive)
     for i, client in enumerate(clients[1:], 1):
         await joinRoom(client, f"n{i}")
     drains = [asyncio.ensure_future(drain(c.reader, flood, b"</message>")) for c in clients]
@@ -207,7 +207,16 @@ async def wrongLogin(port: int, mechanism: str, flood: Flood) -> None:
     """
     client = await c2s.Client.connect(port)
     try:
-        await client.features()
+        features = await client.features()
+        if mechanism == "PLAIN" and features.child("starttls") is not None:
+            # PLAIN only under TLS (a server refuses it in the clear with
+            # encryption-required, which costs it nothing).
+            client.send(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            e = await asyncio.wait_for(client.next(), 30)
+            if e.name != "proceed":
+                raise c2s.XMPPError(f"starttls: {e.name}")
+            await client.writer.start_tls(c2s.clientTLSContext(), server_hostname=DOMAIN)
+            await client.features()
         for _ in range(10):
             flood.sent += 1
             if mechanism == "PLAIN":
@@ -230,7 +239,9 @@ async def wrongLogin(port: int, mechanism: str, flood: Flood) -> None:
             if e.name != "failure":
                 return
             flood.received += 1
-            flood.detail[mechanism] = flood.detail.get(mechanism, 0) + 1
+            condition = e.children[0].name if e.children else "?"
+            key = f"{mechanism} {condition}"
+            flood.detail[key] = flood.detail.get(key, 0) + 1
     except c2s.XMPPError:
         # The server ends the stream after a few failures.
         return
@@ -288,7 +299,7 @@ def child(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         work = {
             "chat": lambda: chatFlood(args.port, flood),
-            "room": lambda: roomFlood(args.port, flood),
+            "room": lambda: roomFlood(args.port, flood, not args.no_archive),
             "login": lambda: loginFlood(args.port, flood),
             "dialback": lambda: dialbackFlood(args.s2s_port, flood),
         }[args.child]()
@@ -332,7 +343,7 @@ def startFlood(kind: str, server: Any, args: argparse.Namespace) -> subprocess.P
     proc = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--child", kind, "--port", str(server.port),
          "--s2s-port", str(getattr(server, "s2sPort", 0)), "--flood-limit", str(args.flood_limit),
-         "--flood-count", str(args.flood_count)],
+         "--flood-count", str(args.flood_count)] + (["--no-archive"] if args.no_archive else []),
         stdout=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
@@ -423,6 +434,7 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=3.0, help="seconds of flood before pinging")
     ap.add_argument("--flood-limit", type=float, default=120.0, help="a flood's seconds, at most")
     ap.add_argument("--flood-count", type=int, default=10_000_000, help="a flood's stanzas, at most")
+    ap.add_argument("--no-archive", action="store_true", help="the room flood's room without archive")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--child", choices=FLOODS, help=argparse.SUPPRESS)

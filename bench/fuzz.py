@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -63,10 +62,9 @@ from hypothesis import strategies as st  # noqa: E402
 from twisted.words.xish import domish  # noqa: E402
 
 from tests.fuzz.oracle import Oracle  # noqa: E402
+from tests.fuzz.pieces import MAY_END, Piece  # noqa: E402
 from tests.fuzz.strategies import (  # noqa: E402
     Addresses,
-    MAY_END,
-    Piece,
     c2sHeaders,
     c2sStanzas,
     dialbackPieces,

@@ -12,14 +12,13 @@ process is started here and stopped by its PID.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -28,7 +27,7 @@ for _path in (REPO, BENCH):
         sys.path.insert(0, _path)
 
 import c2s  # noqa: E402  (bench/c2s.py: client, servers, process figures)
-from c2s import HOST, PASSWORD, PYTHON, VENV_BIN, freePort, userName, waitForPort  # noqa: E402
+from c2s import HOST, VENV_BIN, freePort, userName, waitForPort  # noqa: E402,F401 (userName: for the benches)
 
 # The node imports xmuc (and the warn-level log observer) from this tree.
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -265,35 +264,3 @@ async def ping(port: int, user: str, count: int, interval: float, timeout: float
         task.cancel()
     await client.close()
     return result
-
-
-def runChild(args: list[str], timeout: float) -> subprocess.Popen:
-    """
-    Start this benchmark's own script in a child process (a load
-    generator of its own, so that it does not share the measuring
-    client's event loop).
-    """
-    return subprocess.Popen([PYTHON] + args, stdout=subprocess.PIPE, text=True)
-
-
-def childResult(proc: subprocess.Popen, timeout: float) -> dict:
-    """
-    The JSON a child printed last; stop it by PID if it overruns.
-    """
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        c2s.stopProcess(proc)
-        out = proc.stdout.read() if proc.stdout else ""
-    for line in reversed((out or "").splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return {"error": f"child exited {proc.returncode} without a result"}
-
-
-def createUsers(server: c2s.XmucServer, count: int) -> None:
-    server.createUsers(count)
-
-
-__all__ = ["LiveNode", "RSSSampler", "ping", "loginClient", "percentile", "runChild",
-           "childResult", "HOST", "PASSWORD", "userName", "MUC", "DOMAIN", "Any"]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tests.c2s import StreamClient
-from tests.fuzz.strategies import Piece, chunks
+from tests.fuzz.pieces import Piece, chunks
 
 if TYPE_CHECKING:
     from tests.support.harness import Harness

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from twisted.words.xish import domish
 
-from tests.fuzz.strategies import (
+from tests.fuzz.pieces import (
     MAY_END,
     NS_STANZAS,
     NS_STREAM_ERRORS,
@@ -134,6 +134,9 @@ class Oracle:
         mustEnd = self.headerFatal is not None and MAY_END not in self.headerFatal
         for piece in self.pieces:
             if mustEnd:
+                break
+            if piece.suspends:
+                allowed |= piece.fatal or set()
                 break
             if piece.fatal is not None:
                 allowed |= piece.fatal

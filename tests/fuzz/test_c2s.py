@@ -8,6 +8,8 @@ type, a stream error ends the stream, and another client is served after.
 
 from __future__ import annotations
 
+import traceback
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.python import failure
@@ -16,15 +18,8 @@ from twisted.trial import unittest
 from tests.c2s import StreamClient
 from tests.fuzz import LogWatch, feed, fuzz, received, renumber, stillServing
 from tests.fuzz.oracle import Oracle
-from tests.fuzz.strategies import (
-    Addresses,
-    Piece,
-    c2sHeaders,
-    c2sSessions,
-    chunks,
-    preAuthPieces,
-    splitPoints,
-)
+from tests.fuzz.pieces import Piece, splitPoints
+from tests.fuzz.strategies import Addresses, c2sHeaders, c2sSessions, preAuthPieces
 from tests.support.harness import Harness
 
 ADDRESSES = Addresses(room="room@muc.localhost")

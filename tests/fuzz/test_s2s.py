@@ -25,17 +25,8 @@ from twisted.trial import unittest
 from tests.c2s import StreamReader
 from tests.fuzz import LogWatch, fuzz, renumber, stillServing
 from tests.fuzz.oracle import Oracle
-from tests.fuzz.strategies import (
-    DB,
-    NS_STANZAS,
-    Piece,
-    STANZA_CONDITIONS,
-    chunks,
-    dialbackPieces,
-    s2sHeaders,
-    s2sStanzas,
-    splitPoints,
-)
+from tests.fuzz.pieces import DB, NS_STANZAS, STANZA_CONDITIONS, Piece, chunks, splitPoints
+from tests.fuzz.strategies import dialbackPieces, s2sHeaders, s2sStanzas
 from tests.support.harness import Harness
 from xmuc.s2s.incoming import IncomingStream
 from xmuc.s2s.manager import S2SManager
