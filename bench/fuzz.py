@@ -10,8 +10,8 @@ Starts one xmuc node (c2s without a rate limit so that the run is not
 paced by it, s2s with dialback, MUC, SQLite), draws a pool of pieces from
 the strategies of C{tests/fuzz/strategies.py} (valid and mutated stanzas,
 fatal pieces, mutated headers and pre-authentication input, dialback
-elements) with a fixed seed, and sends them, with fresh ids, over several
-client connections at once and over unauthenticated s2s connections:
+elements, s2s stanzas) with a fixed seed, and sends them, with fresh ids,
+over several client connections at once and over s2s connections:
 
   - a client session logs in, joins a room, sends a few hundred to a few
     thousand stanzas and sometimes one fatal piece at the end (bad UTF-8,
@@ -21,9 +21,15 @@ client connections at once and over unauthenticated s2s connections:
     type and the one a mutation calls for, every iq to the node answered,
     a stream error for a fatal piece and the stream's end after it);
   - some client sessions are mutated headers and pre-authentication input;
-  - an s2s session is a (mutated) header, hundreds of dialback elements
-    with any addresses, ids and keys, and sometimes a stanza (which must
-    end the unauthenticated stream with not-authorized).
+  - an unauthenticated s2s session is a (mutated) header, hundreds of
+    dialback elements with any addresses, ids and keys, and sometimes a
+    stanza (which must end the unauthenticated stream with not-authorized);
+  - an authenticated s2s session does dialback as C{b.test}, whose
+    authoritative server (L{Authority}, in this process, reached through
+    the node's static host table) says every key is valid, then sends
+    valid and mutated stanzas from C{b.test} and sometimes a spoofed,
+    unaddressed or foreign one (which must end the stream); the errors the
+    node sends back to C{b.test} arrive at the authority and are checked.
 
 Meanwhile a well-behaved client pings the node every 100 ms, and the
 node's RSS is sampled every second. At the end the node's log is scanned
@@ -48,6 +54,7 @@ import dataclasses
 import json
 import random
 import shutil
+import socket
 import tempfile
 import time
 import traceback
@@ -61,8 +68,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from twisted.words.xish import domish  # noqa: E402
 
-from tests.fuzz.oracle import Oracle  # noqa: E402
-from tests.fuzz.pieces import MAY_END, Piece  # noqa: E402
+from tests.fuzz.oracle import Oracle, stanzaError  # noqa: E402
+from tests.fuzz.pieces import MAY_END, STANZA_CONDITIONS, Piece  # noqa: E402
 from tests.fuzz.strategies import (  # noqa: E402
     Addresses,
     c2sHeaders,
@@ -107,6 +114,7 @@ class Pool:
     dialback: list[Piece]
     s2sStanzas: list[Piece]
     s2sEnders: list[Piece]
+    s2sBody: list[Piece]
 
 
 def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
@@ -116,7 +124,7 @@ def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
     """
     addr = Addresses(domain=DOMAIN, own=OWN, others=(userName(1) + "@" + DOMAIN, "nobody@" + DOMAIN),
                      remote="remote.invalid", room=ROOM)
-    pool = Pool([], [], [], [], [], [], [], [])
+    pool = Pool([], [], [], [], [], [], [], [], [])
     batch = 40
 
     @settings(max_examples=max(1, size // batch), database=None, deadline=None,
@@ -125,8 +133,8 @@ def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
     @given(
         st.lists(c2sStanzas(addr, maxDepth, hugeSize), min_size=batch, max_size=batch),
         fatalPieces(), c2sHeaders(DOMAIN), st.lists(preAuthPieces(), max_size=4),
-        s2sHeaders(DOMAIN, "b.test"), st.lists(dialbackPieces(DOMAIN, "b.test"), min_size=10, max_size=10),
-        s2sStanzas(DOMAIN, "b.test", maxDepth, hugeSize),
+        s2sHeaders(DOMAIN, PEER), st.lists(dialbackPieces(DOMAIN, PEER), min_size=10, max_size=10),
+        s2sStanzas(DOMAIN, PEER, maxDepth, hugeSize),
     )
     def collect(stanzas: list, fatal: Piece, header: tuple, preAuth: list, s2sHeader: tuple,
                 dialback: list, s2sStanza: Piece) -> None:
@@ -138,6 +146,7 @@ def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
         pool.s2sHeaders.append(s2sHeader)
         for piece in dialback:
             (pool.s2sEnders if piece.endsStream else pool.dialback).append(piece)
+        (pool.s2sEnders if s2sStanza.endsStream else pool.s2sBody).append(s2sStanza)
         pool.s2sStanzas.append(s2sStanza)
 
     collect()
@@ -220,19 +229,20 @@ class Answers:
         while not self.ended and time.monotonic() < deadline and not ids <= self.answered:
             await asyncio.sleep(0.05)
 
-    async def quiet(self, period: float, limit: float) -> None:
+    async def quiet(self, period: float, limit: float, answer: bool = True) -> None:
         """
-        Wait until something arrived and then nothing for C{period} s (at
-        most C{limit} s).
+        Wait until (with C{answer}: something arrived and then) nothing
+        arrived for C{period} s, at most C{limit} s.
         """
-        start = self.lastData
-        deadline = time.monotonic() + limit
+        start = time.monotonic()
+        deadline = start + limit
         while not self.ended and time.monotonic() < deadline:
-            if self.lastData > start and time.monotonic() - self.lastData >= period:
+            last = self.lastData
+            if (last > start or not answer) and time.monotonic() - max(last, start) >= period:
                 return
             await asyncio.sleep(period / 3)
 
-    async def settle(self, mustEnd: bool, limit: float = 30) -> None:
+    async def settle(self, mustEnd: bool, limit: float = 30, answer: bool = True) -> None:
         """
         Wait for the end of a stream that must end, or else for the node
         to fall quiet (a loaded node may take a while to answer at all).
@@ -242,7 +252,105 @@ class Answers:
             while not self.ended and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
         else:
-            await self.quiet(1.0, limit)
+            await self.quiet(1.0, limit, answer)
+
+
+# --------------------------------------------------------------------------
+# b.test: the peer whose streams are authenticated
+# --------------------------------------------------------------------------
+
+PEER = "b.test"
+NS_DB = "jabber:server:dialback"
+
+
+class Authority:
+    """
+    The peer domain's server as the node sees it: the node's link to
+    C{b.test} (static host table) reaches this, which says every dialback
+    key is valid, and receives what the node sends C{b.test} (the errors
+    for the fuzzed stanzas of authenticated streams).
+
+    @ivar stanzas: what the node sent to C{b.test}.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stanzas: list[domish.Element] = []
+        self.streams = 0
+        self.server: Any = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, sock=self.sock)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for writer in self._writers:
+            writer.close()
+        await asyncio.sleep(0.2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.streams += 1
+        self._writers.append(writer)
+        streamId = f"auth{self.streams}"
+        parser = domish.elementStream()
+
+        def started(root: domish.Element) -> None:
+            writer.write(
+                "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
+                f"from='{PEER}' to='{DOMAIN}' id='{streamId}' version='1.0'>"
+                "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>"
+                .encode())
+
+        def element(e: domish.Element) -> None:
+            if e.uri == NS_DB and e.name == "result":
+                writer.write(f"<db:result from='{PEER}' to='{DOMAIN}' type='valid'/>".encode())
+            elif e.uri == NS_DB and e.name == "verify":
+                writer.write((f"<db:verify from='{PEER}' to='{DOMAIN}' "
+                              f"id='{e.getAttribute('id', '')}' type='valid'/>").encode())
+            else:
+                self.stanzas.append(e)
+
+        parser.DocumentStartEvent = started
+        parser.ElementEvent = element
+        parser.DocumentEndEvent = lambda: None
+        try:
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    break
+                parser.parse(data)
+        except Exception:
+            pass
+        writer.close()
+
+    def check(self, byId: dict[str, Piece]) -> list[str]:
+        """
+        Problems in the errors the node sent b.test since the last call.
+        """
+        problems: list[str] = []
+        stanzas, self.stanzas = self.stanzas, []
+        for stanza in stanzas:
+            if stanza.getAttribute("type") != "error":
+                continue
+            condition, errorType = stanzaError(stanza)
+            piece = byId.get(stanza.getAttribute("id") or "")
+            where = piece.label if piece else f"id {stanza.getAttribute('id')!r}"
+            if condition is None:
+                if any(c.name == "error" for c in stanza.elements()):
+                    problems.append(f"bounce without one defined condition for {where}")
+            elif errorType not in STANZA_CONDITIONS[condition]:
+                problems.append(f"bounce {condition} with type {errorType!r} for {where}")
+            elif condition == "internal-server-error":
+                problems.append(f"internal-server-error bounced for {where}")
+            elif piece is not None and piece.allowed is not None and condition not in piece.allowed:
+                problems.append(f"bounce {condition} for {where} (allowed: {sorted(piece.allowed)})")
+        return problems
 
 
 # --------------------------------------------------------------------------
@@ -297,8 +405,10 @@ class Tally:
 
 class Fuzzer:
     def __init__(self, node: LiveNode, pool: Pool, rng: random.Random, total: int,
-                 deadline: float) -> None:
+                 deadline: float, authority: Authority) -> None:
         self.node = node
+        self.authority = authority
+        self.byId: dict[str, Piece] = {}
         self.pool = pool
         self.rng = rng
         self.total = total
@@ -406,12 +516,58 @@ class Fuzzer:
 
     async def s2sConnection(self) -> None:
         while self.more():
+            kind = "s2s-authenticated" if self.rng.random() < 0.5 else "s2s-unauthenticated"
             try:
-                await self.s2sSession()
-                self.tally.session("s2s-unauthenticated")
+                if kind == "s2s-authenticated":
+                    await self.s2sAuthenticatedSession()
+                else:
+                    await self.s2sSession()
+                self.tally.session(kind)
             except Exception as e:
-                self.tally.failed("s2s", e)
+                self.tally.failed(kind, e)
                 await asyncio.sleep(0.1)
+
+    async def s2sAuthenticatedSession(self) -> None:
+        """
+        Dialback as b.test (the authority says yes), then stanzas from
+        b.test, valid and mutated, sometimes one that ends the stream.
+        """
+        reader, writer = await asyncio.open_connection(HOST, self.node.s2sPort)
+        answers = Answers(reader, None)
+        try:
+            writer.write(
+                "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
+                f"from='{PEER}' to='{DOMAIN}' version='1.0'>"
+                f"<db:result from='{PEER}' to='{DOMAIN}'>{'0' * 64}</db:result>".encode())
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not answers.ended:
+                if any(e.name == "result" and e.getAttribute("type") == "valid" for e in answers.elements):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise RuntimeError("dialback as b.test was not accepted")
+            answers.elements.clear()
+            pieces = [self.fresh(self.rng.choice(self.pool.s2sBody), b"")
+                      for _ in range(self.rng.randint(50, 1000))]
+            if self.rng.random() < 0.3:
+                pieces.append(self.fresh(self.rng.choice(self.pool.s2sEnders), b""))
+            for piece in pieces:
+                if piece.stanzaId:
+                    self.byId[piece.stanzaId] = piece
+            pieces = await self.send(writer, pieces, answers)
+            # Errors go back over the link, not this stream: nothing needs
+            # to arrive here.
+            await answers.settle(mustEnd(None, pieces), answer=False)
+        finally:
+            writer.close()
+        answers.task.cancel()
+        problems = Oracle(pieces, requireAnswers=False).check(
+            answers.elements, answers.ended, quietEnd=answers.reset)
+        self.tally.add(problems, pieces)
+        self.tally.count(answers.elements)
+        if answers.reset:
+            self.tally.session("reset by the node")
 
     async def s2sSession(self) -> None:
         reader, writer = await asyncio.open_connection(HOST, self.node.s2sPort)
@@ -445,10 +601,11 @@ class Fuzzer:
             self.tally.session("reset by the node")
 
 
-async def run(node: LiveNode, pool: Pool, args: argparse.Namespace) -> dict:
+async def run(node: LiveNode, pool: Pool, args: argparse.Namespace, authority: Authority) -> dict:
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.time_limit
-    fuzzer = Fuzzer(node, pool, rng, args.stanzas, deadline)
+    await authority.start()
+    fuzzer = Fuzzer(node, pool, rng, args.stanzas, deadline, authority)
     rss = RSSSampler(node.pid)
     rss.start()
     stop = asyncio.Event()
@@ -460,6 +617,11 @@ async def run(node: LiveNode, pool: Pool, args: argparse.Namespace) -> dict:
     workers += [fuzzer.s2sConnection() for _ in range(args.s2s_connections)]
     await asyncio.gather(*workers)
     wall = time.perf_counter() - t0
+    # What the node bounced to b.test (a link queue may still be flushing).
+    await asyncio.sleep(2)
+    bounces = len(authority.stanzas)
+    fuzzer.tally.add(authority.check(fuzzer.byId), [])
+    await authority.stop()
     cpu = c2s.processCPU(node.pid) - cpu0
     stop.set()
     pings = (await checker).figures()
@@ -478,6 +640,8 @@ async def run(node: LiveNode, pool: Pool, args: argparse.Namespace) -> dict:
         "session_failures": tally.failures,
         "conditions": dict(sorted(tally.conditions.items(), key=lambda kv: -kv[1])),
         "checker_pings": pings,
+        "stanzas_to_peer": bounces,
+        "peer_streams": authority.streams,
     }
 
 
@@ -498,7 +662,9 @@ def main() -> None:
     node: Optional[LiveNode] = None
     try:
         cert, key = c2s.makeCertificate(root)
-        node = LiveNode(root, cert, key, c2sLimits="rate_limit = 0\n")
+        authority = Authority()
+        node = LiveNode(root, cert, key, c2sLimits="rate_limit = 0\n",
+                        extra=f"\n[s2s_hosts]\n{PEER} = {HOST}:{authority.port}\n")
         node.configure(c2s.freePort())
         node.createUsers(1000)
         t = time.monotonic()
@@ -508,7 +674,7 @@ def main() -> None:
               f"{len(pool.dialback)} dialback in {drawn:.1f}s", flush=True)
         node.start()
         print(f"xmuc pid {node.pid} c2s {node.port} s2s {node.s2sPort}", flush=True)
-        result = asyncio.run(run(node, pool, args))
+        result = asyncio.run(run(node, pool, args, authority))
         node.stop()
         result["log"] = node.logScan()
         result["xmuc_package"] = node.xmucPackage()

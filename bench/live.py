@@ -46,12 +46,15 @@ class LiveNode(c2s.XmucServer):
 
     @param c2sLimits: extra [c2s] lines (the defaults otherwise: a run
         that measures fairness keeps the node's own limits).
+    @param extra: more sections (e.g. [s2s_hosts] for a bench's peer).
     """
 
-    def __init__(self, root: str, cert: str, key: str, c2sLimits: str = "") -> None:
+    def __init__(self, root: str, cert: str, key: str, c2sLimits: str = "",
+                 extra: str = "") -> None:
         super().__init__(root, cert, key)
         self.s2sPort = freePort()
         self.c2sLimits = c2sLimits
+        self.extra = extra
         self.logFile = os.path.join(self.dir, "xmuc.log")
 
     def configure(self, port: int) -> None:
@@ -95,6 +98,7 @@ class LiveNode(c2s.XmucServer):
                     creation = local
                     """
                 )
+                + self.extra
             )
 
     def start(self) -> None:
