@@ -115,6 +115,7 @@ class Pool:
     s2sStanzas: list[Piece]
     s2sEnders: list[Piece]
     s2sBody: list[Piece]
+    dialbackEnders: list[Piece]
 
 
 def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
@@ -124,7 +125,7 @@ def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
     """
     addr = Addresses(domain=DOMAIN, own=OWN, others=(userName(1) + "@" + DOMAIN, "nobody@" + DOMAIN),
                      remote="remote.invalid", room=ROOM)
-    pool = Pool([], [], [], [], [], [], [], [], [])
+    pool = Pool([], [], [], [], [], [], [], [], [], [])
     batch = 40
 
     @settings(max_examples=max(1, size // batch), database=None, deadline=None,
@@ -145,7 +146,7 @@ def drawPool(size: int, maxDepth: int, hugeSize: int, fixedSeed: int) -> Pool:
         pool.preAuth.extend(preAuth)
         pool.s2sHeaders.append(s2sHeader)
         for piece in dialback:
-            (pool.s2sEnders if piece.endsStream else pool.dialback).append(piece)
+            (pool.dialbackEnders if piece.endsStream else pool.dialback).append(piece)
         (pool.s2sEnders if s2sStanza.endsStream else pool.s2sBody).append(s2sStanza)
         pool.s2sStanzas.append(s2sStanza)
 
@@ -261,14 +262,17 @@ class Answers:
 
 PEER = "b.test"
 NS_DB = "jabber:server:dialback"
+#: The dialback key the authenticated sessions send (and b.test accepts).
+KEY = "0" * 64
 
 
 class Authority:
     """
     The peer domain's server as the node sees it: the node's link to
-    C{b.test} (static host table) reaches this, which says every dialback
-    key is valid, and receives what the node sends C{b.test} (the errors
-    for the fuzzed stanzas of authenticated streams).
+    C{b.test} (static host table) reaches this, which says the dialback
+    key of the authenticated sessions (L{KEY}) is valid and every other
+    invalid, and receives what the node sends C{b.test} (the errors for
+    the fuzzed stanzas of authenticated streams).
 
     @ivar stanzas: what the node sent to C{b.test}.
     """
@@ -311,8 +315,11 @@ class Authority:
             if e.uri == NS_DB and e.name == "result":
                 writer.write(f"<db:result from='{PEER}' to='{DOMAIN}' type='valid'/>".encode())
             elif e.uri == NS_DB and e.name == "verify":
+                # Only the authenticated sessions' key is ours: the fuzzed
+                # dialback elements of the other sessions are refused.
+                kind = "valid" if str(e).strip() == KEY else "invalid"
                 writer.write((f"<db:verify from='{PEER}' to='{DOMAIN}' "
-                              f"id='{e.getAttribute('id', '')}' type='valid'/>").encode())
+                              f"id='{e.getAttribute('id', '')}' type='{kind}'/>").encode())
             else:
                 self.stanzas.append(e)
 
@@ -539,7 +546,7 @@ class Fuzzer:
                 "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
                 "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
                 f"from='{PEER}' to='{DOMAIN}' version='1.0'>"
-                f"<db:result from='{PEER}' to='{DOMAIN}'>{'0' * 64}</db:result>".encode())
+                f"<db:result from='{PEER}' to='{DOMAIN}'>{KEY}</db:result>".encode())
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not answers.ended:
                 if any(e.name == "result" and e.getAttribute("type") == "valid" for e in answers.elements):
@@ -581,7 +588,7 @@ class Fuzzer:
                 stanza, fatal=frozenset({"not-authorized", "improper-addressing", "invalid-from",
                                          "host-unknown"})))
         elif ender < 0.5:
-            pieces.append(self.fresh(self.rng.choice(self.pool.s2sEnders), b""))
+            pieces.append(self.fresh(self.rng.choice(self.pool.dialbackEnders), b""))
         try:
             writer.write(header)
             pieces = await self.send(writer, pieces, answers)

@@ -1,12 +1,14 @@
 """
-Fuzz tests: streams built by hypothesis from valid and mutated stanzas
-(L{tests.fuzz.strategies}), fed into real stream objects over
-L{StringTransport}s, and checked against L{tests.fuzz.oracle}; plus the
-log watch they share.
+Fuzz tests: streams built by hypothesis from valid and mutated stanzas,
+fed into real stream objects over L{StringTransport}s and checked against
+L{tests.fuzz.oracle}; and the helpers they share (the log watch, feeding a
+client stream, the second client that must still be served).
 
-The number of examples is bounded and derandomised so that CI runs the
-same cases each time, well under a minute; C{bench/fuzz.py} drives the
-same strategies against a live node for a long run.
+L{tests.fuzz.pieces} has what the strategies draw and the RFC 6120 tables,
+L{tests.fuzz.stanzas} the single stanzas, L{tests.fuzz.strategies} the
+streams. The number of examples is bounded and derandomised so that CI
+runs the same cases each time in seconds; C{bench/fuzz.py} drives the same
+strategies against a live node for a long run.
 """
 
 from __future__ import annotations
