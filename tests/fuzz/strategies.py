@@ -108,7 +108,10 @@ def c2sHeaders(draw: st.DrawFn, domain: str = "localhost") -> tuple[bytes, froze
     elif kind == "not-stream":
         name, fatal = "stream:flow", frozenset({"invalid-namespace"})
     elif kind == "huge-attr":
+        # Past the pre-authentication stanza limit the header itself ends
+        # the stream (policy-violation).
         extra = f" xml:lang='{'l' * draw(st.integers(1000, 100_000))}'"
+        fatal = LIMITED
     elif kind == "bad-utf8":
         return (b"<stream:stream xmlns='jabber:client' xmlns:stream='" + NS_STREAMS.encode()
                 + b"' to='" + domain.encode() + b"\xff' version='1.0'>", MALFORMED | {"host-unknown"})
@@ -267,6 +270,10 @@ def s2sStanzas(draw: st.DrawFn, local: str = "a.test", peer: str = "b.test",
         fatal = frozenset({"host-unknown"})
     elif fatal is not None and MAY_END in fatal:
         fatal = None
+    if fatal is not None and inner.fatal is not None and "policy-violation" in inner.fatal:
+        # The parse limits (depth, elements, attributes, size) are checked
+        # while the stanza is read, before its addressing.
+        fatal = fatal | {"policy-violation"}
     label = f"s2s/{inner.label}" + ("" if addressing == "ok" else f"/{addressing}")
     # Replies to a remote sender go back over the link, not this stream.
     return Piece(data, label, inner.stanzaId, mustAnswer=False,

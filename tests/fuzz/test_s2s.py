@@ -180,8 +180,9 @@ class IncomingStreamFuzzTests(unittest.TestCase):
         """
         A valid or mutated header, then dialback elements with any
         addresses, ids and keys, and stanzas (which end an unauthenticated
-        stream with not-authorized, or a stream error for their
-        addressing): defined stream errors that end the stream, nothing
+        stream with not-authorized, a stream error for their addressing,
+        or policy-violation past the pre-authentication parse limits):
+        defined stream errors that end the stream, nothing
         logged as a failure, and the node serves a client and another
         peer afterwards.
         """
@@ -193,7 +194,7 @@ class IncomingStreamFuzzTests(unittest.TestCase):
                 p if p.label.startswith("dialback") else
                 Piece(p.data, p.label, p.stanzaId,
                       fatal=frozenset({"not-authorized", "improper-addressing", "invalid-from",
-                                       "host-unknown"}))
+                                       "host-unknown", "policy-violation"}))
                 for p in renumber(pieces)
             ]
             payload = headerBytes + b"".join(p.data for p in pieces)
