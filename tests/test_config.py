@@ -329,6 +329,15 @@ class ErrorTests(unittest.TestCase):
         self.assertError("[c2s]\npreauth_max_elements = 9\n", "[c2s] preauth_max_elements")
         self.assertEqual(parseConfig("[s2s]\nmax_elements = 100\n").s2s.max_elements, 100)
 
+    def test_deepestParseLimit(self) -> None:
+        """
+        max_depth is at most 200 (serialising and copying a stanza
+        recurses once per level); 200 itself is accepted.
+        """
+        self.assertError("[c2s]\nmax_depth = 201\n", "[c2s] max_depth", "at most 200")
+        self.assertError("[s2s]\nmax_depth = 5000\n", "[s2s] max_depth", "at most 200")
+        self.assertEqual(parseConfig("[c2s]\nmax_depth = 200\n").c2s.max_depth, 200)
+
     def test_noListener(self) -> None:
         """
         A node with no client listener at all is refused.

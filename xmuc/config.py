@@ -508,10 +508,17 @@ _PARSE_LIMIT_MINIMUMS = {
 }
 
 
+#: The deepest nesting a node may accept: the code that serialises and
+#: copies stanzas recurses once per level, and Python's stack is ~1000.
+MAX_DEPTH_LIMIT = 200
+
+
 def _validateParseLimits(name: str, section: Any) -> None:
     for key, minimum in _PARSE_LIMIT_MINIMUMS.items():
         if getattr(section, key) < minimum:
             raise ConfigError(f"[{name}] {key}: must be at least {minimum}")
+    if section.max_depth > MAX_DEPTH_LIMIT:
+        raise ConfigError(f"[{name}] max_depth: must be at most {MAX_DEPTH_LIMIT}")
 
 
 def _validateMUC(config: Config) -> None:
