@@ -201,11 +201,17 @@ def _scramFirst() -> tuple[str, str]:
     return nonce, f"n={VICTIM},r={nonce}"
 
 
+#: Where the failed-login flood comes from.
+ATTACKER = "127.0.0.2"
+
+
 async def wrongLogin(port: int, mechanism: str, flood: Flood) -> None:
     """
     One connection: wrong-password attempts until the server closes it.
     """
-    client = await c2s.Client.connect(port)
+    # The attacker is another machine: the node's per-address throttle
+    # refuses it, not the well-behaved client on 127.0.0.1.
+    client = await c2s.Client.connect(port, source=ATTACKER)
     try:
         features = await client.features()
         if mechanism == "PLAIN" and features.child("starttls") is not None:
