@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_link -*-
+# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkwrites -*-
 """
 An outgoing link from one local domain to one remote domain.
 
@@ -9,6 +9,14 @@ the peer never answered, and a plain text naming only the remote domain
 (L{bounceText}); the addresses tried and why each failed go to the log. The queue is bounded and its stanzas expire. A
 quiet link closes after C{idle_timeout} and reopens on demand. Every change
 of state is an event for the node's watchers (L{xmuc.core.links}).
+
+The write barrier (L{xmuc.writes}) holds here for server-to-server peers:
+an IQ answer (result or error) sent while a write scope with open items is
+current (the scope of the incoming stream whose stanza is being handled,
+later steps of its chain included) waits until the items open then have
+closed, and whatever is sent on the link after it waits behind it. A peer
+that has our answer to an IQ it sent after a message knows the message is
+stored. With nothing held the cost is one test per stanza.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from xmuc.core.links import (
 from xmuc.s2s.dialback import dialbackElement
 from xmuc.s2s.outgoing import NegotiationFailed, OutgoingStream
 from xmuc.s2s.resolve import NoService
+from xmuc.writes import CURRENT, WriteScope
 
 
 class _Timeout(Exception):
@@ -60,6 +69,9 @@ class Link:
         self._running: defer.Deferred | None = None
         # The TCP connection of the attempt, while it is being made.
         self._connecting: defer.Deferred | None = None
+        # Output behind the write barrier: (stanza, scope, mark), the mark
+        # set for an answer that waits; None when nothing is held.
+        self._held: deque[tuple[domish.Element, WriteScope | None, int | None]] | None = None
 
     def dormant(self) -> bool:
         """
@@ -83,8 +95,49 @@ class Link:
 
     def send(self, stanza: domish.Element) -> None:
         """
-        Send a stanza to the remote domain, or queue it until the link is up.
+        Send a stanza to the remote domain, or queue it until the link is
+        up; behind the write barrier (the module docstring).
         """
+        if self._held is not None or (stanza.name == "iq" and _mustWait(stanza)):
+            self._hold(stanza)
+            return
+        self._send(stanza)
+
+    def _hold(self, stanza: domish.Element) -> None:
+        scope = mark = None
+        if stanza.name == "iq" and _mustWait(stanza):
+            scope = CURRENT.get()
+            mark = scope.mark()
+        held = self._held
+        if held is None:
+            held = self._held = deque()
+        held.append((stanza, scope, mark))
+        if len(held) == 1:
+            self._flushHeld()
+
+    def _flushHeld(self) -> None:
+        """
+        Send the held output up to the first answer whose barrier has not
+        passed yet, and wait for that one.
+        """
+        held = self._held
+        while held:
+            stanza, scope, mark = held[0]
+            if mark is not None and not scope.passed(mark):
+                scope.whenPassed(mark, self._flushHeld)
+                return
+            held.popleft()
+            self._send(stanza)
+        self._held = None
+
+    @property
+    def held(self) -> int:
+        """
+        The stanzas waiting behind the write barrier.
+        """
+        return len(self._held) if self._held is not None else 0
+
+    def _send(self, stanza: domish.Element) -> None:
         now = self.manager.clock.seconds()
         self.lastUsed = now
         if self.state == "up":
@@ -359,6 +412,17 @@ class Link:
 
 class _LinkFailed(Exception):
     pass
+
+
+def _mustWait(iq: domish.Element) -> bool:
+    """
+    Whether the IQ C{iq} is an answer sent while the current write scope
+    has open items.
+    """
+    if iq.getAttribute("type") not in ("result", "error"):
+        return False
+    scope = CURRENT.get()
+    return scope is not None and bool(scope.open)
 
 
 def bounceText(condition: str, remote: str) -> str:
