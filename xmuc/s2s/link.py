@@ -8,7 +8,28 @@ senders with C{remote-server-not-found}, or C{remote-server-timeout} when
 the peer never answered, and a plain text naming only the remote domain
 (L{bounceText}); the addresses tried and why each failed go to the log. The queue is bounded and its stanzas expire. A
 quiet link closes after C{idle_timeout} and reopens on demand. Every change
-of state is an event for the node's watchers (L{xmuc.core.links}).
+of state is an event for the node's watchers (L{xmuc.core.links}), and
+every state and the event that moves it are in
+L{xmuc.core.links.LINK_TRANSITIONS}.
+
+Health (docs/links.md): an up link that has carried a stanza since it last
+heard from the peer, or that a watcher keeps up (L{Link.keepUp}), pings the
+remote domain (XEP-0199) after C{keepalive} seconds without a byte from it
+(on this stream or on any incoming stream the peer authenticated; its
+whitespace keepalives count). Any answer, a result or an error, proves the
+route alive; none within C{keepalive} seconds more means it is dead: the
+transport is aborted and the link goes down (C{no answer to keepalive},
+C{remote-server-timeout}). A dead route is so found within twice
+C{keepalive}. The pings and the answers to the peer's pings do not count as
+use, so they keep no link from closing when idle.
+
+Reconnection: after a failure, the next attempt waits a back-off
+(C{reconnect_min} doubling with each consecutive failure up to
+C{reconnect_max}, less a random share from the node's injected random,
+L{xmuc.core.links.backoffDelay}); stanzas sent meanwhile queue for it. A link
+that something waits on, or that a watcher keeps up, tries again by itself
+when its back-off ends; a link closed cleanly (idle, or closed by the peer)
+is not retried unless kept up.
 
 The write barrier (L{xmuc.writes}) holds here for server-to-server peers:
 an IQ answer (result or error) sent while a write scope with open items is
@@ -22,7 +43,7 @@ stored. With nothing held the cost is one test per stanza.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet import defer, error
 from twisted.logger import Logger
@@ -33,12 +54,16 @@ from xmuc.core.links import (
     LinkDown,
     LinkIdle,
     LinkUp,
-    checkTransition,
+    backoffDelay,
+    transition,
 )
+from xmuc.iqrequests import IQErrorReply, IQTimeout
 from xmuc.s2s.dialback import dialbackElement
 from xmuc.s2s.outgoing import NegotiationFailed, OutgoingStream
 from xmuc.s2s.resolve import NoService
 from xmuc.writes import CURRENT, WriteScope
+
+NS_PING = "urn:xmpp:ping"
 
 
 class _Timeout(Exception):
@@ -49,6 +74,10 @@ class Link:
     """
     @ivar state: one of L{xmuc.core.links.LINK_TRANSITIONS}.
     @ivar stream: the authenticated stream while C{up}.
+    @ivar lastUsed: when a stanza was last sent (keepalive traffic aside).
+    @ivar failures: consecutive failed attempts or deaths since the link
+        was last up (the back-off's exponent).
+    @ivar retryAt: the earliest time of the next attempt.
     """
 
     log = Logger()
@@ -65,7 +94,20 @@ class Link:
         self._attempt: OutgoingStream | None = None
         self._verifies: dict[str, list[tuple[domish.Element, defer.Deferred]]] = {}
         self._timer: Any = None
+        # The stream is being closed cleanly (idle_timeout).
         self._closing = False
+        # The node is stopping: no more attempts.
+        self._stopped = False
+        self._retryTimer: Any = None
+        self._keepaliveTimer: Any = None
+        # The keepalive ping waiting for its answer, the ping itself while
+        # it is routed, and when the last answer came.
+        self._probe: defer.Deferred | None = None
+        self._probing: domish.Element | None = None
+        self._answeredAt = 0.0
+        self.failures = 0
+        self.retryAt = 0.0
+        self._keptUp = 0
         self._running: defer.Deferred | None = None
         # The TCP connection of the attempt, while it is being made.
         self._connecting: defer.Deferred | None = None
@@ -85,11 +127,12 @@ class Link:
             and not self._verifies
             and self._running is None
             and self._attempt is None
+            and self._held is None
+            and not self._keptUp
         )
 
-    def _setState(self, new: str) -> None:
-        checkTransition(self.state, new)
-        self.state = new
+    def _event(self, event: str) -> None:
+        self.state = transition(self.state, event)
 
     # Sending
 
@@ -104,6 +147,10 @@ class Link:
         self._send(stanza)
 
     def _hold(self, stanza: domish.Element) -> None:
+        if stanza is self._probing:
+            # A keepalive ping is about the route, not about what is held.
+            self._send(stanza)
+            return
         scope = mark = None
         if stanza.name == "iq" and _mustWait(stanza):
             scope = CURRENT.get()
@@ -139,16 +186,25 @@ class Link:
 
     def _send(self, stanza: domish.Element) -> None:
         now = self.manager.clock.seconds()
-        self.lastUsed = now
-        if self.state == "up":
+        if stanza.name != "iq" or not self._isPong(stanza):
+            self.lastUsed = now
+        if self.state == "up" and not self.stream.closed:
             self.stream.send(stanza)
             return
         if len(self._queue) >= self.config.queue_max:
             self._bounce(stanza, "resource-constraint", "too many stanzas waiting for this server")
             return
+        # While the stream closes (idle), the stanza waits for the next one.
         self._queue.append((stanza, now))
-        if self.state in ("idle", "down"):
-            self._connect()
+        self._demand()
+
+    def _isPong(self, iq: domish.Element) -> bool:
+        """
+        Whether C{iq} answers a ping of the peer server (domain to domain,
+        empty): keepalive traffic, which is no use of the link.
+        """
+        return (iq.getAttribute("type") == "result" and iq.getAttribute("to") == self.remote
+                and iq.getAttribute("from") == self.local and not iq.children)
 
     def _bounce(self, stanza: domish.Element, condition: str, text: str | None = None) -> None:
         self.manager.emit(Bounced(self.local, self.remote, stanza, condition))
@@ -170,8 +226,8 @@ class Link:
         stream = self.stream or self._attempt
         if stream is not None and stream.canVerify:
             stream.send(element)
-        elif self.state in ("idle", "down"):
-            self._connect()
+        else:
+            self._demand()
         d.addTimeout(self.config.connect_timeout * 2, self.manager.clock, lambda *a: None)
         d.addErrback(lambda f: None)
         d.addBoth(self._forgetVerify, streamId, entry)
@@ -220,11 +276,81 @@ class Link:
                 if not d.called:
                     d.callback(None)
 
-    # Connecting
+    # Keeping up and connecting
+
+    def keepUp(self) -> Callable[[], None]:
+        """
+        Keep the link up until the returned function is called: it is made
+        now, retried after each failure (with the back-off) and after a
+        clean close, and never closed for being idle. Calls nest.
+
+        @return: the release (calling it more than once does nothing).
+        """
+        self._keptUp += 1
+        released: list[bool] = []
+
+        def release() -> None:
+            if released:
+                return
+            released.append(True)
+            self._keptUp -= 1
+            if not self._keptUp and self.state == "backoff" and not self._wanted():
+                self._cancelRetry()
+                self._cancelTimer()
+                self._event("released")
+
+        self._demand()
+        return release
+
+    @property
+    def keptUp(self) -> bool:
+        """
+        Whether a watcher keeps the link up.
+        """
+        return self._keptUp > 0
+
+    def _wanted(self) -> bool:
+        """
+        Whether something waits for the link: a stanza, a verification, a
+        watcher.
+        """
+        return bool(self._queue or self._verifies or self._keptUp)
+
+    def _demand(self) -> None:
+        """
+        Something needs the link: make it now when it is idle, or after
+        the back-off when it is down; else nothing to do.
+        """
+        if self._stopped:
+            if self.state in ("idle", "down"):
+                self._bounceQueue("the node is stopping", "remote-server-not-found")
+            return
+        if self.state == "idle":
+            self._event("demand")
+            self._connect()
+        elif self.state == "down":
+            self._event("demand")
+            self._startExpiry()
+            delay = self.retryAt - self.manager.clock.seconds()
+            if delay <= 0:
+                self._retry()
+                return
+            self.log.info("s2s link {local} -> {remote}: next attempt in {delay:.1f} s",
+                          local=self.local, remote=self.remote, delay=delay)
+            self._retryTimer = self.manager.clock.callLater(delay, self._retry)
+
+    def _retry(self) -> None:
+        self._retryTimer = None
+        self._event("retryDue")
+        self._connect()
+
+    def _cancelRetry(self) -> None:
+        if self._retryTimer is not None and self._retryTimer.active():
+            self._retryTimer.cancel()
+        self._retryTimer = None
 
     def _connect(self) -> None:
-        self._setState("connecting")
-        self._schedule(self.config.queue_expiry, self._expire)
+        self._startExpiry()
         d = self._running = self._tryTargets()
         d.addBoth(self._attemptEnded)
         d.addCallbacks(self._up, self._down)
@@ -237,12 +363,12 @@ class Link:
         targets = yield manager.resolver.resolve(self.remote)
         reasons, timeouts = [], 0
         for target in targets:
-            if self._closing:
+            if self._stopped:
                 break
             try:
                 stream = yield self._tryTarget(target)
             except defer.CancelledError:
-                if not self._closing:
+                if not self._stopped:
                     raise
                 break
             except (_Timeout, defer.TimeoutError, error.TimeoutError) as e:
@@ -252,8 +378,8 @@ class Link:
                 reasons.append(f"{target.host}:{target.port}: {e}")
             else:
                 return stream
-        if self._closing:
-            raise _LinkFailed("the node is stopping", "remote-server-not-found")
+        if self._stopped:
+            raise _LinkFailed("the node is stopping", "remote-server-not-found", False)
         condition = "remote-server-timeout" if timeouts == len(targets) else "remote-server-not-found"
         raise _LinkFailed("; ".join(reasons), condition)
 
@@ -296,12 +422,14 @@ class Link:
         return result
 
     def _up(self, stream: OutgoingStream) -> None:
-        if self._closing:
+        if self._stopped:
             stream.closeStream()
-            self._fail("the node is stopping", "remote-server-not-found")
+            self._fail("the node is stopping", "remote-server-not-found", dead=False)
             return
-        self._setState("up")
+        self._event("authenticated")
         self.stream = stream
+        self.failures = 0
+        self.retryAt = 0.0
         self.verifyReady(stream)
         queue, self._queue = self._queue, deque()
         for stanza, _ in queue:
@@ -309,29 +437,135 @@ class Link:
         self.manager.emit(LinkUp(self.local, self.remote))
         self.lastUsed = self.manager.clock.seconds()
         self._schedule(self.config.idle_timeout, self._checkIdle)
+        self._startKeepalive()
 
     def _down(self, reason: Any) -> None:
+        dead = True
         if reason.check(_LinkFailed):
-            text, condition = reason.value.args
+            text, condition, *rest = reason.value.args
+            dead = rest[0] if rest else True
         elif reason.check(NoService):
             text, condition = str(reason.value), "remote-server-not-found"
         else:
             self.log.failure("Unexpected failure linking {remote}", reason, remote=self.remote)
             text, condition = reason.getErrorMessage(), "remote-server-not-found"
-        self._fail(text, condition)
+        self._fail(text, condition, dead=dead)
 
-    def _fail(self, text: str, condition: str) -> None:
-        self._setState("down")
+    def _fail(self, text: str, condition: str, event: str = "failed", dead: bool = True,
+              established: bool = False) -> None:
+        """
+        The link goes down on C{event}: what was queued bounces with
+        C{condition}, LinkDown is announced, and the back-off grows (for a
+        C{dead} peer or route); a link kept up tries again after it.
+        """
+        self._event(event)
         self._cancelTimer()
+        self._stopKeepalive()
+        if dead:
+            self.failures += 1
+            self.retryAt = self.manager.clock.seconds() + backoffDelay(
+                self.failures, self.config.reconnect_min, self.config.reconnect_max,
+                self.manager.random)
         # The details (addresses, ports, errno, TLS errors) are for the
         # operator; the senders of the bounced stanzas learn the condition.
         self.log.info("s2s link {local} -> {remote} down ({condition}): {text}",
                       local=self.local, remote=self.remote, condition=condition, text=text)
+        self._bounceQueue(text, condition)
+        self._failVerifies()
+        self.manager.emit(LinkDown(self.local, self.remote, text, condition, dead, established))
+        if self._keptUp:
+            self._demand()
+
+    def _bounceQueue(self, text: str, condition: str) -> None:
         queue, self._queue = self._queue, deque()
         for stanza, _ in queue:
             self._bounce(stanza, condition, bounceText(condition, self.remote))
-        self._failVerifies()
-        self.manager.emit(LinkDown(self.local, self.remote, text, condition))
+
+    # Keepalive
+
+    def _startKeepalive(self) -> None:
+        if self.config.keepalive > 0:
+            self._keepaliveTimer = self.manager.clock.callLater(
+                self.config.keepalive, self._checkAlive)
+
+    def _stopKeepalive(self) -> None:
+        if self._keepaliveTimer is not None and self._keepaliveTimer.active():
+            self._keepaliveTimer.cancel()
+        self._keepaliveTimer = None
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.cancel()
+
+    def lastHeard(self) -> float:
+        """
+        When the peer last sent a byte: on this link's stream, on an
+        incoming stream it authenticated, or an answer to our ping.
+        """
+        heard = max(self.manager.lastHeard(self.remote), self._answeredAt)
+        if self.stream is not None:
+            heard = max(heard, self.stream.lastActivity)
+        return heard
+
+    def _checkAlive(self) -> None:
+        """
+        Ping the peer if it has been silent for C{keepalive} seconds and
+        the link carried a stanza since it was last heard (or is kept up);
+        else look again when that could be so.
+        """
+        self._keepaliveTimer = None
+        if self.state != "up" or self._probe is not None:
+            return
+        keepalive = self.config.keepalive
+        clock = self.manager.clock
+        heard = self.lastHeard()
+        wait = heard + keepalive - clock.seconds()
+        if wait <= 0 and not self._keptUp and self.lastUsed < heard:
+            # Nothing sent since the peer was heard: nothing can be lost.
+            wait = keepalive
+        if wait > 0:
+            self._keepaliveTimer = clock.callLater(wait, self._checkAlive)
+            return
+        self._ping(keepalive)
+
+    def _ping(self, timeout: float) -> None:
+        iq = domish.Element((None, "iq"))
+        iq["type"] = "get"
+        iq["from"] = self.local
+        iq["to"] = self.remote
+        iq.addElement((NS_PING, "ping"))
+        stream, used = self.stream, self.lastUsed
+        self._probing = iq
+        try:
+            d = self.manager.requestIQ(iq, timeout)
+        finally:
+            self._probing = None
+            self.lastUsed = used
+        self._probe = d
+        d.addCallbacks(self._answered, self._unanswered, callbackArgs=(stream,),
+                       errbackArgs=(stream,))
+
+    def _answered(self, result: Any, stream: OutgoingStream) -> None:
+        if stream is not self.stream or self.state != "up":
+            return
+        self._probe = None
+        self._answeredAt = self.manager.clock.seconds()
+        self._checkAlive()
+
+    def _unanswered(self, reason: Any, stream: OutgoingStream) -> None:
+        if reason.check(IQErrorReply):
+            # An error from the peer (it does not do pings, say) comes
+            # over the route as well as a result would.
+            self._answered(None, stream)
+            return
+        if reason.check(defer.CancelledError) or stream is not self.stream or self.state != "up":
+            return
+        self._probe = None
+        if not reason.check(IQTimeout):
+            self.log.failure("Keepalive to {remote} failed", reason, remote=self.remote)
+        self.stream = None
+        stream.abort("no answer to keepalive")
+        self._fail("no answer to keepalive", "remote-server-timeout", event="unanswered",
+                   established=True)
 
     # Timers
 
@@ -344,12 +578,16 @@ class Link:
             self._timer.cancel()
         self._timer = None
 
+    def _startExpiry(self) -> None:
+        if self._timer is None or not self._timer.active():
+            self._schedule(self.config.queue_expiry, self._expire)
+
     def _expire(self) -> None:
         """
         Bounce stanzas that waited longer than C{queue_expiry} for a link
-        still being set up.
+        still being set up, or waiting for its back-off.
         """
-        if self.state != "connecting":
+        if self.state not in ("connecting", "backoff"):
             return
         limit = self.manager.clock.seconds() - self.config.queue_expiry
         while self._queue and self._queue[0][1] <= limit:
@@ -362,8 +600,8 @@ class Link:
         if self.state != "up":
             return
         quiet = self.manager.clock.seconds() - self.lastUsed
-        if quiet < self.config.idle_timeout:
-            self._schedule(self.config.idle_timeout - quiet, self._checkIdle)
+        if quiet < self.config.idle_timeout or self._keptUp:
+            self._schedule(max(self.config.idle_timeout - quiet, 1.0), self._checkIdle)
             return
         self._closing = True
         self.stream.closeStream()
@@ -378,12 +616,17 @@ class Link:
             return
         self.stream = None
         self._cancelTimer()
-        if self._closing or stream.peerClosed:
+        self._stopKeepalive()
+        if self._closing or stream.peerClosed or self._stopped:
             self._closing = False
-            self._setState("idle")
+            self._event("closedCleanly")
             self.manager.emit(LinkIdle(self.local, self.remote))
+            if self._wanted():
+                # Stanzas sent while the stream closed, or a watcher.
+                self._demand()
         else:
-            self._fail("connection lost", "remote-server-not-found")
+            self._fail("connection lost", "remote-server-not-found", event="broken",
+                       established=True)
 
     def close(self) -> defer.Deferred:
         """
@@ -391,8 +634,13 @@ class Link:
 
         @return: a Deferred that fires once no attempt is under way.
         """
-        self._closing = True
+        self._stopped = True
         self._cancelTimer()
+        self._stopKeepalive()
+        if self.state == "backoff":
+            self._cancelRetry()
+            self._fail("the node is stopping", "remote-server-not-found", event="stopping",
+                       dead=False)
         for stream in (self.stream, self._attempt):
             if stream is None:
                 continue
