@@ -61,7 +61,7 @@ class FakeManager:
     def __init__(self, s2s: str = "") -> None:
         self.config = parseConfig(
             "[s2s]\nqueue_max = 3\nqueue_expiry = 30\nidle_timeout = 100\n"
-            "connect_timeout = 10\n" + s2s
+            "connect_timeout = 10\n" + ("" if "keepalive" in s2s else "keepalive = 0\n") + s2s
         )
         self.clock = task.Clock()
         self.router = FakeRouter()
