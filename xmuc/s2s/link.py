@@ -12,32 +12,22 @@ of state is an event for the node's watchers (L{xmuc.core.links}), and
 every state and the event that moves it are in
 L{xmuc.core.links.LINK_TRANSITIONS}.
 
-Health (docs/links.md): an up link that has carried a stanza since it last
-heard from the peer, or that a watcher keeps up (L{Link.keepUp}), pings the
-remote domain (XEP-0199) after C{keepalive} seconds without a byte from it
-(on this stream or on any incoming stream the peer authenticated; its
-whitespace keepalives count). Any answer, a result or an error, proves the
-route alive; none within C{keepalive} seconds more means it is dead: the
-transport is aborted and the link goes down (C{no answer to keepalive},
-C{remote-server-timeout}). A dead route is so found within twice
-C{keepalive}. The pings and the answers to the peer's pings do not count as
-use, so they keep no link from closing when idle.
+Health: an up link's L{Keepalive<xmuc.s2s.keepalive>} finds a dead route
+within twice C{keepalive}; the transport is then aborted and the link goes
+down (C{no answer to keepalive}, C{remote-server-timeout}).
 
 Reconnection: after a failure, the next attempt waits a back-off
 (C{reconnect_min} doubling with each consecutive failure up to
 C{reconnect_max}, less a random share from the node's injected random,
 L{xmuc.core.links.backoffDelay}); stanzas sent meanwhile queue for it. A link
-that something waits on, or that a watcher keeps up, tries again by itself
-when its back-off ends; a link closed cleanly (idle, or closed by the peer)
-is not retried unless kept up.
+that something waits on, or that a watcher keeps up (L{Link.keepUp}), tries
+again by itself when its back-off ends; a link closed cleanly (idle, or
+closed by the peer) is not retried unless kept up. docs/links.md is the
+operator's view.
 
-The write barrier (L{xmuc.writes}) holds here for server-to-server peers:
-an IQ answer (result or error) sent while a write scope with open items is
-current (the scope of the incoming stream whose stanza is being handled,
-later steps of its chain included) waits until the items open then have
-closed, and whatever is sent on the link after it waits behind it. A peer
-that has our answer to an IQ it sent after a message knows the message is
-stored. With nothing held the cost is one test per stanza.
+Output passes the write barrier first (L{xmuc.s2s.barrier}): an IQ answer
+to a remote domain leaves once the store committed what the stanzas before
+it on the incoming stream asked for.
 """
 
 from __future__ import annotations
@@ -57,13 +47,11 @@ from xmuc.core.links import (
     backoffDelay,
     transition,
 )
-from xmuc.iqrequests import IQErrorReply, IQTimeout
+from xmuc.s2s.barrier import HeldOutput, mustWait
 from xmuc.s2s.dialback import dialbackElement
+from xmuc.s2s.keepalive import Keepalive, isKeepaliveAnswer
 from xmuc.s2s.outgoing import NegotiationFailed, OutgoingStream
 from xmuc.s2s.resolve import NoService
-from xmuc.writes import CURRENT, WriteScope
-
-NS_PING = "urn:xmpp:ping"
 
 
 class _Timeout(Exception):
@@ -99,21 +87,15 @@ class Link:
         # The node is stopping: no more attempts.
         self._stopped = False
         self._retryTimer: Any = None
-        self._keepaliveTimer: Any = None
-        # The keepalive ping waiting for its answer, the ping itself while
-        # it is routed, and when the last answer came.
-        self._probe: defer.Deferred | None = None
-        self._probing: domish.Element | None = None
-        self._answeredAt = 0.0
+        self._keepalive: Keepalive | None = None
         self.failures = 0
         self.retryAt = 0.0
         self._keptUp = 0
         self._running: defer.Deferred | None = None
         # The TCP connection of the attempt, while it is being made.
         self._connecting: defer.Deferred | None = None
-        # Output behind the write barrier: (stanza, scope, mark), the mark
-        # set for an answer that waits; None when nothing is held.
-        self._held: deque[tuple[domish.Element, WriteScope | None, int | None]] | None = None
+        # Output behind the write barrier, while some is held.
+        self._held: HeldOutput | None = None
 
     def dormant(self) -> bool:
         """
@@ -139,42 +121,21 @@ class Link:
     def send(self, stanza: domish.Element) -> None:
         """
         Send a stanza to the remote domain, or queue it until the link is
-        up; behind the write barrier (the module docstring).
+        up; behind the write barrier (L{xmuc.s2s.barrier}).
         """
-        if self._held is not None or (stanza.name == "iq" and _mustWait(stanza)):
-            self._hold(stanza)
+        if self._held is None and (stanza.name != "iq" or not mustWait(stanza)):
+            self._send(stanza)
             return
-        self._send(stanza)
-
-    def _hold(self, stanza: domish.Element) -> None:
-        if stanza is self._probing:
+        keepalive = self._keepalive
+        if keepalive is not None and stanza is keepalive.probing:
             # A keepalive ping is about the route, not about what is held.
             self._send(stanza)
             return
-        scope = mark = None
-        if stanza.name == "iq" and _mustWait(stanza):
-            scope = CURRENT.get()
-            mark = scope.mark()
-        held = self._held
-        if held is None:
-            held = self._held = deque()
-        held.append((stanza, scope, mark))
-        if len(held) == 1:
-            self._flushHeld()
+        if self._held is None:
+            self._held = HeldOutput(self._send, self._drained)
+        self._held.hold(stanza)
 
-    def _flushHeld(self) -> None:
-        """
-        Send the held output up to the first answer whose barrier has not
-        passed yet, and wait for that one.
-        """
-        held = self._held
-        while held:
-            stanza, scope, mark = held[0]
-            if mark is not None and not scope.passed(mark):
-                scope.whenPassed(mark, self._flushHeld)
-                return
-            held.popleft()
-            self._send(stanza)
+    def _drained(self) -> None:
         self._held = None
 
     @property
@@ -186,7 +147,7 @@ class Link:
 
     def _send(self, stanza: domish.Element) -> None:
         now = self.manager.clock.seconds()
-        if stanza.name != "iq" or not self._isPong(stanza):
+        if stanza.name != "iq" or not isKeepaliveAnswer(stanza, self.local, self.remote):
             self.lastUsed = now
         if self.state == "up" and not self.stream.closed:
             self.stream.send(stanza)
@@ -197,14 +158,6 @@ class Link:
         # While the stream closes (idle), the stanza waits for the next one.
         self._queue.append((stanza, now))
         self._demand()
-
-    def _isPong(self, iq: domish.Element) -> bool:
-        """
-        Whether C{iq} answers a ping of the peer server (domain to domain,
-        empty): keepalive traffic, which is no use of the link.
-        """
-        return (iq.getAttribute("type") == "result" and iq.getAttribute("to") == self.remote
-                and iq.getAttribute("from") == self.local and not iq.children)
 
     def _bounce(self, stanza: domish.Element, condition: str, text: str | None = None) -> None:
         self.manager.emit(Bounced(self.local, self.remote, stanza, condition))
@@ -485,83 +438,21 @@ class Link:
 
     def _startKeepalive(self) -> None:
         if self.config.keepalive > 0:
-            self._keepaliveTimer = self.manager.clock.callLater(
-                self.config.keepalive, self._checkAlive)
+            self._keepalive = Keepalive(self, self.stream, self.config.keepalive)
+            self._keepalive.start()
 
     def _stopKeepalive(self) -> None:
-        if self._keepaliveTimer is not None and self._keepaliveTimer.active():
-            self._keepaliveTimer.cancel()
-        self._keepaliveTimer = None
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            probe.cancel()
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            keepalive.stop()
 
-    def lastHeard(self) -> float:
+    def unanswered(self, stream: OutgoingStream) -> None:
         """
-        When the peer last sent a byte: on this link's stream, on an
-        incoming stream it authenticated, or an answer to our ping.
+        The keepalive of C{stream} found the route dead: abort the
+        transport, and the link is down.
         """
-        heard = max(self.manager.lastHeard(self.remote), self._answeredAt)
-        if self.stream is not None:
-            heard = max(heard, self.stream.lastActivity)
-        return heard
-
-    def _checkAlive(self) -> None:
-        """
-        Ping the peer if it has been silent for C{keepalive} seconds and
-        the link carried a stanza since it was last heard (or is kept up);
-        else look again when that could be so.
-        """
-        self._keepaliveTimer = None
-        if self.state != "up" or self._probe is not None:
-            return
-        keepalive = self.config.keepalive
-        clock = self.manager.clock
-        heard = self.lastHeard()
-        wait = heard + keepalive - clock.seconds()
-        if wait <= 0 and not self._keptUp and self.lastUsed < heard:
-            # Nothing sent since the peer was heard: nothing can be lost.
-            wait = keepalive
-        if wait > 0:
-            self._keepaliveTimer = clock.callLater(wait, self._checkAlive)
-            return
-        self._ping(keepalive)
-
-    def _ping(self, timeout: float) -> None:
-        iq = domish.Element((None, "iq"))
-        iq["type"] = "get"
-        iq["from"] = self.local
-        iq["to"] = self.remote
-        iq.addElement((NS_PING, "ping"))
-        stream, used = self.stream, self.lastUsed
-        self._probing = iq
-        try:
-            d = self.manager.requestIQ(iq, timeout)
-        finally:
-            self._probing = None
-            self.lastUsed = used
-        self._probe = d
-        d.addCallbacks(self._answered, self._unanswered, callbackArgs=(stream,),
-                       errbackArgs=(stream,))
-
-    def _answered(self, result: Any, stream: OutgoingStream) -> None:
         if stream is not self.stream or self.state != "up":
             return
-        self._probe = None
-        self._answeredAt = self.manager.clock.seconds()
-        self._checkAlive()
-
-    def _unanswered(self, reason: Any, stream: OutgoingStream) -> None:
-        if reason.check(IQErrorReply):
-            # An error from the peer (it does not do pings, say) comes
-            # over the route as well as a result would.
-            self._answered(None, stream)
-            return
-        if reason.check(defer.CancelledError) or stream is not self.stream or self.state != "up":
-            return
-        self._probe = None
-        if not reason.check(IQTimeout):
-            self.log.failure("Keepalive to {remote} failed", reason, remote=self.remote)
         self.stream = None
         stream.abort("no answer to keepalive")
         self._fail("no answer to keepalive", "remote-server-timeout", event="unanswered",
@@ -660,17 +551,6 @@ class Link:
 
 class _LinkFailed(Exception):
     pass
-
-
-def _mustWait(iq: domish.Element) -> bool:
-    """
-    Whether the IQ C{iq} is an answer sent while the current write scope
-    has open items.
-    """
-    if iq.getAttribute("type") not in ("result", "error"):
-        return False
-    scope = CURRENT.get()
-    return scope is not None and bool(scope.open)
 
 
 def bounceText(condition: str, remote: str) -> str:
