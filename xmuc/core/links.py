@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_link -*-
+# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkhealth -*-
 """
 What other parts of the node learn about server-to-server links: events as
 frozen values, so that the distributed room engine (pure, with no s2s

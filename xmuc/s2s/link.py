@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkwrites -*-
+# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkhealth,tests.s2s.test_linkwrites -*-
 """
 An outgoing link from one local domain to one remote domain.
 

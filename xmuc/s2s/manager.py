@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.s2s.test_manager -*-
+# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkhealth -*-
 """
 Federation: the router's sink for remote domains, and the registry of
 links and incoming streams.
