@@ -37,13 +37,15 @@ class HeldOutput:
     What a link sends while an answer waits for its barrier, in order.
 
     @param send: sends a stanza past the barrier (the link's own send).
-    @param drained: called once nothing is held any more.
+    @param drained: called with this object once nothing is held any
+        more.
     """
 
     def __init__(self, send: Callable[[domish.Element], None],
-                 drained: Callable[[], None]) -> None:
+                 drained: Callable[["HeldOutput"], None]) -> None:
         self._send = send
         self._drained = drained
+        self._flushing = False
         # (stanza, scope, mark): the mark is set for an answer that waits.
         self._held: deque[tuple[domish.Element, WriteScope | None, int | None]] = deque()
 
@@ -60,7 +62,7 @@ class HeldOutput:
             mark = scope.mark()
         held = self._held
         held.append((stanza, scope, mark))
-        if len(held) == 1:
+        if len(held) == 1 and not self._flushing:
             self._flush()
 
     def _flush(self) -> None:
@@ -69,11 +71,17 @@ class HeldOutput:
         passed yet, and wait for that one.
         """
         held = self._held
-        while held:
-            stanza, scope, mark = held[0]
-            if mark is not None and not scope.passed(mark):
-                scope.whenPassed(mark, self._flush)
-                return
-            held.popleft()
-            self._send(stanza)
-        self._drained()
+        # What sending a stanza sends in turn (a bounce) joins the queue
+        # behind it rather than starting a second flush.
+        self._flushing = True
+        try:
+            while held:
+                stanza, scope, mark = held[0]
+                if mark is not None and not scope.passed(mark):
+                    scope.whenPassed(mark, self._flush)
+                    return
+                held.popleft()
+                self._send(stanza)
+        finally:
+            self._flushing = False
+        self._drained(self)

@@ -135,8 +135,9 @@ class Link:
             self._held = HeldOutput(self._send, self._drained)
         self._held.hold(stanza)
 
-    def _drained(self) -> None:
-        self._held = None
+    def _drained(self, held: HeldOutput) -> None:
+        if self._held is held:
+            self._held = None
 
     @property
     def held(self) -> int:
