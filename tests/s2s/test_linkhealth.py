@@ -401,6 +401,27 @@ class NetworkHealthTests(unittest.TestCase):
         self.assertEqual(_downs(events), [])
         self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
 
+    def test_peerWhitespaceCounts(self) -> None:
+        """
+        Whitespace keepalives the peer sends on its own link to us (our
+        incoming stream) count as traffic: a kept-up link that hears them
+        sends no ping.
+        """
+        net, events = self.network()
+        since = len(net.events)
+        back = net.node("b.test").s2s.links[("b.test", "a.test")]
+        for _ in range(10):
+            back.stream.transport.write(b" ")
+            net.advance(20)
+        pings = [e for e in net.events[since:]
+                 if e[1] == "data" and e[2] == "a.test" and b"urn:xmpp:ping" in e[5]]
+        self.assertEqual(pings, [])
+        net.advance(100)
+        pings = [e for e in net.events[since:]
+                 if e[1] == "data" and e[2] == "a.test" and b"urn:xmpp:ping" in e[5]]
+        self.assertNotEqual(pings, [])
+        self.assertEqual(_downs(events), [])
+
     def test_resetAtOnce(self) -> None:
         """
         A partition that resets the connections is seen at once.

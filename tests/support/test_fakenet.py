@@ -452,7 +452,8 @@ class CrashTests(RoomMixin, unittest.TestCase):
     def test_poweredOffWhileLinked(self) -> None:
         """
         A linked node that goes off (no reset reaches the peer): the peer's
-        link stays up and what it sends vanishes, as on a dead route.
+        link stays up and what it sends vanishes, as on a dead route, until
+        its keepalive (60 s by default) finds it dead within twice that.
         """
         net = FakeNetwork(("a.test", "b.test"))
         events = watchLinks(net, "a.test")
@@ -465,6 +466,9 @@ class CrashTests(RoomMixin, unittest.TestCase):
         self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
         self.assertEqual(events, [LinkUp("a.test", "b.test")])
         self.assertEqual((alice.received(), bodies(bob.received())), ([], ["m0"]))
+        net.advance(120)
+        self.assertEqual(events[1:], [LinkDown("a.test", "b.test", "no answer to keepalive",
+                                               "remote-server-timeout", established=True)])
 
     def test_gracefulStop(self) -> None:
         """
