@@ -467,6 +467,19 @@ class FederationSectionsTests(unittest.TestCase):
         )
         self.assertIn("[s2s] incoming_burst", str(e))
 
+    def test_linkHealth(self) -> None:
+        """
+        keepalive is 0 (off) or more; the reconnection back-off starts
+        above 0 and at most at its maximum.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[s2s]\nkeepalive = -1\n")
+        self.assertIn("[s2s] keepalive", str(e))
+        for text in ("reconnect_min = 0\n", "reconnect_min = 61\n", "reconnect_max = 0.5\n"):
+            e = self.assertRaises(ConfigError, parseConfig, "[s2s]\n" + text)
+            self.assertIn("[s2s] reconnect_min", str(e))
+        s2s = parseConfig("[s2s]\nkeepalive = 0\nreconnect_min = 2\nreconnect_max = 2\n").s2s
+        self.assertEqual((s2s.keepalive, s2s.reconnect_min, s2s.reconnect_max), (0, 2, 2))
+
     def test_policyKeysAreS2SOptions(self) -> None:
         """
         Every [peer:DOMAIN] key is an [s2s] option with the same type and
