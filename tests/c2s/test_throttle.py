@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial import unittest
 
-from tests.c2s import NS_SASL, StreamClient, saslFailureCondition
+from tests.c2s import NS_SASL, StreamClient, StreamReader, saslFailureCondition, streamErrorCondition
 from tests.c2s.test_sasl import plain
 from tests.support.harness import Harness
 from xmuc.c2s.derivation import DerivationBusy, ThreadedDerivation
@@ -26,6 +26,10 @@ CONFIG = (
     "auth_failures_per_account = 4\nauth_window = 60\nauth_backoff = 2\n"
     "auth_backoff_max = 10\n"
 )
+
+
+#: What L{ThrottleTestCase.attempt} answers for a connection dropped at once.
+REFUSED = "connection refused"
 
 
 class ThrottleTestCase(unittest.TestCase):
@@ -46,12 +50,15 @@ class ThrottleTestCase(unittest.TestCase):
 
     def attempt(self, username: str, password: str, peer: str = "192.0.2.1") -> Any:
         """
-        A PLAIN attempt on a fresh stream; the server's answer, or
-        L{None} while it is held back.
+        A PLAIN attempt on a fresh stream; the server's answer, L{None}
+        while it is held back, or L{REFUSED} when the connection was
+        dropped at once (its address is in backoff).
         """
         client = StreamClient(self.harness, directTLS=True, peer=peer)
-        client.open()
         self.last = client
+        if client.transport.disconnected:
+            return REFUSED
+        client.open()
         data = base64.b64encode(plain(username, password)).decode("ascii")
         client.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{data}</auth>")
         answers = client.received()
@@ -59,6 +66,9 @@ class ThrottleTestCase(unittest.TestCase):
 
     def assertAnswer(self, answer: Any, expected: str) -> None:
         self.assertIsNotNone(answer)
+        if expected == REFUSED or answer == REFUSED:
+            self.assertEqual(answer, expected)
+            return
         if expected == "success":
             self.assertEqual(answer.name, "success")
         else:
@@ -73,15 +83,47 @@ class AddressTests(ThrottleTestCase):
     def test_refusedAfterFailures(self) -> None:
         """
         After three failures from an address (on any accounts), its next
-        attempt is C{temporary-auth-failure} at once, even with the right
-        password, and no password is hashed for it.
+        connection is dropped at once, before a TLS handshake, even to
+        try the right password, and no password is hashed for it.
         """
         for username in ("alice", "bob", "nobody"):
             self.assertAnswer(self.attempt(username, "wrong"), "not-authorized")
         calls = self.harness.node.keyDerivation.calls
-        self.assertAnswer(self.attempt("alice", "secret"), "temporary-auth-failure")
+        self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
         self.assertEqual(self.harness.node.keyDerivation.calls, calls)
         self.assertIsNone(self.last.stream.username)
+
+    def test_openStreamRefusedAtSASL(self) -> None:
+        """
+        A stream opened before its address went into backoff gets
+        C{temporary-auth-failure} for its next attempt, at once and without
+        hashing.
+        """
+        waiting = StreamClient(self.harness, directTLS=True)
+        waiting.open()
+        for username in ("alice", "bob", "nobody"):
+            self.attempt(username, "wrong")
+        calls = self.harness.node.keyDerivation.calls
+        data = base64.b64encode(plain("alice", "secret")).decode("ascii")
+        waiting.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{data}</auth>")
+        self.assertAnswer(waiting.receivedOne(), "temporary-auth-failure")
+        self.assertEqual(self.harness.node.keyDerivation.calls, calls)
+
+    def test_plaintextConnectionRefused(self) -> None:
+        """
+        On a port without direct TLS, a connection from an address in
+        backoff gets the stream header and a C{policy-violation} stream
+        error saying why, and is closed: no features, no TLS offered.
+        """
+        for username in ("alice", "bob", "nobody"):
+            self.attempt(username, "wrong")
+        client = StreamClient(self.harness)
+        reader = StreamReader()
+        reader.feed(client.transport.value())
+        [error] = reader.elements
+        self.assertEqual(streamErrorCondition(error), "policy-violation")
+        self.assertIn(b"too many failed authentications", client.transport.value())
+        self.assertTrue(client.transport.disconnecting)
 
     def test_backoffEndsAndDoubles(self) -> None:
         """
@@ -90,11 +132,11 @@ class AddressTests(ThrottleTestCase):
         for _ in range(3):
             self.attempt("bob", "wrong")
         self.clock.advance(1.9)
-        self.assertAnswer(self.attempt("bob", "wrong"), "temporary-auth-failure")
+        self.assertAnswer(self.attempt("bob", "wrong"), REFUSED)
         self.clock.advance(0.1)
         self.assertAnswer(self.attempt("bob", "wrong"), "not-authorized")
         self.clock.advance(3.9)
-        self.assertAnswer(self.attempt("bob", "wrong"), "temporary-auth-failure")
+        self.assertAnswer(self.attempt("bob", "wrong"), REFUSED)
         self.clock.advance(0.1)
         self.assertAnswer(self.attempt("bob", "secret"), "success")
 
@@ -107,7 +149,7 @@ class AddressTests(ThrottleTestCase):
         self.assertAnswer(self.attempt("bob", "secret"), "success")
         for _ in range(3):
             self.assertAnswer(self.attempt("bob", "wrong"), "not-authorized")
-        self.assertAnswer(self.attempt("bob", "wrong"), "temporary-auth-failure")
+        self.assertAnswer(self.attempt("bob", "wrong"), REFUSED)
 
     def test_otherAddressUnaffected(self) -> None:
         """
@@ -115,7 +157,7 @@ class AddressTests(ThrottleTestCase):
         """
         for _ in range(3):
             self.attempt("bob", "wrong", peer="192.0.2.1")
-        self.assertAnswer(self.attempt("bob", "secret", peer="192.0.2.1"), "temporary-auth-failure")
+        self.assertAnswer(self.attempt("bob", "secret", peer="192.0.2.1"), REFUSED)
         self.assertAnswer(self.attempt("bob", "secret", peer="192.0.2.2"), "success")
 
     def test_windowForgets(self) -> None:

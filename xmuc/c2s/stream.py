@@ -124,11 +124,31 @@ class C2SStream(StreamBase):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        if self.node.authThrottle.refusing(self._peerHost()):
+            self._refuseAddress()
+            return
         clock = self.node.clock
         if self.config.require_tls and not self.secure:
             self.state = "tls"
         self._resetParser()
         self._timer = clock.callLater(self.config.auth_timeout, self._timeout)
+
+    def _refuseAddress(self) -> None:
+        """
+        Refuse a connection from an address whose logins are in backoff,
+        before it costs a TLS handshake or a parser: on a direct-TLS port
+        (nothing can be said before the handshake) the connection is
+        dropped, otherwise it gets the stream error. Not logged per
+        connection: the throttle logged the address when its backoff began.
+        """
+        if self.secure:
+            self.closed = True
+            self.transport.abortConnection()
+            return
+        self.streamError(
+            "policy-violation", "too many failed authentications from your address; try later",
+            logged=False,
+        )
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)

@@ -178,6 +178,16 @@ class AuthThrottle:
             return Verdict(delay=record.until - now)
         return Verdict()
 
+    def refusing(self, address: str) -> bool:
+        """
+        Whether attempts from C{address} are refused now (it is in
+        backoff): the node then refuses its new connections at once,
+        before they cost a TLS handshake.
+        """
+        now = self._clock.seconds()
+        record = self.addresses.get(addressKey(address), now)
+        return record is not None and record.until > now
+
     def admit(self, address: str, account: str) -> defer.Deferred:
         """
         A Deferred that fires when an attempt from C{address} on C{account}
