@@ -1,0 +1,540 @@
+# -*- test-case-name: tests.dmuc.test_engines -*-
+"""
+The primary side of distributed rooms (design sections 2 to 4 and 7) for
+one MUC service: the room engine (L{xmuc.muc.service.MUCService}) decides
+everything, and L{Primary} rewrites the effects it returns for the
+occupants of domains that have a replica attached.
+
+The seam is a post-processing step of the room engine's effects, so
+L{xmuc.muc} knows nothing of replicas: every L{Broadcast} names its
+recipients by real JID, its broadcast number C{seq}, its C{part} and its
+L{Kind}, and a L{Deliver} its one recipient and L{Kind}. For each
+attached domain the recipients on that domain are taken out of those
+effects and the broadcast goes once to its replica instead (one
+L{Send} to C{dmuc@B}, with the marker of L{xmuc.dmuc.marker}):
+
+  - a message: the stanza, marked with the replica's next C{seq} and the
+    room's C{<delay/>};
+  - a presence change of an occupant: one variant (L{_variant}): with
+    the real JID when the replica has an occupant who may see it (or the
+    occupant is the replica's own), without otherwise; the copy carries
+    status 110 only when it is for the occupant's own sessions alone (an
+    occupant whose presence the others on that domain do not get, or each
+    occupant's last presence of a destruction);
+  - an entrant of that domain: one presence, its own (with 110 and its
+    status codes), marked C{<enter jid/>} with its C{<history/>} request;
+    the join sequence the room computed for it is dropped, since the
+    replica computes the same from its copy of the room;
+  - a session of that domain leaving: its copy is marked C{<leave jid/>}.
+
+1:1 stanzas (L{Send}: errors, private messages, IQ answers) go to the
+real JID as they are. Local occupants and those of domains without a
+replica (discovery said no, the attach failed, policy) are served as the
+room engine says.
+
+The first entrant of a capable domain attaches it (L{Attachment}): an IQ
+C{<attach>} with the room's bans on that domain, then a snapshot (one
+presence per other occupant, the history, the subject); until the result
+comes, that domain's stanzas wait, each with its classic form, so that a
+refused attach serves the domain classically with nothing lost. The last
+occupant of the domain leaving, or the room ending, detaches it.
+"""
+
+from __future__ import annotations
+
+import enum
+import random as _random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from twisted.words.protocols.jabber.jid import JID
+
+from xmuc.core.errors import Forbidden
+from xmuc.dmuc.copies import codesOf, hasJid, withCodes
+from xmuc.dmuc.marker import Delay, Marker, marked
+from xmuc.dmuc.wire import Anonymity, Attach, Detach, Outcasts
+from xmuc.muc import effects, entrant
+from xmuc.muc import events as ev
+from xmuc.muc.effects import Broadcast, Deliver, Send
+from xmuc.muc.model import Affiliation, Role
+from xmuc.muc.room import Room
+from xmuc.muc.service import MUCService
+from xmuc.muc.stanzas import stanza
+from xmuc.muc.view import Kind, rosterPresence, seesRealJids
+
+
+class AttachState(enum.Enum):
+    #: the C{<attach>} is out; the domain's stanzas wait for its answer
+    ATTACHING = "attaching"
+    #: the replica mirrors the room
+    ATTACHED = "attached"
+
+
+#: (state, event) -> next state; a failed attach or a detach ends the
+#: attachment (it is dropped, not moved).
+TRANSITIONS: dict[tuple[AttachState, str], AttachState] = {
+    (AttachState.ATTACHING, "attach-result"): AttachState.ATTACHED,
+}
+
+
+@dataclass
+class Attachment:
+    """
+    One replica mirroring one room.
+
+    @ivar seq: the last C{seq} sent to the replica in the room's epoch:
+        one per stanza it carried.
+    @ivar sessions: the full JIDs of the domain's sessions in the room.
+    @ivar blind: a presence went to the replica without the real JID in a
+        semi-anonymous room, so its copy of the room lacks some: a
+        moderator entering there needs a fresh snapshot first.
+    @ivar waiting: while attaching, each stanza for the domain as the
+        classic effects and as the copy for the replica.
+    @ivar entered: by nickname, the domain's session that entered last
+        (whom a C{<forbidden/>} from the replica removes).
+    """
+
+    replica: JID
+    domain: str
+    iqId: str
+    anonymity: Anonymity
+    state: AttachState = AttachState.ATTACHING
+    seq: int = 0
+    outcasts: tuple[JID, ...] = ()
+    sessions: set[str] = field(default_factory=set)
+    blind: bool = False
+    waiting: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
+    entered: dict[str, JID] = field(default_factory=dict)
+
+    def transition(self, event: str) -> None:
+        self.state = TRANSITIONS[(self.state, event)]
+
+    def mark(self, element: Any, **values: Any) -> Send:
+        self.seq += 1
+        return Send(marked(element, Marker(self.seq, **values), self.replica.full()))
+
+
+@dataclass
+class RoomLinks:
+    """
+    The attachments of one room, by domain, and its epoch.
+
+    @ivar classic: domains served classically in this room after their
+        replica refused (or failed) an attach.
+    """
+
+    epoch: str
+    attached: dict[str, Attachment] = field(default_factory=dict)
+    classic: set[str] = field(default_factory=set)
+
+
+class Primary:
+    """
+    The distributed side of one MUC service.
+
+    @ivar replicas: the replica JID of each domain discovery found
+        capable (L{replicaFound}).
+    """
+
+    def __init__(self, service: MUCService, random: _random.Random, keepalive: int = 60,
+                 accepts: Callable[[str], bool] = lambda domain: True) -> None:
+        """
+        @param random: for epochs and IQ ids; not the service's own, so
+            the room's ids do not depend on whether replicas are used.
+        @param accepts: whether this service's rooms use a domain's
+            replica (policy; all by default).
+        """
+        self.service = service
+        self.random = random
+        self.keepalive = keepalive
+        self.accepts = accepts
+        self.replicas: dict[str, JID] = {}
+        self._replicaJids: dict[str, str] = {}
+        self.rooms: dict[str, RoomLinks] = {}
+
+    def replicaFound(self, domain: str, replica: JID | None) -> None:
+        """
+        Discovery decided C{domain}: its replica JID, or L{None} for none.
+        """
+        old = self.replicas.pop(domain, None)
+        if old is not None:
+            self._replicaJids.pop(old.full(), None)
+        if replica is not None and replica.host == domain and self.accepts(domain):
+            self.replicas[domain] = replica
+            self._replicaJids[replica.full()] = domain
+
+    def attachment(self, room: str, domain: str) -> Attachment | None:
+        links = self.rooms.get(room)
+        return None if links is None else links.attached.get(domain)
+
+    # Input
+
+    def handle(self, event: Any, now: float) -> list[Any]:
+        """
+        Handle one parsed input (L{xmuc.muc.parse}) and return the effects.
+
+        @raise Forbidden: for anything but an answer from a replica JID
+            (nothing a replica sends changes the room: section 7).
+        """
+        domain = self._replicaJids.get(event.sender.full())
+        if domain is not None:
+            return self._fromReplica(domain, event, now)
+        name = event.to.user
+        links = self.rooms.get(name)
+        joining = (isinstance(event, ev.PresenceIn) and event.available
+                   and event.sender.host in self.replicas)
+        before = self.service.rooms.get(name)
+        wasIn = before is not None and before.occupantOf(event.sender) is not None
+        done = self.service.handle(event, now)
+        if links is None and not joining:
+            return done
+        room = self.service.rooms.get(name) or before
+        if room is None:
+            return done
+        entrantJid = event.sender if joining and not wasIn and \
+            room.occupantOf(event.sender) is not None else None
+        return self._rewrite(room, done, now, event, entrantJid)
+
+    def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
+        room = self.service.rooms.get(key[0])
+        done = self.service.timerFired(key, now)
+        if room is None or key[0] not in self.rooms:
+            return done
+        return self._rewrite(room, done, now)
+
+    def shutdown(self, now: float) -> list[Any]:
+        """
+        The service stops (status 332 to everyone): the copies for
+        replicas, then their detaches.
+        """
+        rooms = dict(self.service.rooms)
+        done = self.service.shutdown(now)
+        if not self.rooms:
+            return done
+        byRoom: dict[str, list[Any]] = {}
+        out: list[Any] = []
+        for effect in done:
+            name = _roomOf(effect)
+            if name in rooms and name in self.rooms:
+                byRoom.setdefault(name, []).append(effect)
+            else:
+                out.append(effect)
+        for name, effects_ in byRoom.items():
+            out.extend(self._rewrite(rooms[name], effects_, now))
+        return out
+
+    # Rewriting the room's effects
+
+    def _rewrite(self, room: Room, done: list[Any], now: float, event: Any = None,
+                 entrantJid: JID | None = None) -> list[Any]:
+        links = self.rooms.get(room.name)
+        out: list[Any] = []
+        if entrantJid is not None:
+            links = self._attachFor(room, entrantJid, links, out)
+        if links is None or not links.attached:
+            return done
+        attached = links.attached
+        seen: set[JID] = set()
+        for group in _groups(done):
+            first = group[0]
+            if isinstance(first, Broadcast):
+                out.extend(self._broadcast(room, attached, group, now, event, entrantJid,
+                                           seen))
+            elif isinstance(first, Deliver) and first.recipient.host in attached:
+                seen.add(first.recipient)
+                out.extend(self._deliver(room, attached[first.recipient.host], first,
+                                         event, entrantJid))
+            else:
+                out.extend(group)
+        out.extend(self._settle(room, links, seen, event))
+        return out
+
+    def _broadcast(self, room: Room, attached: dict[str, Attachment], group: list[Broadcast],
+                   now: float, event: Any, entrantJid: JID | None,
+                   seen: set[JID]) -> list[Any]:
+        out: list[Any] = []
+        mine: dict[str, list[tuple[Broadcast, list[JID]]]] = {}
+        for part in group:
+            classic = []
+            for recipient in part.recipients:
+                attachment = attached.get(recipient.host)
+                if attachment is None:
+                    classic.append(recipient)
+                    continue
+                seen.add(recipient)
+                parts = mine.setdefault(recipient.host, [])
+                if not parts or parts[-1][0] is not part:
+                    parts.append((part, []))
+                parts[-1][1].append(recipient)
+            if len(classic) == len(part.recipients):
+                out.append(part)
+            elif classic:
+                out.append(Broadcast(part.seq, part.stanza, tuple(classic), part.kind,
+                                     part.part))
+        for domain, parts in mine.items():
+            attachment = attached[domain]
+            copies = self._copies(room, attachment, parts, now, event, entrantJid)
+            out.extend(self._through(attachment, [
+                Broadcast(p.seq, p.stanza, tuple(r), p.kind, p.part) for p, r in parts],
+                copies))
+        return out
+
+    def _copies(self, room: Room, attachment: Attachment,
+                parts: list[tuple[Broadcast, list[JID]]], now: float, event: Any,
+                entrantJid: JID | None) -> list[Send]:
+        first = parts[0][0]
+        if first.stanza.name == "message":
+            delay = Delay(now, room.jid)
+            return [attachment.mark(p.stanza, delay=delay) for p, _ in parts]
+        own = [(p, r) for p, r in parts if p.kind is Kind.SELF_PRESENCE]
+        if entrantJid is not None and entrantJid.host == attachment.domain and \
+                any(entrantJid in r for _, r in own):
+            return self._enter(room, attachment, own[0][0].stanza, entrantJid, event)
+        if len(own) > 1 or (own and len(own) == len(parts)):
+            # Only the occupants' own sessions get this broadcast from
+            # this replica (a destruction: each its own presence).
+            return [attachment.mark(p.stanza, **self._leaving(event, r)) for p, r in own]
+        variant = self._variant(room, attachment, parts, own)
+        return [attachment.mark(variant, **self._leaving(event, [
+            r for _, rs in own for r in rs]))]
+
+    def _variant(self, room: Room, attachment: Attachment,
+                 parts: list[tuple[Broadcast, list[JID]]],
+                 own: list[tuple[Broadcast, list[JID]]]) -> Any:
+        """
+        The one copy of a presence change for a replica whose occupants
+        are not all the changed occupant's sessions: with the real JID
+        when one of them may see it, or the occupant is the replica's own.
+        """
+        others = [p for p, _ in parts if p.kind is not Kind.SELF_PRESENCE]
+        seeing = [p for p in others if hasJid(p.stanza)]
+        if seeing:
+            return seeing[0].stanza
+        if own:
+            # The occupant's own presence, less 110, is what those who may
+            # see real JIDs get (presence changes have no other self codes).
+            ownStanza = own[0][0].stanza
+            return withCodes(ownStanza, codesOf(ownStanza) - {110})
+        if not room.config.nonAnonymous:
+            attachment.blind = True
+        return others[0].stanza
+
+    @staticmethod
+    def _leaving(event: Any, recipients: Iterable[JID]) -> dict[str, Any]:
+        if isinstance(event, ev.PresenceIn) and not event.available and \
+                event.sender in recipients:
+            return {"leave": event.sender}
+        return {}
+
+    def _enter(self, room: Room, attachment: Attachment, own: Any, entrantJid: JID,
+               event: Any) -> list[Send]:
+        """
+        The enter copy (design section 3), after a fresh snapshot when a
+        moderator enters a replica whose copy of the room lacks real JIDs.
+        """
+        occupant = room.occupantOf(entrantJid)
+        sends: list[Send] = []
+        if occupant is not None:
+            attachment.entered[occupant.nick] = entrantJid
+            if attachment.blind and occupant.role is Role.MODERATOR:
+                sends.append(Send(self._attachIq(room, attachment)))
+                sends.extend(self._snapshot(room, attachment, occupant.nick, True))
+        history = event.join.history if isinstance(event, ev.PresenceIn) and event.join else None
+        sends.append(attachment.mark(own, enter=entrantJid, history=history))
+        return sends
+
+    def _deliver(self, room: Room, attachment: Attachment, effect: Deliver,
+                 event: Any, entrantJid: JID | None) -> list[Any]:
+        """
+        A stanza the room sends one session of an attached domain: the
+        join sequence of an entrant (the replica makes its own: only the
+        entrant's own presence goes, as the enter copy, when the entrant
+        shares an occupant's nickname) or a session's own leave.
+        """
+        if effect.recipient == entrantJid:
+            copies = (self._enter(room, attachment, effect.stanza, entrantJid, event)
+                      if effect.kind is Kind.SELF_PRESENCE else [])
+            return self._through(attachment, [effect], copies)
+        if effect.kind is Kind.SELF_PRESENCE:
+            return self._through(attachment, [effect], [
+                attachment.mark(effect.stanza, leave=effect.recipient)])
+        return [effect]
+
+    def _through(self, attachment: Attachment, classic: list[Any],
+                 copies: list[Any]) -> list[Any]:
+        """
+        Copies for a replica go now, or wait for its attach's answer with
+        their classic form beside them.
+        """
+        if attachment.state is AttachState.ATTACHED:
+            return copies
+        attachment.waiting.append((classic, copies))
+        return []
+
+    # Attach, outcasts, detach
+
+    def _attachFor(self, room: Room, entrantJid: JID, links: RoomLinks | None,
+                   out: list[Any]) -> RoomLinks | None:
+        """
+        Attach the entrant's domain when it has a replica and is neither
+        attached nor served classically here: the C{<attach>} goes out at
+        once (into C{out}), the snapshot waits for its answer.
+        """
+        domain = entrantJid.host
+        replica = self.replicas.get(domain)
+        if replica is None or (links is not None and (
+                domain in links.attached or domain in links.classic)):
+            return links
+        if links is None:
+            links = self.rooms[room.name] = RoomLinks("%032x" % self.random.getrandbits(128))
+        anonymity = Anonymity.NON if room.config.nonAnonymous else Anonymity.SEMI
+        attachment = Attachment(replica, domain, "dmuc-%016x" % self.random.getrandbits(64),
+                                anonymity, outcasts=self._outcastsOf(room, domain))
+        links.attached[domain] = attachment
+        occupant = room.occupantOf(entrantJid)
+        moderator = occupant is not None and occupant.role is Role.MODERATOR
+        out.append(Send(self._attachIq(room, attachment)))
+        attachment.waiting.append(([], self._snapshot(
+            room, attachment, occupant.nick if occupant else "", moderator)))
+        return links
+
+    def _attachIq(self, room: Room, attachment: Attachment) -> Any:
+        links = self.rooms[room.name]
+        iq = stanza("iq", room.address, attachment.replica.full(), "set", attachment.iqId)
+        iq.addChild(Attach(links.epoch, self.keepalive, room.config.historyLength,
+                           attachment.anonymity, attachment.outcasts).render())
+        return iq
+
+    def _snapshot(self, room: Room, attachment: Attachment, entrantNick: str,
+                  seeing: bool) -> list[Send]:
+        """
+        The room as a replica starts from: every other occupant's presence
+        (with real JIDs when C{seeing}), the history, the subject.
+        """
+        view = room.view(history=True)
+        showJid = seeing or view.nonAnonymous
+        attachment.blind = not showJid
+        sends = [attachment.mark(rosterPresence(view.address, occupant, showJid))
+                 for occupant, _ in view.occupants if occupant.nick != entrantNick
+                 and occupant.role in view.presenceBroadcast]
+        sends.extend(attachment.mark(e.stanza, delay=Delay(e.stamp, room.jid))
+                     for e in view.history)
+        sends.append(attachment.mark(entrant.subjectMessage(view.address, view.subject)))
+        return sends
+
+    @staticmethod
+    def _outcastsOf(room: Room, domain: str) -> tuple[JID, ...]:
+        return tuple(JID(bare) for bare, entry in sorted(room.affiliations.items())
+                     if entry.affiliation is Affiliation.OUTCAST
+                     and (bare == domain or bare.partition("@")[2] == domain))
+
+    def _settle(self, room: Room, links: RoomLinks, seen: set[JID], event: Any) -> list[Any]:
+        """
+        After a turn: the domains' sessions as the room now holds them,
+        detaches where none are left (or the room ended), new ban lists.
+        """
+        out: list[Any] = []
+        live = self.service.rooms.get(room.name) is room
+        for jid in seen:
+            attachment = links.attached.get(jid.host)
+            if attachment is not None:
+                if live and room.occupantOf(jid) is not None:
+                    attachment.sessions.add(jid.full())
+                else:
+                    attachment.sessions.discard(jid.full())
+        for domain, attachment in list(links.attached.items()):
+            if not live or not attachment.sessions:
+                out.extend(self._detach(room, links, attachment))
+            elif isinstance(event, ev.AdminSetIn):
+                outcasts = self._outcastsOf(room, domain)
+                if outcasts != attachment.outcasts:
+                    attachment.outcasts = outcasts
+                    iq = stanza("iq", room.address, attachment.replica.full(), "set",
+                                "dmuc-%016x" % self.random.getrandbits(64))
+                    iq.addChild(Outcasts(outcasts).render())
+                    out.extend(self._through(attachment, [], [Send(iq)]))
+        if not links.attached:
+            self.rooms.pop(room.name, None)
+        return out
+
+    def _detach(self, room: Room, links: RoomLinks, attachment: Attachment) -> list[Any]:
+        del links.attached[attachment.domain]
+        if attachment.state is AttachState.ATTACHING:
+            # Nothing reached the replica: what waited goes classically.
+            return [e for classic, _ in attachment.waiting for e in classic]
+        iq = stanza("iq", room.address, attachment.replica.full(), "set",
+                    "dmuc-%016x" % self.random.getrandbits(64))
+        iq.addChild(Detach().render())
+        return [Send(iq)]
+
+    # What replicas send
+
+    def _fromReplica(self, domain: str, event: Any, now: float) -> list[Any]:
+        """
+        A replica answers an attach (result or error) or refuses an enter
+        (C{<forbidden/>}: the occupant is removed); other answers are
+        dropped, and anything else is refused: a replica never speaks for
+        the room or changes it.
+        """
+        name = event.to.user
+        attachment = self.attachment(name, domain) if name else None
+        if isinstance(event, ev.IQReplyIn):
+            if attachment is not None and attachment.state is AttachState.ATTACHING \
+                    and event.id == attachment.iqId:
+                return self._attachAnswered(name, attachment, event.kind == "result")
+            return []
+        if isinstance(event, ev.ErrorIn):
+            if event.name == "presence" and event.condition == "forbidden" and \
+                    attachment is not None and event.to.resource:
+                return self._refusedEnter(name, attachment, event.to.resource, now)
+            return []
+        raise Forbidden("A replica does not act in the room")
+
+    def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
+        waiting, attachment.waiting = attachment.waiting, []
+        if ok:
+            attachment.transition("attach-result")
+            return [e for _, copies in waiting for e in copies]
+        links = self.rooms[name]
+        del links.attached[attachment.domain]
+        links.classic.add(attachment.domain)
+        if not links.attached and not links.classic:
+            self.rooms.pop(name, None)
+        return [e for classic, _ in waiting for e in classic]
+
+    def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
+                      now: float) -> list[Any]:
+        session = attachment.entered.pop(nick, None)
+        room = self.service.rooms.get(name)
+        if session is None or session.host != attachment.domain or room is None:
+            return []
+        if room.occupantOf(session) is None:
+            return []
+        leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
+                              nick=nick, available=False)
+        return self.handle(leave, now)
+
+
+def _groups(done: list[Any]) -> Iterable[list[Any]]:
+    """
+    The effects in order, the parts of one broadcast together.
+    """
+    group: list[Any] = []
+    for effect in done:
+        if group and isinstance(effect, Broadcast) and isinstance(group[0], Broadcast) \
+                and effect.seq == group[0].seq:
+            group.append(effect)
+            continue
+        if group:
+            yield group
+        group = [effect]
+    if group:
+        yield group
+
+
+def _roomOf(effect: Any) -> str | None:
+    stanza_ = getattr(effect, "stanza", None)
+    if stanza_ is None:
+        return None
+    sender = stanza_.getAttribute("from", "")
+    return sender.partition("@")[0] if "@" in sender else None
