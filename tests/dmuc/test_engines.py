@@ -23,8 +23,8 @@ ROOM = f"room@{HOST}"
 OWNER, AMY = "owner@a.example/o", "amy@a.example/x"
 BMOD, BOB, BOB2, BEN, BEA = ("bmod@b.example/m", "bob@b.example/p", "bob@b.example/tablet",
                              "ben@b.example/q", "bea@b.example/z")
-CAL = "cal@c.example/c"
-CLIENTS = (OWNER, AMY, BMOD, BOB, BOB2, BEN, BEA, CAL)
+CAL, BOSS = "cal@c.example/c", "boss@b.example/b"
+CLIENTS = (OWNER, AMY, BMOD, BOB, BOB2, BEN, BEA, CAL, BOSS)
 
 
 def script(w: World, nonAnonymous: bool) -> dict[str, int]:
@@ -50,11 +50,13 @@ def script(w: World, nonAnonymous: bool) -> dict[str, int]:
     w.say(OWNER, "room", "second", "h2")
     w.admin(OWNER, "room", "<item affiliation='admin' jid='bmod@b.example'/>")
     w.join(AMY, "room", "Amy")
-    w.join(BMOD, "room", "BMod", "<history maxstanzas='1'/>")
     w.now += 10
-    counted("join", lambda: w.join(BOB, "room", "Bob", "<history seconds='15'/>"))
+    # B's first entrant is a participant: its replica starts without real
+    # JIDs (semi-anonymous), and B's moderator entering needs them.
+    w.join(BOB, "room", "Bob", "<history seconds='15'/>")
+    w.join(BMOD, "room", "BMod", "<history maxstanzas='1'/>")
     w.join(CAL, "room", "Cal")
-    w.join(BEN, "room", "Ben", "<history maxchars='0'/>")
+    counted("join", lambda: w.join(BEN, "room", "Ben", "<history maxchars='0'/>"))
     w.join(BOB2, "room", "Bob")
     counted("message", lambda: w.say(BOB, "room", "hi all", "b1"))
     w.say(CAL, "room", "hi from C", "c1")
@@ -72,8 +74,12 @@ def script(w: World, nonAnonymous: bool) -> dict[str, int]:
     w.send(CAL, f"<message type='chat' to='{ROOM}/Robert' id='pm'><body>psst</body></message>")
     w.now += 5
     w.join(BEA, "room", "Bea", "<history maxstanzas='3'/>")
-    w.admin(BMOD, "room", "<item nick='Bea' role='none'/>")
     w.leave(BOB, "room", "Robert")
+    w.admin(OWNER, "room", "<item affiliation='admin' jid='boss@b.example'/>")
+    w.leave(BMOD, "room", "BMod")
+    # No moderator left on B: A's presences reach it without real JIDs.
+    w.send(OWNER, f"<presence to='{ROOM}/Owner'><show>dnd</show></presence>")
+    w.join(BOSS, "room", "Boss")
     counted("owner-message", lambda: w.say(OWNER, "room", "bye", "o9"))
     w.send(OWNER, f"<iq type='set' id='d1' to='{ROOM}'>"
                   "<query xmlns='http://jabber.org/protocol/muc#owner'>"
