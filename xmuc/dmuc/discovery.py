@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Hashable, Union
+from typing import Callable, Hashable, Optional, Union
 
 from twisted.words.protocols.jabber.jid import JID
 
@@ -166,6 +166,7 @@ class Ignored:
 Effect = Union[SendDiscoInfo, StartTimer, CancelTimer, Decided, Ignored]
 
 S = DomainState
+Tracer = Callable[[str, tuple[DomainState, type], str, DomainState], None]
 
 #: (state, event) -> (the transition's name, the states it may lead to).
 TRANSITIONS: dict[tuple[DomainState, type], tuple[str, frozenset[DomainState]]] = {
@@ -220,11 +221,15 @@ class Discovery:
 
     @ivar timeout: seconds a join may wait for a disco#info answer.
     @ivar ttl: seconds an answer is trusted.
+    @ivar trace: called with the domain, the transition's row (old state,
+        event class), its name and the new state, for logs and metrics.
     """
 
-    def __init__(self, timeout: float = 5.0, ttl: float = 3600.0) -> None:
+    def __init__(self, timeout: float = 5.0, ttl: float = 3600.0,
+                 trace: Optional[Tracer] = None) -> None:
         self.timeout = timeout
         self.ttl = ttl
+        self.trace = trace
         self._entries: dict[str, _Entry] = {}
         self._queries = 0
 
@@ -269,6 +274,8 @@ class Discovery:
         handler = getattr(self, "_on" + type(event).__name__)
         effects, new = handler(domain, entry, event, now)
         assert new in row[1], f"{row[0]}: {entry.state.value} -> {new.value}"
+        if self.trace is not None:
+            self.trace(domain, (entry.state, type(event)), row[0], new)
         entry.state = new
         if new is S.UNKNOWN:
             self._entries.pop(domain, None)

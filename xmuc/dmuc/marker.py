@@ -17,8 +17,9 @@ Children, all optional:
 Fan-out cost: the primary serialises a broadcast once and, for each
 replica, splices C{to} and the marker's bytes into that serialisation
 (L{markerBytes}, L{spliceMarker}); the replica takes the marker off with
-L{unmarked}, a new envelope around the same children, so the glue again
-serialises the stripped stanza once and splices C{to} per local occupant.
+L{unmarked}, a new envelope around the same children without C{to}, so the
+glue again serialises that template once and splices C{to} per local
+occupant.
 """
 
 from __future__ import annotations
@@ -181,21 +182,24 @@ def marked(stanza: domish.Element, marker: Marker, to: str | None = None) -> dom
 
 def unmarked(stanza: domish.Element) -> tuple[domish.Element, Marker | None]:
     """
-    A light copy of C{stanza} without its marker, and the marker's value
-    (L{None} when it has none; then the stanza itself comes back).
+    The fan-out template of a stanza a replica received: a light copy
+    (new envelope, same children) without its marker and without C{to},
+    so that the glue serialises it once and splices each local occupant's
+    C{to}; and the marker's value, L{None} when there was none. The
+    received stanza is left as it is.
 
     @raise DMUCProtocolError: for several markers or a malformed one.
     """
     markers = [c for c in stanza.children
                if isinstance(c, domish.Element) and c.name == "x" and c.uri == NS_DMUC]
-    if not markers:
-        return stanza, None
     if len(markers) > 1:
         raise DMUCProtocolError("more than one DMUC element in a stanza")
-    value = parseMarker(markers[0])
-    copy = readdressed(stanza, None)
-    copy.children = [c for c in stanza.children if c is not markers[0]]
-    return copy, value
+    value = parseMarker(markers[0]) if markers else None
+    template = readdressed(stanza, None)
+    template.attributes.pop("to", None)
+    if markers:
+        template.children = [c for c in stanza.children if c is not markers[0]]
+    return template, value
 
 
 def spliceMarker(serialised: bytes, name: str, marker: bytes) -> bytes:

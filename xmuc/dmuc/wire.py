@@ -63,19 +63,23 @@ __all__ = [
 
 # Embedded stanzas
 
+_SERVER_NAMESPACES = STANZA_NAMESPACES - {NS_CLIENT}
 
-def _intoClient(element: domish.Element, inherited: str) -> None:
+
+def _canonical(element: domish.Element, inherited: str | None) -> domish.Element:
     """
-    Move C{element}, and the descendants that took their namespace from
-    it, from the namespace C{inherited} into C{jabber:client}.
+    A copy of C{element} with no namespace prefixes, in which the stanza
+    namespaces of other streams, and the namespace C{inherited} where an
+    element took it as the default, become C{jabber:client}.
     """
-    pending = [element]
-    while pending:
-        current = pending.pop()
-        if current.uri != inherited or current.defaultUri != inherited:
-            continue
-        current.uri = current.defaultUri = NS_CLIENT
-        pending.extend(current.elements())
+    uri = element.uri
+    if uri in _SERVER_NAMESPACES or (uri == inherited and element.defaultUri == inherited):
+        uri = NS_CLIENT
+    copy = domish.Element((uri, element.name))
+    copy.attributes = dict(element.attributes)
+    copy.children = [_canonical(c, inherited) if isinstance(c, domish.Element) else c
+                     for c in element.children]
+    return copy
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,11 @@ class Embedded:
         """
         if element.name != name or element.uri not in STANZA_NAMESPACES | {NS_DMUC}:
             raise DMUCProtocolError(f"expected a <{name}/> stanza")
-        # A fresh copy (the received tree stays as it is), moved into
-        # jabber:client with whatever inherited the carrier's namespace.
-        copy = parseStanza(element.toXml())
-        _intoClient(copy, copy.uri)
+        # A stanza written without xmlns inside a DMUC element took the
+        # DMUC namespace from its parent: it and what inherited it with it
+        # are jabber:client. The received tree stays as it is.
+        inherited = NS_DMUC if element.uri == element.defaultUri == NS_DMUC else None
+        copy = _canonical(element, inherited)
         if copy.uri != NS_CLIENT:
             raise DMUCProtocolError(f"expected a <{name}/> stanza")
         return cls(stanzaXml(copy))
@@ -117,12 +122,6 @@ def embed(stanza: domish.Element) -> Embedded:
     The L{Embedded} form of a stanza the engine holds.
     """
     return Embedded.fromElement(stanza, stanza.name)
-
-
-def _renderEmbedded(value: Embedded) -> domish.Element:
-    element = value.element()
-    element.defaultUri = NS_CLIENT
-    return element
 
 
 def _stanzas(parent: domish.Element, name: str) -> Iterator[Embedded]:
@@ -238,7 +237,7 @@ class ResyncOccupant:
 
     def render(self) -> domish.Element:
         element = dmucElement("occupant", jid=self.jid.full(), nick=self.nick)
-        element.addChild(_renderEmbedded(self.presence))
+        element.addChild(self.presence.element())
         return element
 
     @classmethod
@@ -270,7 +269,7 @@ class Resync:
         if self.spooled:
             spool = element.addElement("spooled")
             for message in self.spooled:
-                spool.addChild(_renderEmbedded(message))
+                spool.addChild(message.element())
         return element
 
     @classmethod
