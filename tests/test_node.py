@@ -70,3 +70,37 @@ class PendingWorkTests(SynchronousTestCase):
         for d in writes:
             d.callback(None)
         self.assertFalse(set(writes) & node.pending)
+
+
+class HooksTests(SynchronousTestCase):
+    def test_handlersLive(self) -> None:
+        """
+        handlers() is the live list of a hook's handlers, highest priority
+        first, the same object before and after handlers are added (the
+        router holds it).
+        """
+        from xmuc.core.hooks import Hooks
+
+        hooks = Hooks()
+        live = hooks.handlers("route-remote")
+        self.assertEqual(live, [])
+        low, high = (lambda: None), (lambda: None)
+        hooks.add("route-remote", low, priority=-1)
+        hooks.add("route-remote", high, priority=5)
+        self.assertIs(hooks.handlers("route-remote"), live)
+        self.assertEqual([handler for _, handler in live], [high, low])
+
+    def test_fireStopsAtTrue(self) -> None:
+        """
+        fire() returns the first true result and runs no later handler.
+        """
+        from xmuc.core.hooks import Hooks
+
+        hooks = Hooks()
+        ran: list[str] = []
+        hooks.add("e", lambda: ran.append("a") or 0, priority=3)
+        hooks.add("e", lambda: ran.append("b") or "taken", priority=2)
+        hooks.add("e", lambda: ran.append("c"), priority=1)
+        self.assertEqual(hooks.fire("e"), "taken")
+        self.assertEqual(ran, ["a", "b"])
+        self.assertIsNone(hooks.fire("nothing"))

@@ -25,6 +25,8 @@ first handler that returns a true value and returns that value):
   - C{node-started()}: the store has started (before the listeners open).
   - C{node-stopping()}: the node is stopping, its listeners closed and its
     sessions still open.
+  - C{route-remote(stanza, to)}: fired by the router (L{xmuc.router}) for
+    a stanza bound for a remote domain, before s2s; true means taken.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from xmuc.c2s.derivation import SynchronousDerivation
 from xmuc.c2s.throttle import AuthThrottle, ThrottleLimits
 from xmuc.config import Config
 from xmuc.core.errors import DOMAIN_ERRORS, exceptionReply
+from xmuc.core.hooks import Hooks
+from xmuc.iqrequests import IQRequests
 from xmuc.router import Router
 from xmuc.storage.interfaces import IStore
 from xmuc.writes import TrackedStore
@@ -67,34 +71,6 @@ FEATURES = (
     "xmuc.im.adhoc",
     "xmuc.glue.muc",
 )
-
-
-class Hooks:
-    """
-    Named events with ordered handlers.
-    """
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[tuple[int, Callable[..., Any]]]] = {}
-
-    def add(self, name: str, handler: Callable[..., Any], priority: int = 0) -> None:
-        """
-        Run C{handler} for event C{name}; higher priorities run first.
-        """
-        handlers = self._handlers.setdefault(name, [])
-        handlers.append((priority, handler))
-        handlers.sort(key=lambda entry: -entry[0])
-
-    def fire(self, name: str, *args: Any) -> Any:
-        """
-        Call the handlers of C{name} in order until one returns a true
-        value, and return that value (or L{None}).
-        """
-        for _, handler in self._handlers.get(name, ()):
-            result = handler(*args)
-            if result:
-                return result
-        return None
 
 
 IQHandler = Callable[
@@ -199,6 +175,8 @@ class Node:
         barrier, L{xmuc.writes}), and every write is L{track}ed.
     @ivar pending: storage work in flight (L{track}); a stopping node waits
         for it before it stops the store.
+    @ivar iqRequests: the node's own IQ requests and their answers
+        (L{xmuc.iqrequests}); pending ones fail when the node stops.
     """
 
     log = Logger()
@@ -234,8 +212,12 @@ class Node:
                 c2s.auth_backoff_max,
             ),
         )
-        self.router = Router(self.domain)
         self.hooks = Hooks()
+        self.router = Router(self.domain, self.hooks)
+        self.iqRequests = IQRequests(self.router.route, self.domain, clock, self.makeId,
+                                     self.hosts)
+        self.router.awaitAnswers(self.iqRequests.pending, self.iqRequests.take)
+        self.hooks.add("node-stopping", self.iqRequests.stop)
         self.serverIQ = IQDispatcher()
         self.accountIQ = IQDispatcher()
         self.serverFeatures: set[str] = set()
@@ -253,6 +235,25 @@ class Node:
         Send a stanza, stamped with its C{from}, towards its C{to}.
         """
         self.router.route(stanza)
+
+    def hosts(self, domain: str) -> bool:
+        """
+        Whether this node serves C{domain}: its own, or a component's such
+        as the MUC service.
+        """
+        return domain == self.domain or domain in self.router.components
+
+    def addEntity(self, address: str, sink: Any) -> None:
+        """
+        Make the bare JID C{address} on the node's domain a local entity
+        (L{Router.addEntity}): its stanzas go to C{sink}. Sessions bound
+        under that JID (an account of the same name) are ended with a
+        C{conflict} stream error.
+        """
+        for session in self.router.addEntity(address, sink):
+            self.log.warn("Ending {session}: {address} is a local entity now",
+                          session=session.jid.full(), address=address)
+            session.stream.streamError("conflict", "this address belongs to a service")
 
     def isAdmin(self, address: JID) -> bool:
         """

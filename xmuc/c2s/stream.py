@@ -443,6 +443,11 @@ class C2SStream(StreamBase):
         except InvalidJID:
             self._send(errorReply(iq, "bad-request"))
             return
+        if node.router.entity(address.userhost()) is not None:
+            # A local entity (the DMUC replica) owns the address: an
+            # account of that name must not speak for it.
+            self._send(errorReply(iq, "not-allowed", "this address belongs to a service"))
+            return
         self._setState("session")
         self.session = ClientSession(node, self, address)
         result = domish.Element((None, "iq"))

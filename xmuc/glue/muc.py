@@ -256,6 +256,10 @@ class MUCComponent:
 
     def _broadcast(self, effect: effects.Broadcast, origin: Any) -> None:
         stanza = effect.stanza
+        if stanza.name == "presence":
+            # Straight into the streams, past xmuc.im.presence: the
+            # directed-presence records hear of it here (xmuc.directed).
+            self.router.presenceDelivered(stanza, effect.recipients)
         head, tail = self._serialise(stanza)
         deliver = self.router.deliverSerialised
         for recipient in effect.recipients:
@@ -264,6 +268,8 @@ class MUCComponent:
 
     def _deliver(self, effect: effects.Deliver, origin: Any) -> None:
         stanza, recipient = effect.stanza, effect.recipient
+        if stanza.name == "presence":
+            self.router.presenceDelivered(stanza, (recipient,))
         head, tail = self._serialise(stanza)
         self.router.deliverSerialised(recipient, head + _toAttribute(recipient) + tail,
                                       lambda: readdressed(stanza, recipient.full()))

@@ -360,6 +360,9 @@ class PresenceService:
                 session.send(stanza)
 
     def _toFullJID(self, stanza: domish.Element, to: JID, sender: JID) -> None:
+        # An error or unavailable presence from where the session sent
+        # presence ends (or, for a nick change, moves) its record.
+        self.router.presenceDelivered(stanza, (to,))
         session = self.router.session(to.userhost(), to.resource)
         if session is not None and blocks(session, sender.full()):
             self.log.debug("Presence from blocked {s}", s=sender.full())

@@ -132,6 +132,8 @@ class Registration:
             raise StanzaError("not-allowed", text="one account per connection")
         username = prepareUsername(_fieldText(query, "username") or "")
         password = preparePassword(_fieldText(query, "password") or "")
+        if self.node.router.entity(f"{username}@{self.node.domain}") is not None:
+            raise StanzaError("conflict", text="that username is reserved")
         # Taken before the store answers, so that two requests in flight
         # on one stream cannot both create an account.
         self._registered.add(stream)
