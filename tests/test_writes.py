@@ -15,22 +15,20 @@ from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.trial import unittest
+from zope.interface.interface import Method
 
 from tests.c2s import StreamClient
 from tests.support.harness import Harness, parseStanza
+
 from xmuc.storage.memory import MemoryStore
-from xmuc.storage.interfaces import OfflineMessage
-from xmuc.writes import CURRENT, WriteScope, later
+from xmuc.storage.interfaces import IStore, OfflineMessage
+from xmuc.writes import CURRENT, READS, WRITES, TrackedStore, WriteScope, later
 
 PING = "<iq type='get' to='localhost' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>"
 PLAINTEXT = "[c2s]\nrequire_tls = false\nrate_limit = 0\n"
 TO_BOB = "<message to='bob@localhost' type='chat'><body>hi</body></message>"
 
-_OPERATIONS = ("createUser", "setCredentials", "deleteUser", "setRosterItem",
-               "removeRosterItem", "storeOffline", "popOffline", "setVCard", "addBlocks",
-               "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "archiveMessage",
-               "getCredentials", "listUsers", "getRoster", "getVCard", "getBlockList",
-               "getLastActivity", "loadRooms", "lastMessages", "queryArchive")
+_OPERATIONS = WRITES + READS
 
 
 class HeldStore(MemoryStore):
@@ -75,6 +73,24 @@ def _held(name: str) -> Callable[..., defer.Deferred]:
 
 for _name in _OPERATIONS:
     setattr(HeldStore, _name, _held(_name))
+
+
+class ClassificationTests(unittest.SynchronousTestCase):
+    """
+    L{TrackedStore} knows every operation of L{IStore}.
+    """
+
+    def test_everyOperation(self) -> None:
+        """
+        Every operation of L{IStore} (all but opening, closing and waiting
+        for the store) is a write or a read of L{TrackedStore}, once, so
+        that none escapes the write barrier through C{__getattr__}.
+        """
+        operations = {name for name, spec in IStore.namesAndDescriptions(all=True)
+                      if isinstance(spec, Method)} - {"start", "stop", "whenDrained"}
+        self.assertEqual(sorted(WRITES + READS), sorted(operations))
+        for name in operations:
+            self.assertIn(name, vars(TrackedStore))
 
 
 class ScopeTests(unittest.SynchronousTestCase):

@@ -242,10 +242,14 @@ def inScope(d: Deferred[Any]) -> Deferred[Any]:
 #: IStore methods that change what is stored.
 WRITES = ("createUser", "setCredentials", "deleteUser", "setRosterItem",
           "removeRosterItem", "storeOffline", "popOffline", "setVCard", "addBlocks",
-          "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "archiveMessage")
+          "removeBlocks", "setLastActivity", "saveRoom", "deleteRoom", "deleteArchive",
+          "archiveMessage", "startEpoch", "dropPrimaryRoom", "attachReplica", "detachReplica",
+          "appendBroadcasts", "acknowledgeBroadcasts", "updateReplicaRoom",
+          "detachReplicaRoom")
 #: IStore methods that only read.
 READS = ("getCredentials", "listUsers", "getRoster", "getVCard", "getBlockList",
-         "getLastActivity", "loadRooms", "lastMessages", "queryArchive")
+         "getLastActivity", "loadRooms", "lastMessages", "queryArchive",
+         "loadPrimaryRooms", "replayBroadcasts", "loadReplicaRooms", "listSpooled")
 
 
 @implementer(IStore)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute
 
 from xmuc.core.errors import ItemNotFound, UnknownUser, UserExists
+from xmuc.storage.dmucinterfaces import IPrimaryDMUCStore, IReplicaDMUCStore
 
 # UnknownUser and UserExists are defined in core (which may not import
 # storage) and re-exported here for the stores and their callers.
@@ -169,9 +170,10 @@ class ArchivePage:
     index: int
 
 
-class IStore(Interface):
+class IStore(IPrimaryDMUCStore, IReplicaDMUCStore):
     """
-    Persistent state of one node.
+    Persistent state of one node (the distributed rooms' part is in
+    L{xmuc.storage.dmucinterfaces}).
     """
 
     maxOfflineMessages = Attribute(
@@ -339,7 +341,8 @@ class IStore(Interface):
 
     def deleteRoom(host, name):
         """
-        Forget a room and its archive (no error when absent).
+        Forget a room, its archive and its DMUC primary state
+        (L{IPrimaryDMUCStore.dropPrimaryRoom}); no error when absent.
         """
 
     def deleteArchive(host, name):

@@ -20,6 +20,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from xmuc.storage.memorydmuc import MemoryDMUC
 from xmuc.storage.memoryrooms import MemoryRooms
 from xmuc.storage.interfaces import (
     IStore,
@@ -55,13 +56,14 @@ def _byMechanism(
 
 
 @implementer(IStore)
-class MemoryStore(MemoryRooms):
+class MemoryStore(MemoryRooms, MemoryDMUC):
     """
     An L{IStore} in a dictionary.
     """
 
     def __init__(self, maxOfflineMessages: int = 1000) -> None:
-        super().__init__()
+        MemoryRooms.__init__(self)
+        MemoryDMUC.__init__(self)
         self.maxOfflineMessages = maxOfflineMessages
         self._accounts: dict[str, _Account] = {}
 
@@ -82,6 +84,11 @@ class MemoryStore(MemoryRooms):
 
     def whenDrained(self) -> Deferred[None]:
         return defer.succeed(None)
+
+    def deleteRoom(self, host: str, name: str) -> Deferred[None]:
+        # Not self.dropPrimaryRoom: a subclass may wrap the operations.
+        MemoryDMUC.dropPrimaryRoom(self, host, name)
+        return MemoryRooms.deleteRoom(self, host, name)
 
     # Accounts
 

@@ -40,6 +40,7 @@ from xmuc.storage.interfaces import (
     UserExists,
 )
 from xmuc.storage.migrations import configureConnection, upgradeSchema
+from xmuc.storage.sqldmuc import SQLiteDMUC
 from xmuc.storage.sqlrooms import SQLiteRooms
 from xmuc.storage.writer import BatchingWriter
 
@@ -271,7 +272,7 @@ def getLastActivity(txn: Any, username: str) -> LastActivity | None:
 
 
 @implementer(IStore)
-class SQLiteStore(SQLiteRooms):
+class SQLiteStore(SQLiteRooms, SQLiteDMUC):
     """
     An L{IStore} in the SQLite file at C{path}.
 

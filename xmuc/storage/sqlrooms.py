@@ -18,6 +18,7 @@ from xmuc.storage.interfaces import (
     ItemNotFound,
     StoredRoom,
 )
+from xmuc.storage.sqldmuc import dropPrimaryRoom
 
 _COLUMNS = "stanza_id, stamp, nick, occupant, xml"
 
@@ -35,6 +36,7 @@ def loadRooms(txn: Any, host: str) -> list[StoredRoom]:
 def deleteRoom(txn: Any, host: str, name: str) -> None:
     txn.execute("DELETE FROM muc_rooms WHERE host = ? AND name = ?", (host, name))
     txn.execute("DELETE FROM muc_archive WHERE host = ? AND room = ?", (host, name))
+    dropPrimaryRoom(txn, host, name)
 
 
 def deleteArchive(txn: Any, host: str, name: str) -> None:
@@ -134,7 +136,7 @@ class SQLiteRooms:
         return self._write(deleteRoom, host, name)
 
     def deleteArchive(self, host: str, name: str) -> Deferred[None]:
-        return self._run(deleteArchive, host, name)
+        return self._write(deleteArchive, host, name)
 
     def archiveMessage(self, host: str, room: str, message: ArchivedMessage,
                        keep: int) -> Deferred[None]:
