@@ -182,6 +182,13 @@ class World:
         copy["to"] = to
         self.mailboxes.setdefault(to, []).append(stanzaXml(copy).encode("utf-8"))
 
+    def shutdown(self) -> None:
+        """
+        Node A's room service stops.
+        """
+        self.runA((self.primary or self.service).shutdown(self.now))
+        self.flush()
+
     # Output
 
     def received(self, jid: str) -> list[domish.Element]:
@@ -220,8 +227,11 @@ class World:
                           f"{item}</query></iq>")
 
     def configure(self, owner: str, room: str, **fields: str) -> None:
-        body = "".join(f"<field var='muc#roomconfig_{name}'><value>{value}</value></field>"
-                       for name, value in fields.items())
+        """
+        Submit a configuration form (C{var}s without C{muc#roomconfig_}).
+        """
+        body = "".join(f"<field var='{name if '#' in name else 'muc#roomconfig_' + name}'>"
+                       f"<value>{value}</value></field>" for name, value in fields.items())
         self.send(owner, f"<iq type='set' id='cfg' to='{room}@{HOST}'>"
                          "<query xmlns='http://jabber.org/protocol/muc#owner'>"
                          "<x xmlns='jabber:x:data' type='submit'>"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.protocols.jabber.jid import JID
 
-from tests.dmuc.support import HOST, REPLICA, World, canonical, overTheWire
+from tests.dmuc.support import HOST, REPLICA, World, overTheWire
 from xmuc.dmuc.marker import Marker, marked
 from xmuc.dmuc.ns import NS_DMUC
 from xmuc.dmuc.primary import AttachState
@@ -87,16 +87,36 @@ def script(w: World, nonAnonymous: bool) -> dict[str, int]:
     return counts
 
 
+def reconfigured(w: World, nonAnonymous: bool) -> None:
+    """
+    A room whose anonymity and history length change while B's users are
+    in it, then a service shutdown.
+    """
+    w.create(OWNER, "room", "Owner")
+    for n in range(4):
+        w.say(OWNER, "room", f"old {n}", f"o{n}")
+    w.join(BOB, "room", "Bob")
+    w.join(AMY, "room", "Amy")
+    w.configure(OWNER, "room", whois="moderators" if nonAnonymous else "anyone")
+    w.send(AMY, f"<presence to='{ROOM}/Amy'><status>here</status></presence>")
+    w.join(BEA, "room", "Bea")
+    w.configure(OWNER, "room", **{"muc#maxhistoryfetch": "2"})
+    w.join(BEN, "room", "Ben")
+    w.say(BOB, "room", "still here", "s1")
+    w.shutdown()
+
+
 class TransparencyTests(SynchronousTestCase):
     """
     A client cannot tell whether its room reaches it through a replica.
     """
 
-    def compare(self, nonAnonymous: bool) -> tuple[World, World]:
+    def compare(self, nonAnonymous: bool, run: object = script,
+                clients: tuple[str, ...] = CLIENTS) -> tuple[World, World]:
         classic, distributed = World(dmuc=False), World(dmuc=True)
-        script(classic, nonAnonymous)
-        script(distributed, nonAnonymous)
-        for client in CLIENTS:
+        run(classic, nonAnonymous)  # type: ignore[operator]
+        run(distributed, nonAnonymous)  # type: ignore[operator]
+        for client in clients:
             expected, got = classic.transcript(client), distributed.transcript(client)
             self.assertTrue(expected, client)
             for n, (one, other) in enumerate(zip(expected, got)):
@@ -116,6 +136,15 @@ class TransparencyTests(SynchronousTestCase):
         The same in a non-anonymous room.
         """
         self.compare(True)
+
+    def test_reconfigured(self) -> None:
+        """
+        A room turning non-anonymous or back, or keeping less history,
+        with B's users in it, and the service's shutdown: still the same.
+        """
+        clients = (OWNER, AMY, BOB, BEA, BEN)
+        self.compare(False, reconfigured, clients)
+        self.compare(True, reconfigured, clients)
 
     def test_crossings(self) -> None:
         """
@@ -187,6 +216,21 @@ class AttachTests(SynchronousTestCase):
         self.assertTrue(list(w.crossings[-1].elements(NS_DMUC, "detach")))
         self.assertEqual(w.replica.rooms, {})
         self.assertEqual(w.primary.rooms, {})
+
+    def test_shutdown(self) -> None:
+        """
+        A shutdown's last presences for B's occupants go through the
+        replica (one each: each is that occupant's own), then the detach.
+        """
+        w = World()
+        w.create(OWNER, "room", "Owner")
+        w.join(BOB, "room", "Bob")
+        w.join(BEA, "room", "Bea")
+        w.crossings.clear()
+        w.shutdown()
+        self.assertEqual([c["to"] for c in w.crossings], [REPLICA.full()] * 3)
+        self.assertTrue(list(w.crossings[-1].elements(NS_DMUC, "detach")))
+        self.assertEqual(w.replica.rooms, {})
 
     def test_outcasts(self) -> None:
         """

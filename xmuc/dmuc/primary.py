@@ -42,90 +42,31 @@ occupant of the domain leaving, or the room ending, detaches it.
 
 from __future__ import annotations
 
-import enum
 import random as _random
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from twisted.words.protocols.jabber.jid import JID
 
 from xmuc.core.errors import Forbidden
+from xmuc.dmuc.attachment import (
+    AttachState,
+    Attachment,
+    RoomLinks,
+    anonymityOf,
+    attachRequest,
+    outcastsOf,
+    request,
+    snapshot,
+)
 from xmuc.dmuc.copies import codesOf, hasJid, withCodes
-from xmuc.dmuc.marker import Delay, Marker, marked
-from xmuc.dmuc.wire import Anonymity, Attach, Detach, Outcasts
-from xmuc.muc import effects, entrant
+from xmuc.dmuc.marker import Delay
+from xmuc.dmuc.wire import Detach, Outcasts
 from xmuc.muc import events as ev
 from xmuc.muc.effects import Broadcast, Deliver, Send
-from xmuc.muc.model import Affiliation, Role
+from xmuc.muc.model import Role
 from xmuc.muc.room import Room
 from xmuc.muc.service import MUCService
-from xmuc.muc.stanzas import stanza
-from xmuc.muc.view import Kind, rosterPresence, seesRealJids
-
-
-class AttachState(enum.Enum):
-    #: the C{<attach>} is out; the domain's stanzas wait for its answer
-    ATTACHING = "attaching"
-    #: the replica mirrors the room
-    ATTACHED = "attached"
-
-
-#: (state, event) -> next state; a failed attach or a detach ends the
-#: attachment (it is dropped, not moved).
-TRANSITIONS: dict[tuple[AttachState, str], AttachState] = {
-    (AttachState.ATTACHING, "attach-result"): AttachState.ATTACHED,
-}
-
-
-@dataclass
-class Attachment:
-    """
-    One replica mirroring one room.
-
-    @ivar seq: the last C{seq} sent to the replica in the room's epoch:
-        one per stanza it carried.
-    @ivar sessions: the full JIDs of the domain's sessions in the room.
-    @ivar blind: a presence went to the replica without the real JID in a
-        semi-anonymous room, so its copy of the room lacks some: a
-        moderator entering there needs a fresh snapshot first.
-    @ivar waiting: while attaching, each stanza for the domain as the
-        classic effects and as the copy for the replica.
-    @ivar entered: by nickname, the domain's session that entered last
-        (whom a C{<forbidden/>} from the replica removes).
-    """
-
-    replica: JID
-    domain: str
-    iqId: str
-    anonymity: Anonymity
-    state: AttachState = AttachState.ATTACHING
-    seq: int = 0
-    outcasts: tuple[JID, ...] = ()
-    sessions: set[str] = field(default_factory=set)
-    blind: bool = False
-    waiting: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
-    entered: dict[str, JID] = field(default_factory=dict)
-
-    def transition(self, event: str) -> None:
-        self.state = TRANSITIONS[(self.state, event)]
-
-    def mark(self, element: Any, **values: Any) -> Send:
-        self.seq += 1
-        return Send(marked(element, Marker(self.seq, **values), self.replica.full()))
-
-
-@dataclass
-class RoomLinks:
-    """
-    The attachments of one room, by domain, and its epoch.
-
-    @ivar classic: domains served classically in this room after their
-        replica refused (or failed) an attach.
-    """
-
-    epoch: str
-    attached: dict[str, Attachment] = field(default_factory=dict)
-    classic: set[str] = field(default_factory=set)
+from xmuc.muc.view import Kind
 
 
 class Primary:
@@ -196,11 +137,18 @@ class Primary:
         return self._rewrite(room, done, now, event, entrantJid)
 
     def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
-        room = self.service.rooms.get(key[0])
-        done = self.service.timerFired(key, now)
-        if room is None or key[0] not in self.rooms:
-            return done
-        return self._rewrite(room, done, now)
+        """
+        L{MUCService.timerFired}, its effects rewritten.
+        """
+        rooms = dict(self.service.rooms)
+        return self.carry(rooms, self.service.timerFired(key, now), now)
+
+    def linkUp(self, host: str, now: float) -> list[Any]:
+        """
+        L{MUCService.linkUp}, its effects rewritten.
+        """
+        rooms = dict(self.service.rooms)
+        return self.carry(rooms, self.service.linkUp(host, now), now)
 
     def shutdown(self, now: float) -> list[Any]:
         """
@@ -208,7 +156,14 @@ class Primary:
         replicas, then their detaches.
         """
         rooms = dict(self.service.rooms)
-        done = self.service.shutdown(now)
+        return self.carry(rooms, self.service.shutdown(now), now)
+
+    def carry(self, rooms: dict[str, Room], done: list[Any], now: float) -> list[Any]:
+        """
+        Rewrite effects the service returned outside a stanza's turn (a
+        timer, a link coming up, shutdown), room by room; C{rooms} are the
+        service's rooms before (so that those that ended are found).
+        """
         if not self.rooms:
             return done
         byRoom: dict[str, list[Any]] = {}
@@ -219,8 +174,8 @@ class Primary:
                 byRoom.setdefault(name, []).append(effect)
             else:
                 out.append(effect)
-        for name, effects_ in byRoom.items():
-            out.extend(self._rewrite(rooms[name], effects_, now))
+        for name, effects in byRoom.items():
+            out.extend(self._rewrite(rooms[name], effects, now))
         return out
 
     # Rewriting the room's effects
@@ -274,7 +229,7 @@ class Primary:
         for domain, parts in mine.items():
             attachment = attached[domain]
             copies = self._copies(room, attachment, parts, now, event, entrantJid)
-            out.extend(self._through(attachment, [
+            out.extend(attachment.through([
                 Broadcast(p.seq, p.stanza, tuple(r), p.kind, p.part) for p, r in parts],
                 copies))
         return out
@@ -337,8 +292,7 @@ class Primary:
         if occupant is not None:
             attachment.entered[occupant.nick] = entrantJid
             if attachment.blind and occupant.role is Role.MODERATOR:
-                sends.append(Send(self._attachIq(room, attachment)))
-                sends.extend(self._snapshot(room, attachment, occupant.nick, True))
+                sends.extend(self._refresh(room, attachment, occupant.nick, True))
         history = event.join.history if isinstance(event, ev.PresenceIn) and event.join else None
         sends.append(attachment.mark(own, enter=entrantJid, history=history))
         return sends
@@ -354,22 +308,11 @@ class Primary:
         if effect.recipient == entrantJid:
             copies = (self._enter(room, attachment, effect.stanza, entrantJid, event)
                       if effect.kind is Kind.SELF_PRESENCE else [])
-            return self._through(attachment, [effect], copies)
+            return attachment.through([effect], copies)
         if effect.kind is Kind.SELF_PRESENCE:
-            return self._through(attachment, [effect], [
+            return attachment.through([effect], [
                 attachment.mark(effect.stanza, leave=effect.recipient)])
         return [effect]
-
-    def _through(self, attachment: Attachment, classic: list[Any],
-                 copies: list[Any]) -> list[Any]:
-        """
-        Copies for a replica go now, or wait for its attach's answer with
-        their classic form beside them.
-        """
-        if attachment.state is AttachState.ATTACHED:
-            return copies
-        attachment.waiting.append((classic, copies))
-        return []
 
     # Attach, outcasts, detach
 
@@ -387,46 +330,15 @@ class Primary:
             return links
         if links is None:
             links = self.rooms[room.name] = RoomLinks("%032x" % self.random.getrandbits(128))
-        anonymity = Anonymity.NON if room.config.nonAnonymous else Anonymity.SEMI
-        attachment = Attachment(replica, domain, "dmuc-%016x" % self.random.getrandbits(64),
-                                anonymity, outcasts=self._outcastsOf(room, domain))
+        attachment = Attachment(replica, domain, self._id(), anonymityOf(room),
+                                room.config.historyLength, outcasts=outcastsOf(room, domain))
         links.attached[domain] = attachment
         occupant = room.occupantOf(entrantJid)
         moderator = occupant is not None and occupant.role is Role.MODERATOR
-        out.append(Send(self._attachIq(room, attachment)))
-        attachment.waiting.append(([], self._snapshot(
+        out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
+        attachment.waiting.append(([], snapshot(
             room, attachment, occupant.nick if occupant else "", moderator)))
         return links
-
-    def _attachIq(self, room: Room, attachment: Attachment) -> Any:
-        links = self.rooms[room.name]
-        iq = stanza("iq", room.address, attachment.replica.full(), "set", attachment.iqId)
-        iq.addChild(Attach(links.epoch, self.keepalive, room.config.historyLength,
-                           attachment.anonymity, attachment.outcasts).render())
-        return iq
-
-    def _snapshot(self, room: Room, attachment: Attachment, entrantNick: str,
-                  seeing: bool) -> list[Send]:
-        """
-        The room as a replica starts from: every other occupant's presence
-        (with real JIDs when C{seeing}), the history, the subject.
-        """
-        view = room.view(history=True)
-        showJid = seeing or view.nonAnonymous
-        attachment.blind = not showJid
-        sends = [attachment.mark(rosterPresence(view.address, occupant, showJid))
-                 for occupant, _ in view.occupants if occupant.nick != entrantNick
-                 and occupant.role in view.presenceBroadcast]
-        sends.extend(attachment.mark(e.stanza, delay=Delay(e.stamp, room.jid))
-                     for e in view.history)
-        sends.append(attachment.mark(entrant.subjectMessage(view.address, view.subject)))
-        return sends
-
-    @staticmethod
-    def _outcastsOf(room: Room, domain: str) -> tuple[JID, ...]:
-        return tuple(JID(bare) for bare, entry in sorted(room.affiliations.items())
-                     if entry.affiliation is Affiliation.OUTCAST
-                     and (bare == domain or bare.partition("@")[2] == domain))
 
     def _settle(self, room: Room, links: RoomLinks, seen: set[JID], event: Any) -> list[Any]:
         """
@@ -446,13 +358,20 @@ class Primary:
             if not live or not attachment.sessions:
                 out.extend(self._detach(room, links, attachment))
             elif isinstance(event, ev.AdminSetIn):
-                outcasts = self._outcastsOf(room, domain)
+                outcasts = outcastsOf(room, domain)
                 if outcasts != attachment.outcasts:
                     attachment.outcasts = outcasts
-                    iq = stanza("iq", room.address, attachment.replica.full(), "set",
-                                "dmuc-%016x" % self.random.getrandbits(64))
-                    iq.addChild(Outcasts(outcasts).render())
-                    out.extend(self._through(attachment, [], [Send(iq)]))
+                    out.extend(attachment.through([], [
+                        request(room, attachment, Outcasts(outcasts), self._id())]))
+            elif isinstance(event, ev.OwnerSetIn) and (
+                    attachment.anonymity is not anonymityOf(room)
+                    or attachment.history != room.config.historyLength):
+                # The replica shows real JIDs and keeps history by what the
+                # attach said: a configuration that changes either attaches
+                # again, with a fresh snapshot.
+                out.extend(attachment.through([], self._refresh(room, attachment, "", any(
+                    o.role is Role.MODERATOR for o in room.occupants.values()
+                    if o.jid.host == domain))))
         if not links.attached:
             self.rooms.pop(room.name, None)
         return out
@@ -462,10 +381,21 @@ class Primary:
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
             return [e for classic, _ in attachment.waiting for e in classic]
-        iq = stanza("iq", room.address, attachment.replica.full(), "set",
-                    "dmuc-%016x" % self.random.getrandbits(64))
-        iq.addChild(Detach().render())
-        return [Send(iq)]
+        return [request(room, attachment, Detach(), self._id())]
+
+    def _refresh(self, room: Room, attachment: Attachment, entrantNick: str,
+                 seeing: bool) -> list[Send]:
+        """
+        A fresh attach and snapshot for an attached replica (its copy lacks
+        real JIDs a moderator entering there must see, or the room's
+        anonymity or history length changed).
+        """
+        links = self.rooms[room.name]
+        return [attachRequest(room, links, attachment, self.keepalive, self._id()),
+                *snapshot(room, attachment, entrantNick, seeing)]
+
+    def _id(self) -> str:
+        return "dmuc-%016x" % self.random.getrandbits(64)
 
     # What replicas send
 
