@@ -146,6 +146,27 @@ class TransparencyTests(SynchronousTestCase):
         self.compare(False, reconfigured, clients)
         self.compare(True, reconfigured, clients)
 
+    def test_classicBeforeAttach(self) -> None:
+        """
+        B's users who joined while B was served classically (discovery had
+        no answer yet) stay classic after B's replica is attached for a
+        later user; everyone still gets what a plain service sends.
+        """
+        classic, distributed = World(dmuc=False), World(dmuc=True)
+        distributed.primary.replicaFound("b.example", None)
+        for w in (classic, distributed):
+            w.create(OWNER, "room", "Owner")
+            w.join(BOB, "room", "Bob")
+            if w is distributed:
+                w.primary.replicaFound("b.example", REPLICA)
+            w.join(BEA, "room", "Bea")
+            w.say(OWNER, "room", "to all", "x1")
+            w.leave(BEA, "room", "Bea")
+            w.say(BOB, "room", "still classic", "x2")
+        for client in (OWNER, BOB, BEA):
+            self.assertEqual(classic.transcript(client), distributed.transcript(client), client)
+        self.assertIsNone(distributed.primary.attachment("room", "b.example"))
+
     def test_crossings(self) -> None:
         """
         Through the replica a room message crosses to B once, however many

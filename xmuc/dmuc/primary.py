@@ -195,7 +195,7 @@ class Primary:
             if isinstance(first, Broadcast):
                 out.extend(self._broadcast(room, attached, group, now, event, entrantJid,
                                            seen))
-            elif isinstance(first, Deliver) and first.recipient.host in attached:
+            elif isinstance(first, Deliver) and _through(attached, first.recipient, entrantJid):
                 seen.add(first.recipient)
                 out.extend(self._deliver(room, attached[first.recipient.host], first,
                                          event, entrantJid))
@@ -212,8 +212,7 @@ class Primary:
         for part in group:
             classic = []
             for recipient in part.recipients:
-                attachment = attached.get(recipient.host)
-                if attachment is None:
+                if not _through(attached, recipient, entrantJid):
                     classic.append(recipient)
                     continue
                 seen.add(recipient)
@@ -443,6 +442,17 @@ class Primary:
         leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
                               nick=nick, available=False)
         return self.handle(leave, now)
+
+
+def _through(attached: dict[str, Attachment], recipient: JID, entrantJid: JID | None) -> bool:
+    """
+    Whether a recipient is served by its domain's replica: a session that
+    entered through it (or is entering now). Sessions of that domain that
+    joined before it was attached stay classic.
+    """
+    attachment = attached.get(recipient.host)
+    return attachment is not None and (
+        recipient.full() in attachment.sessions or recipient == entrantJid)
 
 
 def _groups(done: list[Any]) -> Iterable[list[Any]]:
