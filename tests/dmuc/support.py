@@ -24,7 +24,7 @@ from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from tests.support.harness import parseStanza, parseStanzas
-from xmuc.core.errors import exceptionReply
+from xmuc.core.errors import exceptionReply, toStanzaError
 from xmuc.core.stanza import stanzaXml, toClientNamespace
 from xmuc.dmuc.primary import Primary
 from xmuc.dmuc.replica import Replica, ResyncNeeded
@@ -77,6 +77,7 @@ class World:
         self.back: list[domish.Element] = []
         self.directed: set[tuple[str, str]] = set()
         self.resyncs: list[ResyncNeeded] = []
+        self.timers: dict[tuple[str, ...], float] = {}
         # Stanzas on the link, in order: (handler, element); a node's
         # turn ends before the other node handles what it sent.
         self.link: list[tuple[Any, domish.Element]] = []
@@ -111,6 +112,8 @@ class World:
             engine = self.primary or self.service
             done = engine.handle(event, self.now)
         except Exception as e:
+            if toStanzaError(e).condition == "internal-server-error":
+                raise  # an engine's bug, not a refusal
             reply = exceptionReply(element, e)
             if reply is not None:
                 self.runA([effects.Send(reply)])
@@ -135,6 +138,10 @@ class World:
                     self._fromA(effect.stanza, recipient.full())
             elif isinstance(effect, effects.Deliver):
                 self._fromA(effect.stanza, effect.recipient.full())
+            elif isinstance(effect, effects.StartTimer):
+                self.timers[effect.key] = self.now + effect.delay
+            elif isinstance(effect, effects.CancelTimer):
+                self.timers.pop(effect.key, None)
             elif isinstance(effect, effects.Send):
                 to = effect.stanza["to"]
                 if JID(to) == REPLICA:

@@ -294,6 +294,24 @@ class AttachTests(SynchronousTestCase):
         self.assertIs(w.primary.attachment("room", "b.example").state, AttachState.ATTACHING)
 
 
+    def test_attachTimesOut(self) -> None:
+        """
+        An attach nobody answers serves B classically once its timer runs
+        out: what waited reaches B's user directly.
+        """
+        w = World()
+        w.runB = lambda done: None  # the replica's answers never come back
+        w.create(OWNER, "room", "Owner")
+        w.join(BOB, "room", "Bob")
+        self.assertEqual(w.received(BOB), [])
+        [key] = w.timers
+        w.runA(w.primary.timerFired(key, w.now + 10))
+        w.flush()
+        self.assertEqual([e.name for e in w.received(BOB)], ["presence", "presence", "message"])
+        self.assertIsNone(w.primary.attachment("room", "b.example"))
+        self.assertEqual(w.timers, {})
+
+
 class SecurityTests(SynchronousTestCase):
     """
     Section 7: what each side refuses.

@@ -62,7 +62,7 @@ from xmuc.dmuc.copies import codesOf, hasJid, withCodes
 from xmuc.dmuc.marker import Delay
 from xmuc.dmuc.wire import Detach, Outcasts
 from xmuc.muc import events as ev
-from xmuc.muc.effects import Broadcast, Deliver, Send
+from xmuc.muc.effects import Broadcast, CancelTimer, Deliver, Send, StartTimer
 from xmuc.muc.model import Role
 from xmuc.muc.room import Room
 from xmuc.muc.service import MUCService
@@ -78,13 +78,17 @@ class Primary:
     """
 
     def __init__(self, service: MUCService, random: _random.Random, keepalive: int = 60,
-                 accepts: Callable[[str], bool] = lambda domain: True) -> None:
+                 accepts: Callable[[str], bool] = lambda domain: True,
+                 attachTimeout: float = 10.0) -> None:
         """
         @param random: for epochs and IQ ids; not the service's own, so
             the room's ids do not depend on whether replicas are used.
         @param accepts: whether this service's rooms use a domain's
             replica (policy; all by default).
+        @param attachTimeout: seconds an attach may stay unanswered; then
+            the domain is served classically, as after an error.
         """
+        self.attachTimeout = attachTimeout
         self.service = service
         self.random = random
         self.keepalive = keepalive
@@ -138,8 +142,14 @@ class Primary:
 
     def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
         """
-        L{MUCService.timerFired}, its effects rewritten.
+        L{MUCService.timerFired}, its effects rewritten; an attach that
+        timed out serves its domain classically.
         """
+        if len(key) == 3 and key[1] == _ATTACH_TIMER:
+            attachment = self.attachment(key[0], key[2])
+            if attachment is None or attachment.state is not AttachState.ATTACHING:
+                return []
+            return self._attachAnswered(key[0], attachment, False)
         rooms = dict(self.service.rooms)
         return self.carry(rooms, self.service.timerFired(key, now), now)
 
@@ -335,6 +345,7 @@ class Primary:
         occupant = room.occupantOf(entrantJid)
         moderator = occupant is not None and occupant.role is Role.MODERATOR
         out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
+        out.append(StartTimer(_attachTimer(room.name, domain), self.attachTimeout))
         attachment.waiting.append(([], snapshot(
             room, attachment, occupant.nick if occupant else "", moderator)))
         return links
@@ -379,7 +390,8 @@ class Primary:
         del links.attached[attachment.domain]
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
-            return [e for classic, _ in attachment.waiting for e in classic]
+            return [CancelTimer(_attachTimer(room.name, attachment.domain)),
+                    *(e for classic, _ in attachment.waiting for e in classic)]
         return [request(room, attachment, Detach(), self._id())]
 
     def _refresh(self, room: Room, attachment: Attachment, entrantNick: str,
@@ -420,16 +432,21 @@ class Primary:
         raise Forbidden("A replica does not act in the room")
 
     def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
+        """
+        The attach's answer (or its timeout): the copies that waited go to
+        the replica, or their classic forms to the domain's users.
+        """
         waiting, attachment.waiting = attachment.waiting, []
+        done: list[Any] = [CancelTimer(_attachTimer(name, attachment.domain))]
         if ok:
             attachment.transition("attach-result")
-            return [e for _, copies in waiting for e in copies]
+            return done + [e for _, copies in waiting for e in copies]
         links = self.rooms[name]
         del links.attached[attachment.domain]
         links.classic.add(attachment.domain)
         if not links.attached and not links.classic:
             self.rooms.pop(name, None)
-        return [e for classic, _ in waiting for e in classic]
+        return done + [e for classic, _ in waiting for e in classic]
 
     def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
                       now: float) -> list[Any]:
@@ -442,6 +459,17 @@ class Primary:
         leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
                               nick=nick, available=False)
         return self.handle(leave, now)
+
+
+_ATTACH_TIMER = "dmuc-attach"
+
+
+def _attachTimer(room: str, domain: str) -> tuple[str, ...]:
+    """
+    The key of an attach's timeout: the room first, as the room service's
+    timers (L{MUCService.timerFired}).
+    """
+    return (room, _ATTACH_TIMER, domain)
 
 
 def _through(attached: dict[str, Attachment], recipient: JID, entrantJid: JID | None) -> bool:

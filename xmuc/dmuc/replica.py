@@ -47,7 +47,14 @@ from typing import Any, Callable
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
-from xmuc.core.errors import BadRequest, Forbidden, ItemNotFound, NotAllowed, exceptionReply
+from xmuc.core.errors import (
+    DOMAIN_ERRORS,
+    BadRequest,
+    Forbidden,
+    ItemNotFound,
+    NotAllowed,
+    exceptionReply,
+)
 from xmuc.core.jid import parseJID
 from xmuc.dmuc import wire
 from xmuc.dmuc.copies import PresenceFacts, nickOf, readPresence, withCodes, withoutJid
@@ -184,7 +191,8 @@ class Replica:
             if room is None or sender.user is None:
                 raise ItemNotFound("This room is not attached here")
             return self._marked(room, element, now)
-        except Exception as e:
+        except DOMAIN_ERRORS as e:
+            # Refusals only: anything else is a bug the glue logs.
             reply = exceptionReply(element, e)
             return [] if reply is None else [Send(reply)]
 
