@@ -11,23 +11,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.words.protocols.jabber.jid import JID
 
 from tests.dmuc.support import canonical
 from tests.support.fakenet import FakeNetwork
 from tests.support.harness import parseStanza
 from xmuc.dmuc.ns import NS_DMUC
-from xmuc.glue import dmuc
+from xmuc.muc.ns import NS_DISCO_INFO
 
 ROOM = "room@muc.a.test"
 MUC_NS = "http://jabber.org/protocol/muc"
 
 
-def distributed(net: Any) -> Any:
+#: node.ini text turning distributed rooms on.
+ON = "[dmuc]\nenabled = true\n"
+
+
+def network(dmucOn: Any = True, domains: tuple[str, ...] = ("a.test", "b.test")
+            ) -> FakeNetwork:
     """
-    The FakeNetwork service factory: DMUC on every node.
+    A network with DMUC on every node (C{True}), on none (C{False}), or on
+    the domains listed.
     """
-    return dmuc.install(net.node)
+    if dmucOn is True:
+        config: Any = ON
+    elif dmucOn is False:
+        config = ""
+    else:
+        config = {domain: ON for domain in dmucOn}
+    return FakeNetwork(domains, seed=3, config=config)
 
 
 def session(net: FakeNetwork) -> dict[str, Any]:
@@ -89,8 +103,7 @@ class FakeNetworkTests(SynchronousTestCase):
         Every client on A and on B gets the same stanzas in the same order
         whether B's users are served classically or through B's replica.
         """
-        classic = FakeNetwork(("a.test", "b.test"), seed=3)
-        through = FakeNetwork(("a.test", "b.test"), seed=3, services=(distributed,))
+        classic, through = network(False), network(True)
         expected, got = transcripts(session(classic)), transcripts(session(through))
         for name in expected:
             self.assertTrue(expected[name], name)
@@ -104,8 +117,8 @@ class FakeNetworkTests(SynchronousTestCase):
         three of B's users in the room; classically three times.
         """
         counts = {}
-        for name, services in (("classic", ()), ("dmuc", (distributed,))):
-            net = FakeNetwork(("a.test", "b.test"), seed=3, services=services)
+        for name, on in (("classic", False), ("dmuc", True)):
+            net = network(on)
             owner = net.login("owner@a.test")
             users = [net.login(f"{n}@b.test") for n in ("bob", "boss", "bea")]
             owner.send(f"<presence to='{ROOM}/Owner'><x xmlns='{MUC_NS}'/></presence>")
@@ -129,7 +142,7 @@ class FakeNetworkTests(SynchronousTestCase):
         B's domain advertises the DMUC feature and names its replica; A
         attaches B's replica for B's first user.
         """
-        net = FakeNetwork(("a.test", "b.test"), seed=3, services=(distributed,))
+        net = network()
         owner, bob = net.login("owner@a.test"), net.login("bob@b.test")
         owner.send(f"<presence to='{ROOM}/Owner'><x xmlns='{MUC_NS}'/></presence>")
         owner.send(f"<iq type='set' id='c1' to='{ROOM}'><query xmlns='{MUC_NS}#owner'>"
@@ -137,9 +150,9 @@ class FakeNetworkTests(SynchronousTestCase):
         net.flush()
         bob.send(f"<presence to='{ROOM}/Bob'><x xmlns='{MUC_NS}'/></presence>")
         net.flush()
-        primary = net.nodes["a.test"].services["distributed"][0].primary
+        primary = net.nodes["a.test"].node.modules["dmuc"].primary.primary
         self.assertIsNotNone(primary.attachment("room", "b.test"))
-        replica = net.nodes["b.test"].services["distributed"][1].replica
+        replica = net.nodes["b.test"].node.modules["dmuc"].replica.replica
         self.assertIn(ROOM, replica.rooms)
         owner.send("<iq type='get' id='q' to='b.test'>"
                    "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
@@ -147,3 +160,111 @@ class FakeNetworkTests(SynchronousTestCase):
         [answer] = owner.received()[-1:]
         self.assertIn(NS_DMUC, answer.toXml())
         self.assertIn("dmuc@b.test", answer.toXml())
+
+
+def mixed(net: FakeNetwork) -> dict[str, Any]:
+    """
+    A room on A with users of A, of B (through its replica when B runs
+    DMUC) and of C (classic): everyone talks, one of C's users changes
+    nickname, one of B's leaves.
+    """
+    names = ("owner@a.test", "amy@a.test", "bob@b.test", "bea@b.test", "cal@c.test",
+             "cid@c.test")
+    clients = {name: net.login(name) for name in names}
+    owner = clients["owner@a.test"]
+    owner.send(f"<presence to='{ROOM}/Owner'><x xmlns='{MUC_NS}'/></presence>")
+    owner.send(f"<iq type='set' id='c1' to='{ROOM}'><query xmlns='{MUC_NS}#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>")
+    net.flush()
+    for name, client in clients.items():
+        if client is not owner:
+            client.send(f"<presence to='{ROOM}/{name.split('@')[0]}'>"
+                        f"<x xmlns='{MUC_NS}'><history maxstanzas='3'/></x></presence>")
+            net.flush()
+    for n, client in enumerate(clients.values()):
+        client.send(f"<message type='groupchat' to='{ROOM}' id='m{n}'><body>m{n}</body></message>")
+        net.flush()
+    clients["cal@c.test"].send(f"<presence to='{ROOM}/Calvin'/>")
+    net.flush()
+    clients["bea@b.test"].send(f"<presence type='unavailable' to='{ROOM}/bea'/>")
+    net.flush()
+    return clients
+
+
+class MixedRoomTests(SynchronousTestCase):
+    """
+    One room, users of the room's node, of a DMUC node and of a classic
+    server.
+    """
+
+    def test_mixed(self) -> None:
+        """
+        With DMUC on A and B but not C, every client gets what it gets with
+        DMUC off everywhere; a message crosses to B once and to C once per
+        occupant.
+        """
+        domains = ("a.test", "b.test", "c.test")
+        classic, through = network(False, domains), network(("a.test", "b.test"), domains)
+        expected, got = transcripts(mixed(classic)), transcripts(mixed(through))
+        for name in expected:
+            self.assertTrue(expected[name], name)
+            self.assertEqual(expected[name], got[name], name)
+        owner = [c for c in through.clients() if c.jid.user == "owner"][0]
+        mark = len(through.events)
+        owner.send(f"<message type='groupchat' to='{ROOM}' id='z'><body>z</body></message>")
+        through.flush()
+        traffic = through.traffic(mark)
+        self.assertEqual(traffic[("a.test", "b.test")][0], 1)
+        self.assertEqual(traffic[("a.test", "c.test")][0], 2)
+
+
+class DiscoveryTests(SynchronousTestCase):
+    """
+    Joins wait for discovery no longer than its timeout.
+    """
+
+    def test_slowDiscovery(self) -> None:
+        """
+        When B does not answer the disco#info query, B's user's join waits
+        for the discovery timeout (5 s) and no longer, then is served
+        classically; a second user of B, while the query is still out, is
+        served classically at once. Both get the room's messages.
+        """
+        net = network()
+        net.nodes["b.test"].node.serverIQ.register(
+            "get", NS_DISCO_INFO, lambda iq, sender, session: defer.Deferred())
+        owner, bob, bea = (net.login(n) for n in ("owner@a.test", "bob@b.test", "bea@b.test"))
+        owner.send(f"<presence to='{ROOM}/Owner'><x xmlns='{MUC_NS}'/></presence>")
+        owner.send(f"<iq type='set' id='c1' to='{ROOM}'><query xmlns='{MUC_NS}#owner'>"
+                   "<x xmlns='jabber:x:data' type='submit'/></query></iq>")
+        net.flush()
+        bob.send(f"<presence to='{ROOM}/Bob'><x xmlns='{MUC_NS}'/></presence>")
+        net.advance(4.9)
+        self.assertEqual(bob.received(), [])
+        net.advance(0.2)
+        net.flush()
+        self.assertIn(f"{ROOM}/Bob", [x.getAttribute("from") for x in bob.received()])
+        bea.send(f"<presence to='{ROOM}/Bea'><x xmlns='{MUC_NS}'/></presence>")
+        net.flush()
+        self.assertIn(f"{ROOM}/Bea", [x.getAttribute("from") for x in bea.received()])
+        primary = net.nodes["a.test"].node.modules["dmuc"].primary.primary
+        self.assertIsNone(primary.attachment("room", "b.test"))
+        owner.send(f"<message type='groupchat' to='{ROOM}' id='o1'><body>both</body></message>")
+        net.flush()
+        for user in (bob, bea):
+            bodies = [str(x.body) for x in user.received() if x.name == "message" and x.body]
+            self.assertEqual(bodies, ["both"])
+
+    def test_notMirrored(self) -> None:
+        """
+        A node whose replica does not mirror A's room service answers the
+        attach not-allowed; its users are then served classically, seeing
+        the same as without DMUC.
+        """
+        refusing = FakeNetwork(("a.test", "b.test"), seed=3, config={
+            "a.test": ON, "b.test": ON + "mirror = muc.elsewhere.test\n"})
+        expected, got = transcripts(session(network(False))), transcripts(session(refusing))
+        self.assertEqual(expected, got)
+        primary = refusing.nodes["a.test"].node.modules["dmuc"].primary.primary
+        self.assertEqual(primary.attachment("room", "b.test"), None)
+        self.assertEqual(refusing.nodes["b.test"].node.modules["dmuc"].replica.replica.rooms, {})

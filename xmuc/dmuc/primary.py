@@ -197,6 +197,8 @@ class Primary:
         if entrantJid is not None:
             links = self._attachFor(room, entrantJid, links, out)
         if links is None or not links.attached:
+            if links is not None and self.service.rooms.get(room.name) is not room:
+                del self.rooms[room.name]  # only classic domains were left
             return done
         attached = links.attached
         seen: set[JID] = set()

@@ -164,13 +164,17 @@ class Replica:
     """
 
     def __init__(self, jid: JID, directed: Callable[[JID, str], bool],
-                 mirrors: Callable[[str], bool] = lambda domain: True) -> None:
+                 mirrors: Callable[[str], bool] = lambda domain: True,
+                 maxHistory: int = 0) -> None:
         """
         @param jid: the replica's JID (C{dmuc@B}); its domain is B.
         @param directed: whether a local full JID sent directed presence
             to a room's bare JID (the router's records).
         @param mirrors: whether this node mirrors rooms of a domain.
+        @param maxHistory: history kept per room at most (0: as much as
+            the attach says).
         """
+        self.maxHistory = maxHistory
         self.jid = jid
         self.domain = jid.host
         self.directed = directed
@@ -236,15 +240,14 @@ class Replica:
         room = self.rooms.get(address)
         outcasts = frozenset(j.userhost() for j in attach.outcasts)
         nonAnonymous = attach.anonymity is wire.Anonymity.NON
+        length = min(attach.history, self.maxHistory) if self.maxHistory else attach.history
         if room is None or room.epoch != attach.epoch:
-            self.rooms[address] = Mirror(address, attach.epoch, nonAnonymous,
-                                         attach.history, outcasts,
-                                         history=deque(maxlen=attach.history or None))
+            self.rooms[address] = Mirror(address, attach.epoch, nonAnonymous, length, outcasts,
+                                         history=deque(maxlen=length))
             return
         room.transition("attach")
-        room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, \
-            attach.history
-        room.roster, room.history = {}, deque(maxlen=attach.history or None)
+        room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, length
+        room.roster, room.history = {}, deque(maxlen=length)
 
     # Marked stanzas from a room
 

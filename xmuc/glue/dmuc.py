@@ -20,13 +20,14 @@ the router, the clock and the node's IQ requests.
     the replica. Local users' stanzas to remote rooms are routed as
     ever: the replica never sees them.
 
-Not yet operator-facing: nothing in node.ini turns this on; tests (the
-FakeNetwork) install it with L{install}.
+C{[dmuc] enabled} turns it on (off by default: links that break and
+restarts are issue 10's).
 """
 
 from __future__ import annotations
 
 import random as _random
+from dataclasses import dataclass
 from itertools import count
 from typing import Any, Callable
 
@@ -82,12 +83,13 @@ class ReplicaGlue:
     log = Logger()
 
     def __init__(self, node: Any, jid: JID | None = None,
-                 mirrors: Callable[[str], bool] = lambda domain: True) -> None:
+                 mirrors: Callable[[str], bool] = lambda domain: True,
+                 maxHistory: int = 0) -> None:
         self.node = node
         self.router = node.router
         self.clock = node.clock
         self.jid = jid or defaultReplica(node.domain)
-        self.replica = Replica(self.jid, self._directed, mirrors)
+        self.replica = Replica(self.jid, self._directed, mirrors, maxHistory)
         node.addEntity(self.jid.full(), self)
         node.serverFeatures.add(NS_DMUC)
         discoModule = node.modules.get("disco")
@@ -128,21 +130,21 @@ class PrimaryGlue:
     log = Logger()
 
     def __init__(self, node: Any, component: Any, keepalive: int = 60,
-                 timeout: float = 5.0, ttl: float = 3600.0) -> None:
+                 timeout: float = 5.0, ttl: float = 3600.0,
+                 accepts: Callable[[str], bool] = lambda domain: True,
+                 attachTimeout: float = 10.0) -> None:
         self.node = node
         self.component = component
         self.clock = node.clock
         self.host = component.host
         self.primary = Primary(component.service, _random.Random(node.random.getrandbits(64)),
-                               keepalive)
+                               keepalive, accepts, attachTimeout)
         component.engine = self.primary
         self.discovery = disco.Discovery(timeout, ttl)
         self._held: dict[int, tuple[domish.Element, JID]] = {}
         self._tokens = count(1)
         self._timers: dict[tuple[str, ...], Any] = {}
         node.router.components[self.host] = self
-        if getattr(node, "s2s", None) is not None:
-            node.s2s.watch(self.linkEvent)
 
     def receive(self, stanza: domish.Element, to: JID) -> None:
         domain = self._joiningFrom(stanza, to)
@@ -230,11 +232,43 @@ class PrimaryGlue:
             self._step(disco.LinkDropped(event.remote))
 
 
-def install(node: Any, replica: JID | None = None) -> tuple[PrimaryGlue | None, ReplicaGlue]:
+@dataclass
+class DMUC:
     """
-    Distributed rooms on C{node}: the primary in front of its MUC
-    component (when it has one), and its replica.
+    Distributed rooms on a node: the primary in front of its MUC component
+    (L{None} without one) and its replica.
     """
+
+    primary: PrimaryGlue | None
+    replica: ReplicaGlue
+
+
+def _among(allowed: tuple[str, ...]) -> Callable[[str], bool]:
+    """
+    A policy: every domain when C{allowed} is empty, else those listed.
+    """
+    if not allowed:
+        return lambda domain: True
+    listed = frozenset(allowed)
+    return lambda domain: domain in listed
+
+
+def install(node: Any) -> DMUC | None:
+    """
+    The node's C{[dmuc]} section, when enabled. Installed after the MUC
+    component (L{xmuc.node} lists it after L{xmuc.glue.muc}); the
+    composition root has the primary watch the s2s links
+    (L{xmuc.tap.federate}).
+    """
+    config = node.config.dmuc
+    if not config.enabled:
+        return None
     component = node.modules.get("muc")
-    primary = PrimaryGlue(node, component) if component is not None else None
-    return primary, ReplicaGlue(node, replica)
+    primary = None
+    if component is not None:
+        primary = PrimaryGlue(node, component, config.keepalive, config.disco_timeout,
+                              accepts=_among(config.accept),
+                              attachTimeout=config.attach_timeout)
+    replica = ReplicaGlue(node, parseJID(config.replicaJid(node.domain)),
+                          _among(config.mirror), config.history_size)
+    return DMUC(primary, replica)
