@@ -96,6 +96,10 @@ class Primary:
         self.replicas: dict[str, JID] = {}
         self._replicaJids: dict[str, str] = {}
         self.rooms: dict[str, RoomLinks] = {}
+        # Changes whenever a session starts or stops being served by a
+        # replica, or an attachment comes or goes (L{_split}'s memo).
+        self._version = 0
+        self._splits: dict[int, tuple[Any, ...]] = {}
 
     def replicaFound(self, domain: str, replica: JID | None) -> None:
         """
@@ -222,21 +226,18 @@ class Primary:
         out: list[Any] = []
         mine: dict[str, list[tuple[Broadcast, list[JID]]]] = {}
         for part in group:
-            classic = []
-            for recipient in part.recipients:
-                if not _through(attached, recipient, entrantJid):
-                    classic.append(recipient)
-                    continue
-                seen.add(recipient)
-                parts = mine.setdefault(recipient.host, [])
-                if not parts or parts[-1][0] is not part:
-                    parts.append((part, []))
-                parts[-1][1].append(recipient)
-            if len(classic) == len(part.recipients):
+            classic, through = self._split(attached, part.recipients, entrantJid)
+            if not through:
                 out.append(part)
-            elif classic:
-                out.append(Broadcast(part.seq, part.stanza, tuple(classic), part.kind,
-                                     part.part))
+                continue
+            presence = part.stanza.name == "presence"
+            for domain, recipients in through.items():
+                if presence:
+                    # Only presences come and go with sessions (L{_settle}).
+                    seen.update(recipients)
+                mine.setdefault(domain, []).append((part, recipients))
+            if classic:
+                out.append(Broadcast(part.seq, part.stanza, classic, part.kind, part.part))
         for domain, parts in mine.items():
             attachment = attached[domain]
             copies = self._copies(room, attachment, parts, now, event, entrantJid)
@@ -244,6 +245,37 @@ class Primary:
                 Broadcast(p.seq, p.stanza, tuple(r), p.kind, p.part) for p, r in parts],
                 copies))
         return out
+
+    def _split(self, attached: dict[str, Attachment], recipients: tuple[JID, ...],
+               entrantJid: JID | None) -> tuple[tuple[JID, ...], dict[str, list[JID]]]:
+        """
+        A broadcast's recipients served classically, and by domain those
+        served through its replica (L{_through}). The room hands every
+        message the same recipient tuple until its roster changes, so the
+        answer is kept for that tuple while the attachments' sessions stay
+        as they are: a message costs the rewrite nothing per recipient.
+        """
+        key = id(recipients)
+        cached = self._splits.get(key)
+        if cached is not None and cached[0] is recipients and cached[1] == self._version \
+                and entrantJid is None:
+            return cached[2], cached[3]
+        classic: list[JID] = []
+        through: dict[str, list[JID]] = {}
+        get = attached.get
+        for recipient in recipients:
+            attachment = get(recipient.host)
+            if attachment is None or (recipient.full() not in attachment.sessions
+                                      and recipient != entrantJid):
+                classic.append(recipient)
+            else:
+                through.setdefault(recipient.host, []).append(recipient)
+        result = (tuple(classic) if through else recipients, through)
+        if entrantJid is None:
+            if len(self._splits) >= 64:
+                self._splits.clear()
+            self._splits[key] = (recipients, self._version, *result)
+        return result
 
     def _copies(self, room: Room, attachment: Attachment,
                 parts: list[tuple[Broadcast, list[JID]]], now: float, event: Any,
@@ -362,10 +394,13 @@ class Primary:
         for jid in seen:
             attachment = links.attached.get(jid.host)
             if attachment is not None:
+                full, before = jid.full(), len(attachment.sessions)
                 if live and room.occupantOf(jid) is not None:
-                    attachment.sessions.add(jid.full())
+                    attachment.sessions.add(full)
                 else:
-                    attachment.sessions.discard(jid.full())
+                    attachment.sessions.discard(full)
+                if len(attachment.sessions) != before:
+                    self._version += 1
         for domain, attachment in list(links.attached.items()):
             if not live or not attachment.sessions:
                 out.extend(self._detach(room, links, attachment))
@@ -390,6 +425,7 @@ class Primary:
 
     def _detach(self, room: Room, links: RoomLinks, attachment: Attachment) -> list[Any]:
         del links.attached[attachment.domain]
+        self._version += 1
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
             return [CancelTimer(_attachTimer(room.name, attachment.domain)),
@@ -445,6 +481,7 @@ class Primary:
             return done + [e for _, copies in waiting for e in copies]
         links = self.rooms[name]
         del links.attached[attachment.domain]
+        self._version += 1
         links.classic.add(attachment.domain)
         if not links.attached and not links.classic:
             self.rooms.pop(name, None)
