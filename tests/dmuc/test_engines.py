@@ -17,7 +17,7 @@ from xmuc.dmuc.marker import Marker, marked
 from xmuc.dmuc.ns import NS_DMUC
 from xmuc.dmuc.primary import AttachState
 from xmuc.muc.model import Affiliation, Role
-from xmuc.muc.stanzas import itemElement, mucUser, stanza
+from xmuc.muc.stanzas import itemElement, mucUser, stamp, stanza
 
 ROOM = f"room@{HOST}"
 OWNER, AMY = "owner@a.example/o", "amy@a.example/x"
@@ -101,8 +101,11 @@ def reconfigured(w: World, nonAnonymous: bool) -> None:
     w.send(AMY, f"<presence to='{ROOM}/Amy'><status>here</status></presence>")
     w.join(BEA, "room", "Bea")
     w.configure(OWNER, "room", **{"muc#maxhistoryfetch": "2"})
-    w.join(BEN, "room", "Ben")
+    w.join(BEN, "room", "Ben", "<history maxchars='700'/>")
+    w.now += 30
     w.say(BOB, "room", "still here", "s1")
+    w.join(BMOD, "room", "BMod", f"<history since='{stamp(w.now - 10)}'/>")
+    w.join(BOSS, "room", "Boss", "<history seconds='5' maxstanzas='1'/>")
     w.shutdown()
 
 
@@ -142,7 +145,7 @@ class TransparencyTests(SynchronousTestCase):
         A room turning non-anonymous or back, or keeping less history,
         with B's users in it, and the service's shutdown: still the same.
         """
-        clients = (OWNER, AMY, BOB, BEA, BEN)
+        clients = (OWNER, AMY, BOB, BEA, BEN, BMOD, BOSS)
         self.compare(False, reconfigured, clients)
         self.compare(True, reconfigured, clients)
 

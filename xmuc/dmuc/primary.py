@@ -399,6 +399,8 @@ class Primary:
                     attachment.sessions.add(full)
                 else:
                     attachment.sessions.discard(full)
+                    for nick in [n for n, j in attachment.entered.items() if j == jid]:
+                        del attachment.entered[nick]
                 if len(attachment.sessions) != before:
                     self._version += 1
         for domain, attachment in list(links.attached.items()):

@@ -263,9 +263,7 @@ class Replica:
             room.transition("gap")
             return [ResyncNeeded(room.address, room.epoch, room.lastSeq, marker.seq)]
         room.lastSeq = marker.seq
-        if stripped is element:
-            stripped = _bare(element)
-        stripped.attributes.pop("to", None)
+        stripped.attributes.pop("to", None)  # a fresh envelope: the original keeps it
         if stripped.name == "message":
             return self._message(room, stripped, marker, now)
         if stripped.name != "presence":
@@ -396,7 +394,3 @@ class Replica:
         room.roster.pop(nick, None)
         room.local.pop(nick, None)
 
-
-def _bare(element: domish.Element) -> domish.Element:
-    from xmuc.core.stanza import readdressed
-    return readdressed(element, None)
