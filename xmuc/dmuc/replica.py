@@ -305,9 +305,13 @@ class Replica:
         """
         entrant = marker.enter
         assert entrant is not None
-        if entrant.host != self.domain or entrant.userhost() in room.outcasts \
-                or not self.directed(entrant, room.address):
-            reply = exceptionReply(element, Forbidden("No directed presence to this room"))
+        refusal = (
+            "Not a user of this server" if entrant.host != self.domain
+            else "Banned from this room" if entrant.userhost() in room.outcasts
+            else None if self.directed(entrant, room.address)
+            else "No directed presence to this room")
+        if refusal is not None:
+            reply = exceptionReply(element, Forbidden(refusal))
             return [] if reply is None else [Send(reply)]
         nick = facts.nick
         locals_ = room.local.get(nick, [])
