@@ -354,6 +354,25 @@ class SecurityTests(SynchronousTestCase):
         self.assertIn("forbidden", answer.stanza.toXml())
         self.assertEqual(w.received(BOB), [])
 
+    def test_enterForOutcast(self) -> None:
+        """
+        The replica refuses an enter for one of the outcasts the primary
+        last sent it, even with directed presence.
+        """
+        w = World()
+        w.create(OWNER, "room", "Owner")
+        w.admin(OWNER, "room", "<item affiliation='outcast' jid='eve@b.example'/>")
+        w.join(BOB, "room", "Bob")
+        w.directed.add(("eve@b.example/e", ROOM))
+        presence = stanza("presence", f"{ROOM}/Eve", REPLICA.full())
+        presence.addChild(mucUser(itemElement(Affiliation.NONE, Role.PARTICIPANT,
+                                              "eve@b.example/e"), codes=(110,)))
+        [answer] = w.replica.receive(overTheWire(marked(presence, Marker(
+            w.replica.rooms[ROOM].lastSeq + 1, enter=JID("eve@b.example/e")))), w.now)
+        self.assertIn("forbidden", answer.stanza.toXml())
+        self.assertIn("Banned", answer.stanza.toXml())
+        self.assertEqual(w.received("eve@b.example/e"), [])
+
     def test_forbiddenAboutAnotherDomain(self) -> None:
         """
         A replica's forbidden for an occupant who is not B's removes
