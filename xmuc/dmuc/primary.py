@@ -43,7 +43,7 @@ occupant of the domain leaving, or the room ending, detaches it.
 from __future__ import annotations
 
 import random as _random
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from twisted.words.protocols.jabber.jid import JID
 
@@ -58,7 +58,16 @@ from xmuc.dmuc.attachment import (
     request,
     snapshot,
 )
-from xmuc.dmuc.copies import codesOf, hasJid, withCodes
+from xmuc.dmuc.rewrite import (
+    ATTACH_TIMER,
+    attachTimer,
+    groups,
+    leaving,
+    roomOf,
+    split,
+    through,
+    variant,
+)
 from xmuc.dmuc.marker import Delay
 from xmuc.dmuc.wire import Detach, Outcasts
 from xmuc.muc import events as ev
@@ -149,7 +158,7 @@ class Primary:
         L{MUCService.timerFired}, its effects rewritten; an attach that
         timed out serves its domain classically.
         """
-        if len(key) == 3 and key[1] == _ATTACH_TIMER:
+        if len(key) == 3 and key[1] == ATTACH_TIMER:
             attachment = self.attachment(key[0], key[2])
             if attachment is None or attachment.state is not AttachState.ATTACHING:
                 return []
@@ -183,7 +192,7 @@ class Primary:
         byRoom: dict[str, list[Any]] = {}
         out: list[Any] = []
         for effect in done:
-            name = _roomOf(effect)
+            name = roomOf(effect)
             if name in rooms and name in self.rooms:
                 byRoom.setdefault(name, []).append(effect)
             else:
@@ -206,12 +215,12 @@ class Primary:
             return done
         attached = links.attached
         seen: set[JID] = set()
-        for group in _groups(done):
+        for group in groups(done):
             first = group[0]
             if isinstance(first, Broadcast):
                 out.extend(self._broadcast(room, attached, group, now, event, entrantJid,
                                            seen))
-            elif isinstance(first, Deliver) and _through(attached, first.recipient, entrantJid):
+            elif isinstance(first, Deliver) and through(attached, first.recipient, entrantJid):
                 seen.add(first.recipient)
                 out.extend(self._deliver(room, attached[first.recipient.host], first,
                                          event, entrantJid))
@@ -260,17 +269,7 @@ class Primary:
         if cached is not None and cached[0] is recipients and cached[1] == self._version \
                 and entrantJid is None:
             return cached[2], cached[3]
-        classic: list[JID] = []
-        through: dict[str, list[JID]] = {}
-        get = attached.get
-        for recipient in recipients:
-            attachment = get(recipient.host)
-            if attachment is None or (recipient.full() not in attachment.sessions
-                                      and recipient != entrantJid):
-                classic.append(recipient)
-            else:
-                through.setdefault(recipient.host, []).append(recipient)
-        result = (tuple(classic) if through else recipients, through)
+        result = split(attached, recipients, entrantJid)
         if entrantJid is None:
             if len(self._splits) >= 64:
                 self._splits.clear()
@@ -291,38 +290,11 @@ class Primary:
         if len(own) > 1 or (own and len(own) == len(parts)):
             # Only the occupants' own sessions get this broadcast from
             # this replica (a destruction: each its own presence).
-            return [attachment.mark(p.stanza, **self._leaving(event, r)) for p, r in own]
-        variant = self._variant(room, attachment, parts, own)
-        return [attachment.mark(variant, **self._leaving(event, [
-            r for _, rs in own for r in rs]))]
-
-    def _variant(self, room: Room, attachment: Attachment,
-                 parts: list[tuple[Broadcast, list[JID]]],
-                 own: list[tuple[Broadcast, list[JID]]]) -> Any:
-        """
-        The one copy of a presence change for a replica whose occupants
-        are not all the changed occupant's sessions: with the real JID
-        when one of them may see it, or the occupant is the replica's own.
-        """
-        others = [p for p, _ in parts if p.kind is not Kind.SELF_PRESENCE]
-        seeing = [p for p in others if hasJid(p.stanza)]
-        if seeing:
-            return seeing[0].stanza
-        if own:
-            # The occupant's own presence, less 110, is what those who may
-            # see real JIDs get (presence changes have no other self codes).
-            ownStanza = own[0][0].stanza
-            return withCodes(ownStanza, codesOf(ownStanza) - {110})
-        if not room.config.nonAnonymous:
+            return [attachment.mark(p.stanza, **leaving(event, r)) for p, r in own]
+        copy, blind = variant(parts, own)
+        if blind and not room.config.nonAnonymous:
             attachment.blind = True
-        return others[0].stanza
-
-    @staticmethod
-    def _leaving(event: Any, recipients: Iterable[JID]) -> dict[str, Any]:
-        if isinstance(event, ev.PresenceIn) and not event.available and \
-                event.sender in recipients:
-            return {"leave": event.sender}
-        return {}
+        return [attachment.mark(copy, **leaving(event, [r for _, rs in own for r in rs]))]
 
     def _enter(self, room: Room, attachment: Attachment, own: Any, entrantJid: JID,
                event: Any) -> list[Send]:
@@ -379,7 +351,7 @@ class Primary:
         occupant = room.occupantOf(entrantJid)
         moderator = occupant is not None and occupant.role is Role.MODERATOR
         out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
-        out.append(StartTimer(_attachTimer(room.name, domain), self.attachTimeout))
+        out.append(StartTimer(attachTimer(room.name, domain), self.attachTimeout))
         attachment.waiting.append(([], snapshot(
             room, attachment, occupant.nick if occupant else "", moderator)))
         return links
@@ -430,7 +402,7 @@ class Primary:
         self._version += 1
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
-            return [CancelTimer(_attachTimer(room.name, attachment.domain)),
+            return [CancelTimer(attachTimer(room.name, attachment.domain)),
                     *(e for classic, _ in attachment.waiting for e in classic)]
         return [request(room, attachment, Detach(), self._id())]
 
@@ -477,7 +449,7 @@ class Primary:
         the replica, or their classic forms to the domain's users.
         """
         waiting, attachment.waiting = attachment.waiting, []
-        done: list[Any] = [CancelTimer(_attachTimer(name, attachment.domain))]
+        done: list[Any] = [CancelTimer(attachTimer(name, attachment.domain))]
         if ok:
             attachment.transition("attach-result")
             return done + [e for _, copies in waiting for e in copies]
@@ -500,50 +472,3 @@ class Primary:
         leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
                               nick=nick, available=False)
         return self.handle(leave, now)
-
-
-_ATTACH_TIMER = "dmuc-attach"
-
-
-def _attachTimer(room: str, domain: str) -> tuple[str, ...]:
-    """
-    The key of an attach's timeout: the room first, as the room service's
-    timers (L{MUCService.timerFired}).
-    """
-    return (room, _ATTACH_TIMER, domain)
-
-
-def _through(attached: dict[str, Attachment], recipient: JID, entrantJid: JID | None) -> bool:
-    """
-    Whether a recipient is served by its domain's replica: a session that
-    entered through it (or is entering now). Sessions of that domain that
-    joined before it was attached stay classic.
-    """
-    attachment = attached.get(recipient.host)
-    return attachment is not None and (
-        recipient.full() in attachment.sessions or recipient == entrantJid)
-
-
-def _groups(done: list[Any]) -> Iterable[list[Any]]:
-    """
-    The effects in order, the parts of one broadcast together.
-    """
-    group: list[Any] = []
-    for effect in done:
-        if group and isinstance(effect, Broadcast) and isinstance(group[0], Broadcast) \
-                and effect.seq == group[0].seq:
-            group.append(effect)
-            continue
-        if group:
-            yield group
-        group = [effect]
-    if group:
-        yield group
-
-
-def _roomOf(effect: Any) -> str | None:
-    stanza_ = getattr(effect, "stanza", None)
-    if stanza_ is None:
-        return None
-    sender = stanza_.getAttribute("from", "")
-    return sender.partition("@")[0] if "@" in sender else None
