@@ -216,8 +216,13 @@ class Client:
         self.drainTask: Optional[asyncio.Task] = None
 
     @classmethod
-    async def connect(cls, port: int) -> "Client":
-        reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 20)
+    async def connect(cls, port: int, source: Optional[str] = None) -> "Client":
+        """
+        Connect to the server on C{port}, from the loopback address
+        C{source} when given (another "machine" for per-address limits).
+        """
+        reader, writer = await asyncio.open_connection(
+            HOST, port, limit=1 << 20, local_addr=(source, 0) if source else None)
         return cls(reader, writer)
 
     def send(self, data: bytes) -> None:

@@ -329,6 +329,15 @@ class ErrorTests(unittest.TestCase):
         self.assertError("[c2s]\npreauth_max_elements = 9\n", "[c2s] preauth_max_elements")
         self.assertEqual(parseConfig("[s2s]\nmax_elements = 100\n").s2s.max_elements, 100)
 
+    def test_deepestParseLimit(self) -> None:
+        """
+        max_depth is at most 200 (serialising and copying a stanza
+        recurses once per level); 200 itself is accepted.
+        """
+        self.assertError("[c2s]\nmax_depth = 201\n", "[c2s] max_depth", "at most 200")
+        self.assertError("[s2s]\nmax_depth = 5000\n", "[s2s] max_depth", "at most 200")
+        self.assertEqual(parseConfig("[c2s]\nmax_depth = 200\n").c2s.max_depth, 200)
+
     def test_noListener(self) -> None:
         """
         A node with no client listener at all is refused.
@@ -457,6 +466,19 @@ class FederationSectionsTests(unittest.TestCase):
             ConfigError, parseConfig, "[s2s]\nincoming_rate = 2\nincoming_burst = 0\n"
         )
         self.assertIn("[s2s] incoming_burst", str(e))
+
+    def test_linkHealth(self) -> None:
+        """
+        keepalive is 0 (off) or more; the reconnection back-off starts
+        above 0 and at most at its maximum.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[s2s]\nkeepalive = -1\n")
+        self.assertIn("[s2s] keepalive", str(e))
+        for text in ("reconnect_min = 0\n", "reconnect_min = 61\n", "reconnect_max = 0.5\n"):
+            e = self.assertRaises(ConfigError, parseConfig, "[s2s]\n" + text)
+            self.assertIn("[s2s] reconnect_min", str(e))
+        s2s = parseConfig("[s2s]\nkeepalive = 0\nreconnect_min = 2\nreconnect_max = 2\n").s2s
+        self.assertEqual((s2s.keepalive, s2s.reconnect_min, s2s.reconnect_max), (0, 2, 2))
 
     def test_policyKeysAreS2SOptions(self) -> None:
         """

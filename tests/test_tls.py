@@ -494,6 +494,30 @@ class StartTLSInjectionTests(unittest.TestCase):
         self.assertIsNone(self.stream.username)
         self.assertEqual(self.stream.state, "auth")
 
+    def test_injectedAfterWaiting(self) -> None:
+        """
+        Plaintext after C{<starttls/>} that waited for the byte-rate
+        budget (it came in a read larger than the budget) is dropped when
+        TLS starts, never handled later as if sent under TLS.
+        """
+        harness = Harness(tlsContextFactory=object(), channelBinding=b"\1" * 32,
+                          config="[c2s]\nrate_limit = 100\nrate_burst = 1000\n")
+        harness.createUser("alice", "secret")
+        transport = _RecordingTLSTransport()
+        stream = C2SStream(harness.node)
+        stream.makeConnection(transport)
+        stream.dataReceived(header())
+        transport.clear()
+        stream.dataReceived(
+            f"<starttls xmlns='{NS_TLS}'/>".encode() + b" " * 1000
+            + _auth("PLAIN", chr(0) + "alice" + chr(0) + "secret").encode()
+        )
+        self.assertEqual(transport.value(), f"<proceed xmlns='{NS_TLS}'/>".encode())
+        harness.clock.advance(3600)
+        self.assertEqual(transport.value(), f"<proceed xmlns='{NS_TLS}'/>".encode())
+        self.assertIsNone(stream.username)
+        self.assertEqual(transport.producerState, "producing")
+
     def test_injectedHeader(self) -> None:
         """
         A stream header in the same read as C{<starttls/>} does not open

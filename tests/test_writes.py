@@ -376,13 +376,15 @@ class BackPressureTests(unittest.TestCase):
         """
         store = HeldStore()
         harness = Harness(config="[c2s]\nrequire_tls = false\nrate_limit = 100\n"
-                          "rate_burst = 100\n", store=store)
+                          "rate_burst = 2000\n", store=store)
         harness.createUser("alice")
         harness.createUser("bob")
         alice = StreamClient(harness)
         alice.login("alice")
         store.busy = True
-        alice.send(TO_BOB)
+        # Past the burst: the message is handled, the whitespace after it
+        # waits for the budget, with reading paused.
+        alice.send(TO_BOB + " " * 2000)
         self.assertEqual(alice.transport.producerState, "paused")
         store.busy = False
         store.drained.callback(None)

@@ -173,6 +173,9 @@ class S2SSection:
     idle_timeout: float = 600.0
     queue_max: int = 1000
     queue_expiry: float = 60.0
+    keepalive: float = 60.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
     max_stanza_size: int = 262144
     max_depth: int = 32
     max_elements: int = 10000
@@ -448,6 +451,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] hash_queue: must be at least 1")
     if config.s2s.max_stanza_size < 10000:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
+    if config.s2s.keepalive < 0:
+        raise ConfigError("[s2s] keepalive: must be 0 (off) or more")
+    if not 0 < config.s2s.reconnect_min <= config.s2s.reconnect_max:
+        raise ConfigError("[s2s] reconnect_min: must be above 0 and at most reconnect_max")
     if config.s2s.incoming_rate and config.s2s.incoming_burst < 1:
         raise ConfigError("[s2s] incoming_burst: must be at least 1 when incoming_rate is set")
     _validateParseLimits("c2s", config.c2s)
@@ -536,10 +543,17 @@ _PARSE_LIMIT_MINIMUMS = {
 }
 
 
+#: The deepest nesting a node may accept: the code that serialises and
+#: copies stanzas recurses once per level, and Python's stack is ~1000.
+MAX_DEPTH_LIMIT = 200
+
+
 def _validateParseLimits(name: str, section: Any) -> None:
     for key, minimum in _PARSE_LIMIT_MINIMUMS.items():
         if getattr(section, key) < minimum:
             raise ConfigError(f"[{name}] {key}: must be at least {minimum}")
+    if section.max_depth > MAX_DEPTH_LIMIT:
+        raise ConfigError(f"[{name}] max_depth: must be at most {MAX_DEPTH_LIMIT}")
 
 
 def _validateMUC(config: Config) -> None:

@@ -158,7 +158,7 @@ class ChannelBindings:
         C{<sasl-channel-binding/>}, best first: C{tls-unique} is accepted
         on TLS 1.3 from clients that use it without reading XEP-0440, but
         not advertised there (RFC 9266 section 4 leaves it undefined for
-        TLS 1.3; docs/security-auth.md says why accepting it is safe).
+        TLS 1.3; docs/security.md says why accepting it is safe).
     """
 
     data: Mapping[str, bytes] = field(default_factory=dict)

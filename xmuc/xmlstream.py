@@ -43,6 +43,10 @@ from xmuc.parselimits import ParseLimits, checkStart
 from xmuc.writes import CURRENT, WriteScope
 
 NS_STREAMS = "http://etherx.jabber.org/streams"
+#: Bytes of one connection's input handled in one turn of the reactor: a
+#: few dozen small stanzas, about a millisecond of work, so that a read
+#: that brings a whole socket buffer is shared out with other connections.
+READ_TURN = 4096
 NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -111,9 +115,12 @@ class StreamBase(protocol.Protocol):
         self._headerSent = False
         self._tokens = 0.0
         self._tokensAt = 0.0
-        self._paused = False
         self._storeHeld = False
-        self._resumeCall: Any = None
+        # Bytes read but not handled yet (over the rate, or past one
+        # turn's share), and the call that handles them later.
+        self._unread: bytearray | None = None
+        self._drainCall: Any = None
+        self._producing = True
         # The timer that aborts the transport: the handshake's while a TLS
         # handshake runs, then the close's once the stream is closed.
         self._abortCall: Any = None
@@ -145,7 +152,7 @@ class StreamBase(protocol.Protocol):
         self._cancelTimers()
 
     def _cancelTimers(self) -> None:
-        for name in ("_resumeCall", "_abortCall"):
+        for name in ("_drainCall", "_abortCall"):
             call = getattr(self, name)
             if call is not None and call.active():
                 call.cancel()
@@ -158,7 +165,14 @@ class StreamBase(protocol.Protocol):
         Start TLS on the transport (after C{<proceed/>}); the handshake
         must finish within C{handshakeTimeout}.
         """
+        # Bytes that came after <starttls/> in the clear are never handled
+        # (RFC 6120 section 5.3.3: they could be injected).
+        self._unread = None
+        if self._drainCall is not None and self._drainCall.active():
+            self._drainCall.cancel()
+        self._drainCall = None
         self.transport.startTLS(creator)
+        self._updateProducing()
         self._expectHandshake()
 
     def _expectHandshake(self) -> None:
@@ -221,20 +235,49 @@ class StreamBase(protocol.Protocol):
         self._abortCall = None
         self.abort("the connection did not close in time")
 
-    def received(self, size: int) -> float:
-        """
-        Account for C{size} bytes just read; returns the time.
-        """
-        now = self.clock.seconds()
-        self.lastActivity = now
-        if self.rateLimit:
-            self._limit(size, now)
-        return now
-
     def dataReceived(self, data: bytes) -> None:
+        """
+        Handle what the peer sent, no faster than C{rateLimit}: a read is
+        handled as far as the token bucket allows, and what is left waits
+        in C{_unread}, with the transport paused, to be handled at most
+        C{READ_TURN} bytes at a time as the bucket refills. A connection
+        over its rate therefore never holds the reactor for long (a read
+        after a pause can bring a whole socket buffer), and is served at
+        its rate whatever size its reads come in.
+        """
         if self.closed:
             return
-        self.received(len(data))
+        if self._unread is not None:
+            self._unread += data
+            return
+        self._take(data, len(data))
+
+    def _take(self, data: bytes, turn: int) -> None:
+        now = self.clock.seconds()
+        self.lastActivity = now
+        allowed = self._allowance(now, turn)
+        if len(data) > allowed:
+            self._unread = bytearray(data[allowed:])
+            data = data[:allowed]
+            self._updateProducing()
+        if data:
+            self._handle(data)
+        if self._unread is not None and not self.closed:
+            self._scheduleDrain()
+
+    def _allowance(self, now: float, turn: int) -> int:
+        """
+        How many bytes may be handled now: at most C{turn}, within what
+        the token bucket holds.
+        """
+        if not self.rateLimit:
+            return turn
+        self._tokens = min(self.rateBurst, self._tokens + (now - self._tokensAt) * self.rateLimit)
+        self._tokensAt = now
+        return max(0, min(turn, int(self._tokens)))
+
+    def _handle(self, data: bytes) -> None:
+        self._tokens -= len(data)
         token = CURRENT.set(self.writeScope)
         try:
             self.parse(data)
@@ -243,6 +286,52 @@ class StreamBase(protocol.Protocol):
         finally:
             CURRENT.reset(token)
 
+    def _scheduleDrain(self) -> None:
+        """
+        Handle the unread bytes at the next turn, or once the bucket holds
+        a turn's share (or all of them, if fewer).
+        """
+        if self._drainCall is not None:
+            return
+        delay = 0.0
+        if self.rateLimit:
+            wanted = min(len(self._unread or b""), READ_TURN, self.rateBurst)
+            delay = max(0.0, (wanted - self._tokens) / self.rateLimit)
+        self._drainCall = self.clock.callLater(delay, self._drain)
+
+    def _drain(self) -> None:
+        self._drainCall = None
+        unread, self._unread = self._unread, None
+        if self.closed or unread is None:
+            return
+        self._take(bytes(unread), READ_TURN)
+        if self._unread is None:
+            self._updateProducing()
+
+    def _updateProducing(self) -> None:
+        """
+        Pause the transport while bytes wait or the store is busy, and
+        resume it once neither holds.
+        """
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        producing = self._unread is None and not self._storeHeld
+        if producing != self._producing:
+            self._producing = producing
+            if producing:
+                transport.resumeProducing()
+            else:
+                transport.pauseProducing()
+
+    @property
+    def readingPaused(self) -> bool:
+        """
+        Whether the transport is paused: bytes wait for the byte-rate
+        budget, or the store is busy with what this stream submitted.
+        """
+        return not self._producing
+
     def parse(self, data: bytes) -> None:
         """
         Feed bytes to the stream's parser.
@@ -250,27 +339,6 @@ class StreamBase(protocol.Protocol):
         @raise StreamError: the input ends the stream.
         """
         raise NotImplementedError()
-
-    def _limit(self, size: int, now: float) -> None:
-        """
-        Token bucket on received bytes: a peer over its rate has its
-        reading paused until the bucket refills, so one flood cannot starve
-        the other connections.
-        """
-        rate = self.rateLimit
-        self._tokens = min(self.rateBurst, self._tokens + (now - self._tokensAt) * rate)
-        self._tokensAt = now
-        self._tokens -= size
-        if self._tokens < 0 and not self._paused:
-            self._paused = True
-            if not self._storeHeld:
-                self.transport.pauseProducing()
-            self._resumeCall = self.clock.callLater(-self._tokens / rate, self._resume)
-
-    def _resume(self) -> None:
-        self._paused = False
-        if not self.closed and not self._storeHeld:
-            self.transport.resumeProducing()
 
     def holdReading(self) -> None:
         """
@@ -281,8 +349,7 @@ class StreamBase(protocol.Protocol):
         if self._storeHeld or self.closed:
             return
         self._storeHeld = True
-        if not self._paused:
-            self.transport.pauseProducing()
+        self._updateProducing()
 
     def releaseReading(self) -> None:
         """
@@ -291,8 +358,7 @@ class StreamBase(protocol.Protocol):
         if not self._storeHeld:
             return
         self._storeHeld = False
-        if not self.closed and not self._paused:
-            self.transport.resumeProducing()
+        self._updateProducing()
 
     def sendHeader(self) -> None:
         """
@@ -379,8 +445,10 @@ class StreamBase(protocol.Protocol):
         self.transport.write(b"</stream:stream>")
         self.closed = True
         self._cancelTimers()
-        if self._paused or self._storeHeld:
+        self._unread = None
+        if not self._producing:
             # A paused transport would wait for a read to notice the end.
+            self._producing = True
             self.transport.resumeProducing()
         self.transport.loseConnection()
         # A peer that does not read, or never finishes a TLS handshake,

@@ -149,6 +149,36 @@ class RateLimitTests(unittest.TestCase):
         self.assertEqual(client.transport.producerState, "producing")
         self.assertFalse(client.transport.disconnecting)
 
+    def test_pacedPastBurst(self) -> None:
+        """
+        Past its burst, one read of a whole socket buffer (64 KiB) is not
+        handled at once: its bytes wait, with reading paused, and are
+        handled as the bucket refills, at most C{READ_TURN} bytes in one
+        turn, so the reactor is never held for long; nothing is lost.
+        """
+        from xmuc.xmlstream import READ_TURN
+
+        alice = StreamClient(self.harness)
+        alice.login("alice")
+        bob = StreamClient(self.harness)
+        bobJID = bob.login("bob")
+        bob.received()
+        alice.send(" " * 20000)
+        message = f"<message to='{bobJID}' type='chat'><body>x</body></message>"
+        count = 65536 // len(message)
+        alice.send(message * count)
+        self.assertEqual(alice.transport.producerState, "paused")
+        delivered, turns = [len(bob.received())], 0
+        while sum(delivered) < count and turns < 1000:
+            self.harness.clock.advance(0.5)
+            delivered.append(len(bob.received()))
+            turns += 1
+        self.assertEqual(sum(delivered), count)
+        self.assertLessEqual(max(delivered), READ_TURN // len(message) + 1)
+        # 64 KiB at 1000 bytes a second.
+        self.assertGreater(turns * 0.5, 60)
+        self.assertEqual(alice.transport.producerState, "producing")
+
     def test_underBurst(self) -> None:
         """
         Traffic within the burst does not pause.

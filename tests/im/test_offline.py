@@ -76,6 +76,25 @@ class StoreTests(OfflineTestCase):
         self.assertEqual(bodies([kept]), ["hello"])
         self.assertEqual(self.alice.received(), [])
 
+    def test_deepestStored(self) -> None:
+        """
+        A message nested as deep as the largest max_depth a node accepts
+        (200) is stored and comes back whole: nothing on the way recurses
+        past Python's stack (deeper stanzas are refused while parsing).
+        """
+        depth = 199
+        self.alice.send(
+            "<message to='bob@localhost' type='chat'><body>deep</body>"
+            + "<x xmlns='urn:example:deep'>" * depth + "</x>" * depth + "</message>"
+        )
+        [stored] = self.stored()
+        element = parseStanza(stored.stanza)
+        level = 1
+        while (children := list(element.elements("urn:example:deep", "x"))):
+            [element] = children
+            level += 1
+        self.assertEqual(level, depth + 1)
+
     def test_quotaFull(self) -> None:
         """
         Past the quota the sender gets service-unavailable.

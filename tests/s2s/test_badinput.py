@@ -210,7 +210,7 @@ class CertificateBadInputTests(_BadPeerCase):
         streams = [s for s in self.node("a.test").s2s.incoming if "evil.test" in s.authenticated]
         self.assertEqual(len(streams), 1)
         await self.assertStillFederating()
-        self.assertTrue(streams[0]._paused)
+        self.assertTrue(streams[0].readingPaused)
 
 
 class DialbackBadInputTests(_BadPeerCase):

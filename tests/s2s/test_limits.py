@@ -105,6 +105,8 @@ class IncomingLimitTests(unittest.TestCase):
         )
         self.assertNotIn(b"stream:error", self.transport.value())
         feed(self.stream, b"<message from='x@b.test' to='alice@a.test/res'>" + b"<a/>" * 10000)
+        # What is over the byte-rate budget is read as the budget refills.
+        self.harness.clock.advance(1)
         self.assertIn(b"too many elements", self.transport.value())
 
     def test_unauthenticatedTimeoutAborts(self) -> None:

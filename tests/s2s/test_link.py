@@ -6,6 +6,7 @@ driven with a L{task.Clock} and a fake connector: no sockets.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from twisted.internet import defer, error, task
@@ -22,8 +23,9 @@ from xmuc.core.links import (
     LinkDown,
     LinkIdle,
     LinkUp,
-    checkTransition,
+    transition,
 )
+from xmuc.iqrequests import IQRequests
 from xmuc.s2s.link import Link
 from xmuc.s2s.resolve import NoService, Target
 
@@ -59,13 +61,27 @@ class FakeManager:
     def __init__(self, s2s: str = "") -> None:
         self.config = parseConfig(
             "[s2s]\nqueue_max = 3\nqueue_expiry = 30\nidle_timeout = 100\n"
-            "connect_timeout = 10\n" + s2s
+            "connect_timeout = 10\n" + ("" if "keepalive" in s2s else "keepalive = 0\n") + s2s
         )
         self.clock = task.Clock()
         self.router = FakeRouter()
         self.resolver = FakeResolver()
         self.events: list[Any] = []
         self.connections: list[tuple[defer.Deferred, Any]] = []
+        self.random = random.Random(1)
+        #: What the manager's lastHeard answers (incoming streams).
+        self.heard = 0.0
+        #: Where the node's own requests go (a link's send, set by a test).
+        self.route: Any = lambda iq: None
+        self.iqRequests = IQRequests(lambda iq: self.route(iq), "a.test", self.clock,
+                                     lambda: "id%d" % len(self.iqRequests.pending),
+                                     lambda domain: domain == "a.test")
+
+    def requestIQ(self, iq: Any, timeout: float) -> defer.Deferred:
+        return self.iqRequests.request(iq, timeout)
+
+    def lastHeard(self, remote: str) -> float:
+        return self.heard
 
     def emit(self, event: Any) -> None:
         self.events.append(event)
@@ -119,7 +135,7 @@ class LinkTests(unittest.TestCase):
         """
         When no connection can be made, every queued stanza goes back with
         remote-server-not-found, LinkDown says why, and the next stanza
-        tries again.
+        tries again once the back-off is over.
         """
         self.link.send(message(1))
         self.link.send(message(2))
@@ -133,6 +149,8 @@ class LinkTests(unittest.TestCase):
         self.assertEqual([type(e) for e in self.manager.events], [Bounced, Bounced, LinkDown])
         self.assertIn("refused", self.manager.events[-1].reason)
         self.link.send(message(3))
+        self.assertEqual(self.link.state, "backoff")
+        self.manager.clock.advance(1)
         self.assertEqual(self.link.state, "connecting")
         self.assertEqual(len(self.manager.connections), 2)
 
@@ -309,12 +327,28 @@ class LinkTests(unittest.TestCase):
         self.assertEqual(results, [None])
         self.assertEqual(self.link.pendingVerifications, 0)
 
+    def test_closeWhileConnecting(self) -> None:
+        """
+        Closing a link (the node stops) while its TCP connection is still
+        being made cancels the attempt: the close completes at once, the
+        queued stanza bounces, and nothing is written to a transport that
+        does not exist yet.
+        """
+        self.link.send(message(1))
+        connecting, stream = self.manager.connections[-1]
+        done = self.link.close()
+        self.assertTrue(done.called)
+        self.assertTrue(connecting.called)
+        self.assertEqual(self.link.state, "down")
+        self.assertEqual(self.manager.router.bounces, [("m1", "remote-server-not-found")])
+        self.assertIsNone(stream.transport)
+
     def test_illegalTransition(self) -> None:
         """
-        The transition table refuses a move it does not list.
+        The transition table refuses an event the state does not list.
         """
-        self.assertRaises(IllegalTransition, checkTransition, "idle", "up")
-        checkTransition("connecting", "up")
+        self.assertRaises(IllegalTransition, transition, "idle", "authenticated")
+        self.assertEqual(transition("connecting", "authenticated"), "up")
 
 
 class _Resolver:

@@ -199,10 +199,11 @@ class PartitionTests(RoomMixin, unittest.TestCase):
     def test_dropLosesStanzas(self) -> None:
         """
         A partition that drops (a dead route; the TCP connections stay
-        open) stops the stanzas without a word to anyone: the link stays
-        up, nothing bounces. After heal() new stanzas flow again over the
-        same streams, and those sent meanwhile are lost for good: that is
-        what the link layer does today (issue 10).
+        open) stops the stanzas without a word to anyone until the link's
+        keepalive finds the route dead (test_dropNoticedByKeepalive): a
+        partition healed sooner goes unnoticed, the link stays up, nothing
+        bounces. After heal() new stanzas flow again over the same
+        streams, and those sent meanwhile are lost for good.
         """
         net = FakeNetwork(("a.test", "b.test"), seed=5)
         events = watchLinks(net, "a.test")
@@ -223,27 +224,36 @@ class PartitionTests(RoomMixin, unittest.TestCase):
         self.assertEqual(events, [LinkUp("a.test", "b.test")])
         self.assertEqual(len([e for e in net.events if e[1] == "dropped"]), 3)
 
-    def test_dropNoticedOnlyByIdleClose(self) -> None:
+    def test_dropNoticedByKeepalive(self) -> None:
         """
-        Today nothing notices a dead route while stanzas keep going: the
-        link stays up and every stanza is lost without a bounce. Only a
-        quiet time of idle_timeout closes the link; the next stanza then
-        tries to reconnect, hangs, and bounces remote-server-timeout.
+        A dead route is noticed by the link's keepalive (issue 10): the
+        link that carried stanzas since it last heard from the peer pings
+        it after keepalive seconds of silence, and with no answer within
+        keepalive seconds more it is dead (LinkDown, no answer to
+        keepalive, remote-server-timeout) within twice keepalive of the
+        last byte heard. What was sent into the dead route before is lost
+        (TCP still looked open); what is sent after goes to a new
+        connection, which hangs, and bounces remote-server-timeout.
         """
-        net = FakeNetwork(("a.test", "b.test"), s2s="idle_timeout = 100\nconnect_timeout = 5\n")
+        net = FakeNetwork(("a.test", "b.test"),
+                          s2s="idle_timeout = 600\nconnect_timeout = 5\nkeepalive = 30\n")
+        events = watchLinks(net, "a.test")
         alice, bob = net.login("alice@a.test"), net.login("bob@b.test")
         alice.send(chat("bob@b.test/res", "m0"))
         net.flush()
+        start = net.clock.seconds()
         net.partition(["a.test"], ["b.test"], mode="drop")
-        for n in range(1, 10):
-            alice.send(chat("bob@b.test/res", f"m{n}"))
-            net.advance(50)
+        alice.send(chat("bob@b.test/res", "m1"))
+        net.advance(59)
         self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
+        net.advance(2)
+        down = [e for e in events if isinstance(e, LinkDown)]
+        self.assertEqual(down, [LinkDown("a.test", "b.test", "no answer to keepalive",
+                                         "remote-server-timeout", established=True)])
+        self.assertLessEqual(net.clock.seconds() - start, 2 * 30 + 1)
         self.assertEqual(alice.received(), [])
-        net.advance(100)
-        self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "idle")
         alice.send(chat("bob@b.test/res", "retry"))
-        net.advance(6)
+        net.advance(10)
         [error] = alice.received()
         self.assertEqual(errorOf(error)[0], "remote-server-timeout")
         self.assertEqual(bodies(bob.received()), ["m0"])
@@ -302,7 +312,8 @@ class PartitionTests(RoomMixin, unittest.TestCase):
         net.partition(["a.test"], ["b.test"], mode="reset")
         net.flush()
         self.assertIn(
-            LinkDown("muc.a.test", "b.test", "connection lost", "remote-server-not-found"), events)
+            LinkDown("muc.a.test", "b.test", "connection lost", "remote-server-not-found",
+                     established=True), events)
         alice.send(f"<message to='{ROOM}' type='groupchat'><body>anyone?</body></message>")
         net.flush()
         self.assertEqual(bodies(alice.received()), ["anyone?"])
@@ -441,7 +452,8 @@ class CrashTests(RoomMixin, unittest.TestCase):
     def test_poweredOffWhileLinked(self) -> None:
         """
         A linked node that goes off (no reset reaches the peer): the peer's
-        link stays up and what it sends vanishes, as on a dead route.
+        link stays up and what it sends vanishes, as on a dead route, until
+        its keepalive (60 s by default) finds it dead within twice that.
         """
         net = FakeNetwork(("a.test", "b.test"))
         events = watchLinks(net, "a.test")
@@ -454,6 +466,9 @@ class CrashTests(RoomMixin, unittest.TestCase):
         self.assertEqual(net.node("a.test").s2s.linkState("b.test"), "up")
         self.assertEqual(events, [LinkUp("a.test", "b.test")])
         self.assertEqual((alice.received(), bodies(bob.received())), ([], ["m0"]))
+        net.advance(120)
+        self.assertEqual(events[1:], [LinkDown("a.test", "b.test", "no answer to keepalive",
+                                               "remote-server-timeout", established=True)])
 
     def test_gracefulStop(self) -> None:
         """
@@ -470,7 +485,7 @@ class CrashTests(RoomMixin, unittest.TestCase):
         gone = [s for s in bob.received() if s.name == "presence"]
         self.assertIn(332, set().union(*map(statusCodes, gone)))
         self.assertEqual(events[1:], [LinkDown("b.test", "muc.a.test", "connection lost",
-                                               "remote-server-not-found")])
+                                               "remote-server-not-found", established=True)])
         self.assertEqual(net.node("b.test").s2s.linkState("muc.a.test"), "down")
         self.assertEqual([e for e in net.events if e[1] == "rst"], [])
 

@@ -1,11 +1,13 @@
-# -*- test-case-name: tests.s2s.test_manager -*-
+# -*- test-case-name: tests.s2s.test_link,tests.s2s.test_linkhealth -*-
 """
 Federation: the router's sink for remote domains, and the registry of
 links and incoming streams.
 
 Other parts of the node watch links through L{S2SManager.watch} (events
-from L{xmuc.core.links}) and ask a link's state with
-L{S2SManager.linkState}.
+from L{xmuc.core.links}), ask a link's state with L{S2SManager.linkState},
+and keep a link up (made now, retried after every failure, pinged when
+quiet, never closed as idle) with L{S2SManager.keepUp} until they release
+it: the DMUC primary does so for the links to its replicas.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class S2SManager:
         self.domain = node.domain
         self.router = node.router
         self.clock = node.clock
+        self.random = node.random
         self.reactor = reactor
         self.tls = tls
         self.verifier = verifier
@@ -164,6 +167,37 @@ class S2SManager:
                     watcher(event)
                 except Exception:
                     self.log.failure("Link watcher failed on {event}", event=event)
+
+    def keepUp(self, remote: str, local: str | None = None) -> Callable[[], None]:
+        """
+        Keep the link from C{local} (the node's domain by default) to
+        C{remote} up until the returned function is called
+        (L{Link.keepUp}). Its events reach the watchers as usual; the link
+        is not forgotten by the sweep meanwhile.
+
+        @return: the release.
+        """
+        return self.link(local or self.domain, remote).keepUp()
+
+    def lastHeard(self, remote: str) -> float:
+        """
+        When an incoming stream that C{remote} authenticated on last
+        received a byte (0 when none is open): the links' keepalive asks,
+        once per C{keepalive} seconds at most, never per stanza.
+        """
+        heard = 0.0
+        for stream in self.incoming:
+            if remote in stream.authenticated and stream.lastActivity > heard:
+                heard = stream.lastActivity
+        return heard
+
+    def requestIQ(self, iq: domish.Element, timeout: float) -> defer.Deferred:
+        """
+        Send a request of the node's own and wait for its answer
+        (L{xmuc.iqrequests.IQRequests.request}): the links' keepalive
+        pings.
+        """
+        return self.node.iqRequests.request(iq, timeout)
 
     def linkState(self, remote: str, local: str | None = None) -> str:
         """
