@@ -551,3 +551,55 @@ class LoadTests(unittest.TestCase):
             f.write(b"[node]\ndomain = \xff\n")
         e = self.assertRaises(ConfigError, loadConfig, path)
         self.assertEqual(str(e), f"{path}: not UTF-8 text")
+
+
+class DMUCConfigTests(unittest.TestCase):
+    """
+    The [dmuc] section.
+    """
+
+    def assertError(self, text: str, *parts: str) -> None:
+        with self.assertRaises(ConfigError) as caught:
+            parseConfig(text)
+        for part in parts:
+            self.assertIn(part, str(caught.exception))
+
+    def test_everyOption(self) -> None:
+        """
+        Every [dmuc] option is read; off by default, the replica is
+        dmuc@<domain> unless named.
+        """
+        self.assertFalse(parseConfig("").dmuc.enabled)
+        self.assertEqual(parseConfig("").dmuc.replicaJid("localhost"), "dmuc@localhost")
+        config = parseConfig("[node]\ndomain = b.example\n[dmuc]\nenabled = true\n"
+                             "replica = mirror@b.example\nmirror = muc.a.example muc.c.example\n"
+                             "accept = c.example\nkeepalive = 30\nhistory_size = 5\n"
+                             "disco_timeout = 2.5\nattach_timeout = 3\n")
+        dmuc = config.dmuc
+        self.assertEqual((dmuc.enabled, dmuc.replicaJid("b.example"), dmuc.mirror, dmuc.accept,
+                          dmuc.keepalive, dmuc.history_size, dmuc.disco_timeout,
+                          dmuc.attach_timeout),
+                         (True, "mirror@b.example", ("muc.a.example", "muc.c.example"),
+                          ("c.example",), 30, 5, 2.5, 3.0))
+
+    def test_badReplica(self) -> None:
+        """
+        The replica is a bare JID with a local part on the node's domain.
+        """
+        for replica in ("b.example", "dmuc@other.example", "dmuc@localhost/r", "a b@localhost"):
+            self.assertError(f"[dmuc]\nreplica = {replica}\n", "[dmuc] replica")
+
+    def test_badLists(self) -> None:
+        """
+        mirror and accept list prepared domains.
+        """
+        self.assertError("[dmuc]\nmirror = exa@mple\n", "[dmuc] mirror")
+        self.assertError("[dmuc]\naccept = Example.ORG\n", "[dmuc] accept", "'example.org'")
+
+    def test_badNumbers(self) -> None:
+        """
+        keepalive is at least 1, the timeouts more than 0.
+        """
+        self.assertError("[dmuc]\nkeepalive = 0\n", "[dmuc] keepalive")
+        self.assertError("[dmuc]\ndisco_timeout = 0\n", "[dmuc] disco_timeout")
+        self.assertError("[dmuc]\nattach_timeout = 0\n", "[dmuc] attach_timeout")

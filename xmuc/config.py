@@ -269,6 +269,31 @@ class MUCSection:
 
 
 @dataclass(frozen=True)
+class DMUCSection:
+    """
+    [dmuc]: distributed rooms (docs/dmuc-decisions.md): this node's rooms
+    reach the users of other xmuc nodes through those nodes' replicas, and
+    this node's replica mirrors other nodes' rooms for its own users. Off
+    by default: links that break and node restarts are not handled yet.
+    """
+
+    enabled: bool = False
+    replica: str = ""
+    mirror: tuple[str, ...] = ()
+    accept: tuple[str, ...] = ()
+    keepalive: int = 60
+    history_size: int = 100
+    disco_timeout: float = 5.0
+    attach_timeout: float = 10.0
+
+    def replicaJid(self, domain: str) -> str:
+        """
+        The replica's JID: C{replica}, or C{dmuc@<domain>}.
+        """
+        return self.replica or f"dmuc@{domain}"
+
+
+@dataclass(frozen=True)
 class Config:
     """
     The whole configuration of a node.
@@ -291,6 +316,7 @@ class Config:
     #: [component:HOST] sections.
     componentSecrets: dict[str, ComponentSection] = field(default_factory=dict)
     muc: MUCSection = field(default_factory=MUCSection)
+    dmuc: DMUCSection = field(default_factory=DMUCSection)
     baseDir: str = "."
 
     def peerPolicy(self, domain: str) -> PeerSection:
@@ -357,6 +383,7 @@ _SECTIONS: dict[str, type] = {
     "s2s": S2SSection,
     "components": ComponentsSection,
     "muc": MUCSection,
+    "dmuc": DMUCSection,
 }
 
 #: Sections named C{prefix:NAME}, one per peer or component.
@@ -436,6 +463,7 @@ def _validate(config: Config) -> None:
         if not component.secret:
             raise ConfigError(f"[component:{host}] secret: must be set")
     _validateMUC(config)
+    _validateDMUC(config)
     for admin in config.services.admins:
         try:
             parsed = prepJID(admin)
@@ -543,6 +571,30 @@ def _validateMUC(config: Config) -> None:
         raise ConfigError(f"[muc] creation: {muc.creation!r} is not anyone, local or admins")
     if muc.flood_rate and muc.flood_burst < 1:
         raise ConfigError("[muc] flood_burst: must be at least 1 when flood_rate is set")
+
+
+def _validateDMUC(config: Config) -> None:
+    dmuc = config.dmuc
+    replica = dmuc.replicaJid(config.node.domain)
+    try:
+        parsed = prepJID(replica)
+    except InvalidJID as e:
+        raise ConfigError(f"[dmuc] replica: {e}")
+    if parsed.user is None or parsed.resource is not None \
+            or parsed.host != config.node.domain:
+        raise ConfigError(f"[dmuc] replica: {replica!r} is not a bare JID on {config.node.domain}")
+    for key in ("mirror", "accept"):
+        for domain in getattr(dmuc, key):
+            try:
+                if prepDomain(domain) != domain:
+                    raise InvalidJID(f"write it as {prepDomain(domain)!r}")
+            except InvalidJID as e:
+                raise ConfigError(f"[dmuc] {key}: {domain!r}: {e}")
+    if dmuc.keepalive < 1:
+        raise ConfigError("[dmuc] keepalive: must be at least 1")
+    for key in ("disco_timeout", "attach_timeout"):
+        if not getattr(dmuc, key):
+            raise ConfigError(f"[dmuc] {key}: must be more than 0")
 
 
 def parseConfig(text: str, baseDir: str = ".") -> Config:

@@ -70,6 +70,7 @@ FEATURES = (
     "xmuc.im.register",
     "xmuc.im.adhoc",
     "xmuc.glue.muc",
+    "xmuc.glue.dmuc",
 )
 
 

@@ -82,6 +82,9 @@ def federate(node: Node, s2s: S2SManager) -> None:
     muc = node.modules.get("muc")
     if muc is not None:
         s2s.watch(muc.linkEvent)
+    dmuc = node.modules.get("dmuc")
+    if dmuc is not None and dmuc.primary is not None:
+        s2s.watch(dmuc.primary.linkEvent)
 
 
 class NodeService(service.MultiService):

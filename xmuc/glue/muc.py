@@ -32,6 +32,7 @@ and creates nothing.
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 from typing import Any, Callable
@@ -98,6 +99,10 @@ class MUCComponent:
     The router's sink for the MUC service's domain.
 
     @ivar service: the engine.
+    @ivar engine: what each turn hands its input to (C{handle},
+        C{timerFired}, C{linkUp}, C{shutdown}): the service itself, or a
+        L{xmuc.dmuc.primary.Primary} in front of it, which rewrites its
+        effects for replicas (L{xmuc.glue.dmuc}).
     @ivar timers: the engine's running timers, by key.
     """
 
@@ -111,8 +116,12 @@ class MUCComponent:
         self.host = node.config.mucHost
         self.archiveSize = node.config.muc.archive_size
         self._sinceTrim: dict[str, int] = {}
-        self.service = MUCService(settingsFrom(node.config), node.random,
+        # The rooms' own Random, split off the node's: their ids and salts
+        # do not depend on what else the node draws (IQ ids, DMUC epochs).
+        self.service = MUCService(settingsFrom(node.config),
+                                  random.Random(node.random.getrandbits(64)),
                                   state=ServiceState.LOADING)
+        self.engine: Any = self.service
         self.timers: dict[tuple[str, ...], Any] = {}
         self.loadQueue = node.config.muc.load_queue
         # Stanzas parked until the rooms load, each with its handler bound
@@ -197,7 +206,7 @@ class MUCComponent:
     def _handle(self, stanza: domish.Element, to: JID) -> None:
         def turn(now: float) -> list[Any]:
             event = parseStanza(stanza, to)
-            return [] if event is None else self.service.handle(event, now)
+            return [] if event is None else self.engine.handle(event, now)
 
         self._turn(turn, stanza, to.full())
 
@@ -286,7 +295,7 @@ class MUCComponent:
     def _fire(self, key: tuple[str, ...]) -> None:
         self.timers.pop(key, None)
         try:
-            done = self.service.timerFired(key, self.clock.seconds())
+            done = self.engine.timerFired(key, self.clock.seconds())
         except Exception:
             self.log.failure("Timer {key} failed", key=key)
             return
@@ -350,7 +359,7 @@ class MUCComponent:
         that comes up again keeps its server's occupants in their rooms.
         """
         if isinstance(event, LinkUp) and event.local == self.host:
-            self.run(self.service.linkUp(event.remote, self.clock.seconds()))
+            self.run(self.engine.linkUp(event.remote, self.clock.seconds()))
 
     def stop(self) -> None:
         """
@@ -359,7 +368,7 @@ class MUCComponent:
         rooms to load are answered service-unavailable.
         """
         if self._ready:
-            self.run(self.service.shutdown(self.clock.seconds()))
+            self.run(self.engine.shutdown(self.clock.seconds()))
         waiting, self._waiting = self._waiting, []
         for handle, stanza, to in waiting:
             self._refuse(stanza, StanzaError("service-unavailable", "wait", SERVICE_LOADING))

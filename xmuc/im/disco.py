@@ -58,6 +58,9 @@ class Disco:
     def __init__(self, node: Any) -> None:
         self.node = node
         self._nodes: dict[str, NodeHandlers] = {}
+        #: What else the domain's disco#info lists after its features
+        #: (XEP-0128 forms: the DMUC replica's, L{xmuc.glue.dmuc}).
+        self.serverExtensions: list[Any] = []
 
     def addNode(
         self,
@@ -86,6 +89,7 @@ class Disco:
             DiscoIdentity("server", "im", "xmuc")
         ]
         entries.extend(DiscoFeature(f) for f in sorted(self.node.serverFeatures))
+        entries.extend(self.serverExtensions)
         return _infoElement("", entries)
 
     def serverItems(self, iq: domish.Element, sender: JID, session: Any) -> Any:

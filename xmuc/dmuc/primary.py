@@ -1,0 +1,474 @@
+# -*- test-case-name: tests.dmuc.test_engines -*-
+"""
+The primary side of distributed rooms (design sections 2 to 4 and 7) for
+one MUC service: the room engine (L{xmuc.muc.service.MUCService}) decides
+everything, and L{Primary} rewrites the effects it returns for the
+occupants of domains that have a replica attached.
+
+The seam is a post-processing step of the room engine's effects, so
+L{xmuc.muc} knows nothing of replicas: every L{Broadcast} names its
+recipients by real JID, its broadcast number C{seq}, its C{part} and its
+L{Kind}, and a L{Deliver} its one recipient and L{Kind}. For each
+attached domain the recipients on that domain are taken out of those
+effects and the broadcast goes once to its replica instead (one
+L{Send} to C{dmuc@B}, with the marker of L{xmuc.dmuc.marker}):
+
+  - a message: the stanza, marked with the replica's next C{seq} and the
+    room's C{<delay/>};
+  - a presence change of an occupant: one variant (L{_variant}): with
+    the real JID when the replica has an occupant who may see it (or the
+    occupant is the replica's own), without otherwise; the copy carries
+    status 110 only when it is for the occupant's own sessions alone (an
+    occupant whose presence the others on that domain do not get, or each
+    occupant's last presence of a destruction);
+  - an entrant of that domain: one presence, its own (with 110 and its
+    status codes), marked C{<enter jid/>} with its C{<history/>} request;
+    the join sequence the room computed for it is dropped, since the
+    replica computes the same from its copy of the room;
+  - a session of that domain leaving: its copy is marked C{<leave jid/>}.
+
+1:1 stanzas (L{Send}: errors, private messages, IQ answers) go to the
+real JID as they are. Local occupants and those of domains without a
+replica (discovery said no, the attach failed, policy) are served as the
+room engine says.
+
+The first entrant of a capable domain attaches it (L{Attachment}): an IQ
+C{<attach>} with the room's bans on that domain, then a snapshot (one
+presence per other occupant, the history, the subject); until the result
+comes, that domain's stanzas wait, each with its classic form, so that a
+refused attach serves the domain classically with nothing lost. The last
+occupant of the domain leaving, or the room ending, detaches it.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from typing import Any, Callable
+
+from twisted.words.protocols.jabber.jid import JID
+
+from xmuc.core.errors import Forbidden
+from xmuc.dmuc.attachment import (
+    AttachState,
+    Attachment,
+    RoomLinks,
+    anonymityOf,
+    attachRequest,
+    outcastsOf,
+    request,
+    snapshot,
+)
+from xmuc.dmuc.rewrite import (
+    ATTACH_TIMER,
+    attachTimer,
+    groups,
+    leaving,
+    roomOf,
+    split,
+    through,
+    variant,
+)
+from xmuc.dmuc.marker import Delay
+from xmuc.dmuc.wire import Detach, Outcasts
+from xmuc.muc import events as ev
+from xmuc.muc.effects import Broadcast, CancelTimer, Deliver, Send, StartTimer
+from xmuc.muc.model import Role
+from xmuc.muc.room import Room
+from xmuc.muc.service import MUCService
+from xmuc.muc.view import Kind
+
+
+class Primary:
+    """
+    The distributed side of one MUC service.
+
+    @ivar replicas: the replica JID of each domain discovery found
+        capable (L{replicaFound}).
+    """
+
+    def __init__(self, service: MUCService, random: _random.Random, keepalive: int = 60,
+                 accepts: Callable[[str], bool] = lambda domain: True,
+                 attachTimeout: float = 10.0) -> None:
+        """
+        @param random: for epochs and IQ ids; not the service's own, so
+            the room's ids do not depend on whether replicas are used.
+        @param accepts: whether this service's rooms use a domain's
+            replica (policy; all by default).
+        @param attachTimeout: seconds an attach may stay unanswered; then
+            the domain is served classically, as after an error.
+        """
+        self.attachTimeout = attachTimeout
+        self.service = service
+        self.random = random
+        self.keepalive = keepalive
+        self.accepts = accepts
+        self.replicas: dict[str, JID] = {}
+        self._replicaJids: dict[str, str] = {}
+        self.rooms: dict[str, RoomLinks] = {}
+        # Changes whenever a session starts or stops being served by a
+        # replica, or an attachment comes or goes (L{_split}'s memo).
+        self._version = 0
+        self._splits: dict[int, tuple[Any, ...]] = {}
+
+    def replicaFound(self, domain: str, replica: JID | None) -> None:
+        """
+        Discovery decided C{domain}: its replica JID, or L{None} for none.
+        """
+        old = self.replicas.pop(domain, None)
+        if old is not None:
+            self._replicaJids.pop(old.full(), None)
+        if replica is not None and replica.host == domain and self.accepts(domain):
+            self.replicas[domain] = replica
+            self._replicaJids[replica.full()] = domain
+
+    def attachment(self, room: str, domain: str) -> Attachment | None:
+        links = self.rooms.get(room)
+        return None if links is None else links.attached.get(domain)
+
+    # Input
+
+    def handle(self, event: Any, now: float) -> list[Any]:
+        """
+        Handle one parsed input (L{xmuc.muc.parse}) and return the effects.
+
+        @raise Forbidden: for anything but an answer from a replica JID
+            (nothing a replica sends changes the room: section 7).
+        """
+        domain = self._replicaJids.get(event.sender.full())
+        if domain is not None:
+            return self._fromReplica(domain, event, now)
+        name = event.to.user
+        links = self.rooms.get(name)
+        joining = (isinstance(event, ev.PresenceIn) and event.available
+                   and event.sender.host in self.replicas)
+        before = self.service.rooms.get(name)
+        wasIn = before is not None and before.occupantOf(event.sender) is not None
+        done = self.service.handle(event, now)
+        if links is None and not joining:
+            return done
+        room = self.service.rooms.get(name) or before
+        if room is None:
+            return done
+        entrantJid = event.sender if joining and not wasIn and \
+            room.occupantOf(event.sender) is not None else None
+        return self._rewrite(room, done, now, event, entrantJid)
+
+    def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
+        """
+        L{MUCService.timerFired}, its effects rewritten; an attach that
+        timed out serves its domain classically.
+        """
+        if len(key) == 3 and key[1] == ATTACH_TIMER:
+            attachment = self.attachment(key[0], key[2])
+            if attachment is None or attachment.state is not AttachState.ATTACHING:
+                return []
+            return self._attachAnswered(key[0], attachment, False)
+        rooms = dict(self.service.rooms)
+        return self.carry(rooms, self.service.timerFired(key, now), now)
+
+    def linkUp(self, host: str, now: float) -> list[Any]:
+        """
+        L{MUCService.linkUp}, its effects rewritten.
+        """
+        rooms = dict(self.service.rooms)
+        return self.carry(rooms, self.service.linkUp(host, now), now)
+
+    def shutdown(self, now: float) -> list[Any]:
+        """
+        The service stops (status 332 to everyone): the copies for
+        replicas, then their detaches.
+        """
+        rooms = dict(self.service.rooms)
+        return self.carry(rooms, self.service.shutdown(now), now)
+
+    def carry(self, rooms: dict[str, Room], done: list[Any], now: float) -> list[Any]:
+        """
+        Rewrite effects the service returned outside a stanza's turn (a
+        timer, a link coming up, shutdown), room by room; C{rooms} are the
+        service's rooms before (so that those that ended are found).
+        """
+        if not self.rooms:
+            return done
+        byRoom: dict[str, list[Any]] = {}
+        out: list[Any] = []
+        for effect in done:
+            name = roomOf(effect)
+            if name in rooms and name in self.rooms:
+                byRoom.setdefault(name, []).append(effect)
+            else:
+                out.append(effect)
+        for name, effects in byRoom.items():
+            out.extend(self._rewrite(rooms[name], effects, now))
+        return out
+
+    # Rewriting the room's effects
+
+    def _rewrite(self, room: Room, done: list[Any], now: float, event: Any = None,
+                 entrantJid: JID | None = None) -> list[Any]:
+        links = self.rooms.get(room.name)
+        out: list[Any] = []
+        if entrantJid is not None:
+            links = self._attachFor(room, entrantJid, links, out)
+        if links is None or not links.attached:
+            if links is not None and self.service.rooms.get(room.name) is not room:
+                del self.rooms[room.name]  # only classic domains were left
+            return done
+        attached = links.attached
+        seen: set[JID] = set()
+        for group in groups(done):
+            first = group[0]
+            if isinstance(first, Broadcast):
+                out.extend(self._broadcast(room, attached, group, now, event, entrantJid,
+                                           seen))
+            elif isinstance(first, Deliver) and through(attached, first.recipient, entrantJid):
+                seen.add(first.recipient)
+                out.extend(self._deliver(room, attached[first.recipient.host], first,
+                                         event, entrantJid))
+            else:
+                out.extend(group)
+        out.extend(self._settle(room, links, seen, event))
+        return out
+
+    def _broadcast(self, room: Room, attached: dict[str, Attachment], group: list[Broadcast],
+                   now: float, event: Any, entrantJid: JID | None,
+                   seen: set[JID]) -> list[Any]:
+        out: list[Any] = []
+        mine: dict[str, list[tuple[Broadcast, list[JID]]]] = {}
+        for part in group:
+            classic, through = self._split(attached, part.recipients, entrantJid)
+            if not through:
+                out.append(part)
+                continue
+            presence = part.stanza.name == "presence"
+            for domain, recipients in through.items():
+                if presence:
+                    # Only presences come and go with sessions (L{_settle}).
+                    seen.update(recipients)
+                mine.setdefault(domain, []).append((part, recipients))
+            if classic:
+                out.append(Broadcast(part.seq, part.stanza, classic, part.kind, part.part))
+        for domain, parts in mine.items():
+            attachment = attached[domain]
+            copies = self._copies(room, attachment, parts, now, event, entrantJid)
+            out.extend(attachment.through([
+                Broadcast(p.seq, p.stanza, tuple(r), p.kind, p.part) for p, r in parts],
+                copies))
+        return out
+
+    def _split(self, attached: dict[str, Attachment], recipients: tuple[JID, ...],
+               entrantJid: JID | None) -> tuple[tuple[JID, ...], dict[str, list[JID]]]:
+        """
+        A broadcast's recipients served classically, and by domain those
+        served through its replica (L{_through}). The room hands every
+        message the same recipient tuple until its roster changes, so the
+        answer is kept for that tuple while the attachments' sessions stay
+        as they are: a message costs the rewrite nothing per recipient.
+        """
+        key = id(recipients)
+        cached = self._splits.get(key)
+        if cached is not None and cached[0] is recipients and cached[1] == self._version \
+                and entrantJid is None:
+            return cached[2], cached[3]
+        result = split(attached, recipients, entrantJid)
+        if entrantJid is None:
+            if len(self._splits) >= 64:
+                self._splits.clear()
+            self._splits[key] = (recipients, self._version, *result)
+        return result
+
+    def _copies(self, room: Room, attachment: Attachment,
+                parts: list[tuple[Broadcast, list[JID]]], now: float, event: Any,
+                entrantJid: JID | None) -> list[Send]:
+        first = parts[0][0]
+        if first.stanza.name == "message":
+            delay = Delay(now, room.jid)
+            return [attachment.mark(p.stanza, delay=delay) for p, _ in parts]
+        own = [(p, r) for p, r in parts if p.kind is Kind.SELF_PRESENCE]
+        if entrantJid is not None and entrantJid.host == attachment.domain and \
+                any(entrantJid in r for _, r in own):
+            return self._enter(room, attachment, own[0][0].stanza, entrantJid, event)
+        if len(own) > 1 or (own and len(own) == len(parts)):
+            # Only the occupants' own sessions get this broadcast from
+            # this replica (a destruction: each its own presence).
+            return [attachment.mark(p.stanza, **leaving(event, r)) for p, r in own]
+        copy, blind = variant(parts, own)
+        if blind and not room.config.nonAnonymous:
+            attachment.blind = True
+        return [attachment.mark(copy, **leaving(event, [r for _, rs in own for r in rs]))]
+
+    def _enter(self, room: Room, attachment: Attachment, own: Any, entrantJid: JID,
+               event: Any) -> list[Send]:
+        """
+        The enter copy (design section 3), after a fresh snapshot when a
+        moderator enters a replica whose copy of the room lacks real JIDs.
+        """
+        occupant = room.occupantOf(entrantJid)
+        sends: list[Send] = []
+        if occupant is not None:
+            attachment.entered[occupant.nick] = entrantJid
+            if attachment.blind and occupant.role is Role.MODERATOR:
+                sends.extend(self._refresh(room, attachment, occupant.nick, True))
+        history = event.join.history if isinstance(event, ev.PresenceIn) and event.join else None
+        sends.append(attachment.mark(own, enter=entrantJid, history=history))
+        return sends
+
+    def _deliver(self, room: Room, attachment: Attachment, effect: Deliver,
+                 event: Any, entrantJid: JID | None) -> list[Any]:
+        """
+        A stanza the room sends one session of an attached domain: the
+        join sequence of an entrant (the replica makes its own: only the
+        entrant's own presence goes, as the enter copy, when the entrant
+        shares an occupant's nickname) or a session's own leave.
+        """
+        if effect.recipient == entrantJid:
+            copies = (self._enter(room, attachment, effect.stanza, entrantJid, event)
+                      if effect.kind is Kind.SELF_PRESENCE else [])
+            return attachment.through([effect], copies)
+        if effect.kind is Kind.SELF_PRESENCE:
+            return attachment.through([effect], [
+                attachment.mark(effect.stanza, leave=effect.recipient)])
+        return [effect]
+
+    # Attach, outcasts, detach
+
+    def _attachFor(self, room: Room, entrantJid: JID, links: RoomLinks | None,
+                   out: list[Any]) -> RoomLinks | None:
+        """
+        Attach the entrant's domain when it has a replica and is neither
+        attached nor served classically here: the C{<attach>} goes out at
+        once (into C{out}), the snapshot waits for its answer.
+        """
+        domain = entrantJid.host
+        replica = self.replicas.get(domain)
+        if replica is None or (links is not None and (
+                domain in links.attached or domain in links.classic)):
+            return links
+        if links is None:
+            links = self.rooms[room.name] = RoomLinks("%032x" % self.random.getrandbits(128))
+        attachment = Attachment(replica, domain, self._id(), anonymityOf(room),
+                                room.config.historyLength, outcasts=outcastsOf(room, domain))
+        links.attached[domain] = attachment
+        occupant = room.occupantOf(entrantJid)
+        moderator = occupant is not None and occupant.role is Role.MODERATOR
+        out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
+        out.append(StartTimer(attachTimer(room.name, domain), self.attachTimeout))
+        attachment.waiting.append(([], snapshot(
+            room, attachment, occupant.nick if occupant else "", moderator)))
+        return links
+
+    def _settle(self, room: Room, links: RoomLinks, seen: set[JID], event: Any) -> list[Any]:
+        """
+        After a turn: the domains' sessions as the room now holds them,
+        detaches where none are left (or the room ended), new ban lists.
+        """
+        out: list[Any] = []
+        live = self.service.rooms.get(room.name) is room
+        for jid in seen:
+            attachment = links.attached.get(jid.host)
+            if attachment is not None:
+                full, before = jid.full(), len(attachment.sessions)
+                if live and room.occupantOf(jid) is not None:
+                    attachment.sessions.add(full)
+                else:
+                    attachment.sessions.discard(full)
+                    for nick in [n for n, j in attachment.entered.items() if j == jid]:
+                        del attachment.entered[nick]
+                if len(attachment.sessions) != before:
+                    self._version += 1
+        for domain, attachment in list(links.attached.items()):
+            if not live or not attachment.sessions:
+                out.extend(self._detach(room, links, attachment))
+            elif isinstance(event, ev.AdminSetIn):
+                outcasts = outcastsOf(room, domain)
+                if outcasts != attachment.outcasts:
+                    attachment.outcasts = outcasts
+                    out.extend(attachment.through([], [
+                        request(room, attachment, Outcasts(outcasts), self._id())]))
+            elif isinstance(event, ev.OwnerSetIn) and (
+                    attachment.anonymity is not anonymityOf(room)
+                    or attachment.history != room.config.historyLength):
+                # The replica shows real JIDs and keeps history by what the
+                # attach said: a configuration that changes either attaches
+                # again, with a fresh snapshot.
+                out.extend(attachment.through([], self._refresh(room, attachment, "", any(
+                    o.role is Role.MODERATOR for o in room.occupants.values()
+                    if o.jid.host == domain))))
+        if not links.attached:
+            self.rooms.pop(room.name, None)
+        return out
+
+    def _detach(self, room: Room, links: RoomLinks, attachment: Attachment) -> list[Any]:
+        del links.attached[attachment.domain]
+        self._version += 1
+        if attachment.state is AttachState.ATTACHING:
+            # Nothing reached the replica: what waited goes classically.
+            return [CancelTimer(attachTimer(room.name, attachment.domain)),
+                    *(e for classic, _ in attachment.waiting for e in classic)]
+        return [request(room, attachment, Detach(), self._id())]
+
+    def _refresh(self, room: Room, attachment: Attachment, entrantNick: str,
+                 seeing: bool) -> list[Send]:
+        """
+        A fresh attach and snapshot for an attached replica (its copy lacks
+        real JIDs a moderator entering there must see, or the room's
+        anonymity or history length changed).
+        """
+        links = self.rooms[room.name]
+        return [attachRequest(room, links, attachment, self.keepalive, self._id()),
+                *snapshot(room, attachment, entrantNick, seeing)]
+
+    def _id(self) -> str:
+        return "dmuc-%016x" % self.random.getrandbits(64)
+
+    # What replicas send
+
+    def _fromReplica(self, domain: str, event: Any, now: float) -> list[Any]:
+        """
+        A replica answers an attach (result or error) or refuses an enter
+        (C{<forbidden/>}: the occupant is removed); other answers are
+        dropped, and anything else is refused: a replica never speaks for
+        the room or changes it.
+        """
+        name = event.to.user
+        attachment = self.attachment(name, domain) if name else None
+        if isinstance(event, ev.IQReplyIn):
+            if attachment is not None and attachment.state is AttachState.ATTACHING \
+                    and event.id == attachment.iqId:
+                return self._attachAnswered(name, attachment, event.kind == "result")
+            return []
+        if isinstance(event, ev.ErrorIn):
+            if event.name == "presence" and event.condition == "forbidden" and \
+                    attachment is not None and event.to.resource:
+                return self._refusedEnter(name, attachment, event.to.resource, now)
+            return []
+        raise Forbidden("A replica does not act in the room")
+
+    def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
+        """
+        The attach's answer (or its timeout): the copies that waited go to
+        the replica, or their classic forms to the domain's users.
+        """
+        waiting, attachment.waiting = attachment.waiting, []
+        done: list[Any] = [CancelTimer(attachTimer(name, attachment.domain))]
+        if ok:
+            attachment.transition("attach-result")
+            return done + [e for _, copies in waiting for e in copies]
+        links = self.rooms[name]
+        del links.attached[attachment.domain]
+        self._version += 1
+        links.classic.add(attachment.domain)
+        if not links.attached and not links.classic:
+            self.rooms.pop(name, None)
+        return done + [e for classic, _ in waiting for e in classic]
+
+    def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
+                      now: float) -> list[Any]:
+        session = attachment.entered.pop(nick, None)
+        room = self.service.rooms.get(name)
+        if session is None or session.host != attachment.domain or room is None:
+            return []
+        if room.occupantOf(session) is None:
+            return []
+        leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
+                              nick=nick, available=False)
+        return self.handle(leave, now)
