@@ -1,0 +1,381 @@
+# -*- test-case-name: tests.integration.test_dmuc -*-
+"""
+Distributed rooms over real sockets: xmuc nodes on loopback federating
+with certificates from a test CA (SASL EXTERNAL), slixmpp clients on
+each, every stanza they receive recorded raw.
+
+  - The differential transparency test: one scripted session in a room
+    on a.test, with users of b.test (one of them slixmpp 1.8.3 in a
+    subprocess), run with C{[dmuc]} off (b.test's users served
+    classically) and on (through b.test's replica). Every client receives
+    the same stanzas in the same order, timestamps aside; a room message
+    crosses to b.test once through the replica, once per occupant
+    classically.
+  - A mixed room: three xmuc nodes with C{[dmuc]} on and a Prosody (its
+    user served classically), everyone in one room.
+
+The rooms' randomness (stanza ids, occupant salts) is seeded the same in
+both runs, so that nothing but timestamps needs normalising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from twisted.internet import defer
+from twisted.words.xish import domish
+
+from tests.dmuc.support import canonical
+from tests.integration.recorders import PuppetRecorder, Recorder, _Recording
+from tests.integration.support import asyncTest, startClient, stopClients, wait
+from tests.integration.test_oldclients import oldSlixmppPath
+from tests.s2s.support import FederationTestCase
+from tests.s2s.test_prosody import _ProsodyFederation
+from xmuc.config import parseConfig
+from xmuc.tap import NodeService
+
+MUC_NS = "http://jabber.org/protocol/muc"
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+ON = "[dmuc]\nenabled = true\n"
+POLICY = "require_valid_certificate = true\ndialback = false\n"
+ROOM_SEED = 20261208
+
+
+def reply(id: str) -> Any:
+    return lambda e: e.name == "iq" and e.getAttribute("id") == id
+
+
+def presenceFrom(address: str, kind: str | None = None) -> Any:
+    return lambda e: (e.name == "presence" and e.getAttribute("from") == address
+                      and e.getAttribute("type") == kind)
+
+
+def messageId(id: str) -> Any:
+    return lambda e: e.name == "message" and e.getAttribute("id") == id
+
+
+def hasSubject(e: domish.Element) -> bool:
+    return e.name == "message" and any(
+        getattr(c, "name", None) == "subject" for c in e.elements())
+
+
+def barrierReply(e: domish.Element) -> bool:
+    return e.name == "iq" and (e.getAttribute("id") or "").startswith("bar-")
+
+
+def transcript(recording: _Recording, since: int) -> list[Any]:
+    """
+    What a client received from index C{since} on, comparable (delay
+    stamps normalised), the test's barrier replies left out.
+    """
+    return [canonical(e) for e in recording.stanzas[since:] if not barrierReply(e)]
+
+
+class _DMUCNodes:
+    """
+    Node set-up shared by the tests: C{[dmuc]} on or off, the rooms'
+    randomness seeded, MUC service domains in the host tables, and the
+    stanzas each node receives over s2s counted.
+    """
+
+    dmucOn = False
+    certificates = "ca"
+
+    def configText(self, domain: str) -> str:
+        return super().configText(domain) + (ON if self.dmucOn else "")
+
+    def startNode(self, domain: str) -> defer.Deferred:
+        config = parseConfig(self.configText(domain))
+        service = NodeService(config, self.reactor)
+        service.node.modules["muc"].service.random.seed(ROOM_SEED)
+        self.services[domain] = service
+        self.inbound.setdefault(domain, [])
+
+        def listening(_: Any) -> None:
+            self.s2sPorts[domain] = service.listening["s2s"][0].getHost().port
+            self.hosts[f"muc.{domain}"] = self.s2sPorts[domain]
+            self._refreshHosts()
+            s2s = service.node.s2s
+            inbound = s2s.inbound
+
+            def counted(stanza: domish.Element, to: Any) -> None:
+                self.inbound[domain].append(stanza)
+                inbound(stanza, to)
+
+            s2s.inbound = counted
+
+        return service.startService().addCallback(listening)
+
+    def setUp(self) -> defer.Deferred:
+        self.inbound: dict[str, list[domish.Element]] = {}
+        self.puppets: list[PuppetRecorder] = []
+        self.barriers = itertools.count()
+        return super().setUp()
+
+    async def stopPuppets(self) -> None:
+        for puppet in self.puppets:
+            await puppet.stop()
+        self.puppets = []
+
+    def tearDown(self) -> defer.Deferred:
+        d = defer.Deferred.fromFuture(asyncio.ensure_future(self.stopPuppets()))
+        d.addBoth(lambda _: super(_DMUCNodes, self).tearDown())
+        return d
+
+    async def recorder(self, jid: str, name: str) -> Recorder:
+        """
+        A slixmpp client logged in as C{jid}, recording before it sends
+        its initial presence (with a fixed id, so that runs compare).
+        """
+        recorder = Recorder(await self.client(jid, presence=False), name)
+        mark = recorder.mark()
+        recorder.send("<presence id='initial'/>")
+        await recorder.seen(lambda e: e.name == "presence" and e.getAttribute("id") == "initial",
+                            mark)
+        return recorder
+
+    async def oldRecorder(self, jid: str, name: str) -> PuppetRecorder:
+        """
+        slixmpp 1.8.3 in a subprocess, logged in as C{jid}.
+        """
+        path = oldSlixmppPath()
+        bare = jid.split("/")[0]
+        await self.createUser(bare)
+        domain = bare.split("@")[1]
+        port = self.services[domain].listening["c2s"][0].getHost().port
+        puppet = PuppetRecorder(name)
+        self.puppets.append(puppet)
+        await puppet.start(path, jid, "secret", port, self.ca.path)
+        await puppet.seen(lambda e: e.name == "presence" and e.getAttribute("id") == "initial")
+        return puppet
+
+    async def barrier(self, room: str, everyone: list[_Recording]) -> None:
+        """
+        Each client asks the room's service a question and waits for the
+        answer: it comes over the same links, after whatever the room
+        sent before it (to the client, or to its replica, which passes
+        it on at once).
+        """
+        waits = []
+        for recording in everyone:
+            id = f"bar-{next(self.barriers)}"
+            mark = recording.mark()
+            recording.send(f"<iq type='get' id='{id}' to='{room}'>"
+                           f"<query xmlns='{DISCO_INFO}'/></iq>")
+            waits.append(recording.seen(reply(id), mark))
+        await asyncio.gather(*waits)
+
+    async def restart(self, dmucOn: bool) -> None:
+        """
+        Stop every client and node, and start the nodes again (empty
+        stores) with C{[dmuc]} on or off.
+        """
+        await self.stopPuppets()
+        await stopClients(self.clients)
+        self.clients = []
+        for domain in list(self.services):
+            await wait(self.stopNode(domain))
+        self.dmucOn = dmucOn
+        self.s2sPorts = {}
+        self.inbound = {}
+        await wait(defer.gatherResults([self.startNode(d) for d in self.domains]))
+
+
+def configForm(whois: str) -> str:
+    return ("<x xmlns='jabber:x:data' type='submit'>"
+            "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value>"
+            f"</field><field var='muc#roomconfig_whois'><value>{whois}</value></field></x>")
+
+
+class TransparencyTests(_DMUCNodes, FederationTestCase):
+    """
+    The differential test: owner@a.test owns a room on a.test; of
+    b.test's users boss is an admin (a moderator), bob (slixmpp 1.8.3)
+    and bea are participants.
+    """
+
+    s2sConfig = POLICY
+
+    async def users(self) -> dict[str, _Recording]:
+        return {
+            "owner": await self.recorder("owner@a.test/desk", "owner"),
+            "boss": await self.recorder("boss@b.test/desk", "boss"),
+            "bob": await self.oldRecorder("bob@b.test/old", "bob"),
+            "bea": await self.recorder("bea@b.test/desk", "bea"),
+        }
+
+    async def session(self, room: str, whois: str) -> tuple[dict[str, list[Any]], int]:
+        """
+        The scripted session; returns each client's transcript and the
+        number of copies of one room message that reached b.test.
+        """
+        users = await self.users()
+        owner, boss, bob, bea = (users[n] for n in ("owner", "boss", "bob", "bea"))
+        everyone = list(users.values())
+        start = {name: r.mark() for name, r in users.items()}
+        copies = 0
+
+        async def step(actor: _Recording, xml: str, done: Any) -> None:
+            mark = actor.mark()
+            actor.send(xml)
+            await actor.seen(done, mark)
+            await self.barrier(room, everyone)
+
+        admin = f"<iq type='set' to='{room}' id='%s'><query xmlns='{MUC_NS}#admin'>%s</query></iq>"
+        await step(owner, f"<presence to='{room}/Owner'><x xmlns='{MUC_NS}'/></presence>",
+                   presenceFrom(f"{room}/Owner"))
+        await step(owner, f"<iq type='set' id='c1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
+                          f"{configForm(whois)}</query></iq>", reply("c1"))
+        await step(owner, f"<message type='groupchat' to='{room}' id='h1'><body>before</body>"
+                          "</message>", messageId("h1"))
+        await step(owner, admin % ("a1", "<item affiliation='admin' jid='boss@b.test'/>"),
+                   reply("a1"))
+        await step(bob, f"<presence to='{room}/Bob'><x xmlns='{MUC_NS}'>"
+                        "<history maxstanzas='5'/></x></presence>", hasSubject)
+        await step(boss, f"<presence to='{room}/Boss'><x xmlns='{MUC_NS}'/></presence>",
+                   hasSubject)
+        await step(bea, f"<presence to='{room}/Bea'><x xmlns='{MUC_NS}'>"
+                        "<history maxchars='0'/></x></presence>", hasSubject)
+        await step(bob, f"<message type='groupchat' to='{room}' id='b1'><body>hi</body>"
+                        "</message>", messageId("b1"))
+        mark = len(self.inbound["b.test"])
+        await step(owner, f"<message type='groupchat' to='{room}' id='o1'><body>hello</body>"
+                          "</message>", messageId("o1"))
+        copies = sum(1 for e in self.inbound["b.test"][mark:]
+                     if e.name == "message" and e.getAttribute("id") == "o1")
+        dmuc = self.node("b.test").modules.get("dmuc")
+        self.mirrored = dmuc is not None and room in dmuc.replica.replica.rooms
+        await step(bob, f"<presence to='{room}/Robert'/>", presenceFrom(f"{room}/Robert"))
+        await step(boss, f"<message type='groupchat' to='{room}' id='s1'><subject>Tea</subject>"
+                         "</message>", messageId("s1"))
+        await step(boss, admin % ("r1", "<item nick='Robert' role='visitor'/>"), reply("r1"))
+        await step(owner, admin % ("k1", "<item nick='Bea' role='none'><reason>out</reason>"
+                                         "</item>"), reply("k1"))
+        await step(owner, admin % ("x1", "<item affiliation='outcast' jid='bea@b.test'/>"),
+                   reply("x1"))
+        await step(bea, f"<presence to='{room}/Bea'><x xmlns='{MUC_NS}'/></presence>",
+                   presenceFrom(f"{room}/Bea", "error"))
+        await step(bob, f"<presence type='unavailable' to='{room}/Robert'/>",
+                   presenceFrom(f"{room}/Robert", "unavailable"))
+        await step(owner, f"<iq type='set' id='d1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
+                          "<destroy><reason>done</reason></destroy></query></iq>", reply("d1"))
+        self.assertEqual(bob.version, "1.8.3")
+        return {name: transcript(r, start[name]) for name, r in users.items()}, copies
+
+    async def differential(self, room: str, whois: str) -> None:
+        """
+        The session with DMUC off, then on: the same transcripts, one copy
+        of a message to b.test instead of three; and through b.test's
+        replica indeed.
+        """
+        expected, classicCopies = await self.session(room, whois)
+        self.assertFalse(self.mirrored)
+        await self.restart(True)
+        got, replicaCopies = await self.session(room, whois)
+        self.assertTrue(self.mirrored)
+        for name in expected:
+            self.assertTrue(expected[name], name)
+            for n, (one, other) in enumerate(zip(expected[name], got[name])):
+                self.assertEqual(one, other, f"{name}, stanza {n}")
+            self.assertEqual(len(expected[name]), len(got[name]), name)
+        self.assertEqual((classicCopies, replicaCopies), (3, 1))
+
+    @asyncTest
+    async def test_semiAnonymous(self) -> None:
+        """
+        In a semi-anonymous room every client gets the same stanzas in the
+        same order with b.test's users served classically and through
+        b.test's replica; a message crosses to b.test once through it.
+        """
+        await self.differential("semi@muc.a.test", "moderators")
+
+    @asyncTest
+    async def test_nonAnonymous(self) -> None:
+        """
+        The same in a non-anonymous room (everyone sees real JIDs).
+        """
+        await self.differential("open@muc.a.test", "anyone")
+
+
+class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
+    """
+    Three xmuc nodes with C{[dmuc]} on and a Prosody: a room on a.test
+    with users of all four servers, Prosody's served classically.
+    """
+
+    domains = ("a.test", "b.test", "c.test")
+    dmucOn = True
+    secureAuth = True
+    policy = POLICY
+
+    def started(self) -> None:
+        super().started()
+        self.dns.addServer("muc.a.test", "a.test", self.s2sPorts["a.test"], "127.0.0.1")
+
+    async def prosodyRecorder(self, name: str) -> Recorder:
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.prosodyCA)
+        client = await startClient(self.clients, "pat@p.test/desk", "secret",
+                                   self.prosodyPorts[0], context)
+        return Recorder(client, name)
+
+    @asyncTest
+    async def test_everyoneOnceInOneOrder(self) -> None:
+        """
+        Everyone sees everyone; messages sent by all at once reach every
+        client once each, in the same order for all; a message crosses to
+        b.test and to c.test once (through their replicas).
+        """
+        room = "mixed@muc.a.test"
+        names = ("owner@a.test", "amy@a.test", "bob@b.test", "bea@b.test",
+                 "cal@c.test", "cid@c.test")
+        users = [await self.recorder(f"{jid}/desk", jid.split("@")[0]) for jid in names]
+        users.append(await self.prosodyRecorder("pat"))
+        owner = users[0]
+        mark = owner.mark()
+        owner.send(f"<presence to='{room}/owner'><x xmlns='{MUC_NS}'/></presence>")
+        await owner.seen(presenceFrom(f"{room}/owner"), mark)
+        owner.send(f"<iq type='set' id='c1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
+                   f"{configForm('moderators')}</query></iq>")
+        await owner.seen(reply("c1"), mark)
+        for user in users[1:]:
+            mark = user.mark()
+            user.send(f"<presence to='{room}/{user.name}'><x xmlns='{MUC_NS}'/></presence>")
+            try:
+                await user.seen(hasSubject, mark)
+            except asyncio.TimeoutError:
+                self.fail(f"{user.name} did not enter; Prosody's log:\n"
+                          + self.prosody.logText()[-4000:])
+        await self.barrier(room, users)
+        nicks = {u.name for u in users}
+        for user in users:
+            seen = {e.getAttribute("from").split("/", 1)[1] for e in user.stanzas
+                    if e.name == "presence" and (e.getAttribute("from") or "").startswith(room + "/")
+                    and e.getAttribute("type") is None}
+            self.assertEqual(seen, nicks, user.name)
+        marks = [u.mark() for u in users]
+        inbound = {d: len(self.inbound[d]) for d in ("b.test", "c.test")}
+        for user in users:
+            user.send(f"<message type='groupchat' to='{room}' id='m-{user.name}'>"
+                      f"<body>from {user.name}</body></message>")
+        ids = {f"m-{u.name}" for u in users}
+        for user, mark in zip(users, marks):
+            for id in ids:
+                await user.seen(messageId(id), mark)
+        await self.barrier(room, users)
+        orders = []
+        for user, mark in zip(users, marks):
+            got = [e.getAttribute("id") for e in user.stanzas[mark:]
+                   if e.name == "message" and e.getAttribute("id") in ids]
+            self.assertEqual(sorted(got), sorted(ids), user.name)
+            orders.append(got)
+        self.assertEqual([orders[0]] * len(orders), orders)
+        for domain in ("b.test", "c.test"):
+            replica = self.node(domain).modules["dmuc"].replica.replica
+            self.assertIn(room, replica.rooms, domain)
+            crossed = [e for e in self.inbound[domain][inbound[domain]:]
+                       if e.name == "message" and e.getAttribute("id") in ids]
+            self.assertEqual(len(crossed), len(ids), domain)
