@@ -34,6 +34,7 @@ from tests.integration.test_oldclients import oldSlixmppPath
 from tests.s2s.support import FederationTestCase
 from tests.s2s.test_prosody import _ProsodyFederation
 from xmuc.config import parseConfig
+from xmuc.dmuc.ns import NS_DMUC
 from xmuc.tap import NodeService
 
 MUC_NS = "http://jabber.org/protocol/muc"
@@ -192,8 +193,9 @@ def configForm(whois: str) -> str:
 class TransparencyTests(_DMUCNodes, FederationTestCase):
     """
     The differential test: owner@a.test owns a room on a.test; of
-    b.test's users boss is an admin (a moderator), bob (slixmpp 1.8.3)
-    and bea are participants.
+    b.test's users boss is an admin (a moderator) joined from two
+    resources under one nickname, bob (slixmpp 1.8.3) and bea are
+    participants.
     """
 
     s2sConfig = POLICY
@@ -204,6 +206,7 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
             "boss": await self.recorder("boss@b.test/desk", "boss"),
             "bob": await self.oldRecorder("bob@b.test/old", "bob"),
             "bea": await self.recorder("bea@b.test/desk", "bea"),
+            "phone": await self.recorder("boss@b.test/phone", "phone"),
         }
 
     async def session(self, room: str, whois: str) -> tuple[dict[str, list[Any]], int]:
@@ -212,15 +215,21 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
         number of copies of one room message that reached b.test.
         """
         users = await self.users()
-        owner, boss, bob, bea = (users[n] for n in ("owner", "boss", "bob", "bea"))
+        owner, boss, bob, bea, phone = (
+            users[n] for n in ("owner", "boss", "bob", "bea", "phone"))
         everyone = list(users.values())
         start = {name: r.mark() for name, r in users.items()}
         copies = 0
 
-        async def step(actor: _Recording, xml: str, done: Any) -> None:
-            mark = actor.mark()
+        async def step(actor: _Recording, xml: str, done: Any,
+                       waiter: _Recording | None = None) -> None:
+            # The stanza's effect at the actor (or at waiter) says that the
+            # room has handled it; the barrier, that everything the room
+            # sent then has arrived.
+            waiter = waiter or actor
+            mark = waiter.mark()
             actor.send(xml)
-            await actor.seen(done, mark)
+            await waiter.seen(done, mark)
             await self.barrier(room, everyone)
 
         admin = f"<iq type='set' to='{room}' id='%s'><query xmlns='{MUC_NS}#admin'>%s</query></iq>"
@@ -236,6 +245,9 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
                         "<history maxstanzas='5'/></x></presence>", hasSubject)
         await step(boss, f"<presence to='{room}/Boss'><x xmlns='{MUC_NS}'/></presence>",
                    hasSubject)
+        # boss's second resource joins under the same nickname.
+        await step(phone, f"<presence to='{room}/Boss'><x xmlns='{MUC_NS}'>"
+                          "<history maxstanzas='0'/></x></presence>", hasSubject)
         await step(bea, f"<presence to='{room}/Bea'><x xmlns='{MUC_NS}'>"
                         "<history maxchars='0'/></x></presence>", hasSubject)
         await step(bob, f"<message type='groupchat' to='{room}' id='b1'><body>hi</body>"
@@ -247,6 +259,14 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
                      if e.name == "message" and e.getAttribute("id") == "o1")
         dmuc = self.node("b.test").modules.get("dmuc")
         self.mirrored = dmuc is not None and room in dmuc.replica.replica.rooms
+        await step(phone, f"<message type='groupchat' to='{room}' id='f1'><body>on the go</body>"
+                          "</message>", messageId("f1"))
+        await step(bea, f"<presence to='{room}/Bea'><show>away</show><status>tea</status>"
+                        "</presence>", presenceFrom(f"{room}/Bea"))
+        await step(bob, f"<message type='chat' to='{room}/Boss' id='p1'><body>psst</body>"
+                        "</message>", messageId("p1"), boss)
+        await step(owner, admin % ("m1", "<item affiliation='member' jid='bea@b.test'/>"),
+                   reply("m1"))
         await step(bob, f"<presence to='{room}/Robert'/>", presenceFrom(f"{room}/Robert"))
         await step(boss, f"<message type='groupchat' to='{room}' id='s1'><subject>Tea</subject>"
                          "</message>", messageId("s1"))
@@ -259,6 +279,8 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
                    presenceFrom(f"{room}/Bea", "error"))
         await step(bob, f"<presence type='unavailable' to='{room}/Robert'/>",
                    presenceFrom(f"{room}/Robert", "unavailable"))
+        await step(phone, f"<presence type='unavailable' to='{room}/Boss'/>",
+                   presenceFrom(f"{room}/Boss", "unavailable"))
         await step(owner, f"<iq type='set' id='d1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
                           "<destroy><reason>done</reason></destroy></query></iq>", reply("d1"))
         self.assertEqual(bob.version, "1.8.3")
@@ -267,7 +289,7 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
     async def differential(self, room: str, whois: str) -> None:
         """
         The session with DMUC off, then on: the same transcripts, one copy
-        of a message to b.test instead of three; and through b.test's
+        of a message to b.test instead of four; and through b.test's
         replica indeed.
         """
         expected, classicCopies = await self.session(room, whois)
@@ -280,7 +302,7 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
             for n, (one, other) in enumerate(zip(expected[name], got[name])):
                 self.assertEqual(one, other, f"{name}, stanza {n}")
             self.assertEqual(len(expected[name]), len(got[name]), name)
-        self.assertEqual((classicCopies, replicaCopies), (3, 1))
+        self.assertEqual((classicCopies, replicaCopies), (4, 1))
 
     @asyncTest
     async def test_semiAnonymous(self) -> None:
@@ -327,7 +349,8 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
         """
         Everyone sees everyone; messages sent by all at once reach every
         client once each, in the same order for all; a message crosses to
-        b.test and to c.test once (through their replicas).
+        b.test and to c.test once (through their replicas); no client sees
+        anything of the DMUC protocol.
         """
         room = "mixed@muc.a.test"
         names = ("owner@a.test", "amy@a.test", "bob@b.test", "bea@b.test",
@@ -373,6 +396,8 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
             self.assertEqual(sorted(got), sorted(ids), user.name)
             orders.append(got)
         self.assertEqual([orders[0]] * len(orders), orders)
+        for user in users:
+            self.assertFalse([x for x in user.raw if NS_DMUC in x], user.name)
         for domain in ("b.test", "c.test"):
             replica = self.node(domain).modules["dmuc"].replica.replica
             self.assertIn(room, replica.rooms, domain)
