@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_dmuc -*-
 """
 Clients that record every stanza they receive, raw, for the transcript
 tests over real sockets (L{tests.integration.test_dmuc}): a slixmpp client

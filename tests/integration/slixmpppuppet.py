@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_dmuc -*-
 """
 A slixmpp client driven over pipes, run in a subprocess by
 L{tests.integration.test_dmuc} so that an older slixmpp release (1.8.3,
@@ -6,8 +7,9 @@ put first on its C{PYTHONPATH}) can take part in a scripted session.
     python slixmpppuppet.py JID PASSWORD PORT CAFILE
 
 It logs in over STARTTLS to 127.0.0.1:PORT trusting CAFILE and sends its
-initial presence (with a fixed id, so that runs compare); then it writes one JSON line on standard output per
-step: C{{"event": "session", "version": ...}} once logged in, and
+initial presence (with a fixed id, so that runs compare). It writes one
+JSON line on standard output per step: C{{"event": "session", "version":
+...}} once logged in, and
 C{{"event": "stanza", "xml": ...}} for every top-level element it receives
 from then on (the raw XML as slixmpp parsed it, before any handler).
 Each line read on standard input is JSON, C{{"send": XML}} (written to the

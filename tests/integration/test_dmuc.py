@@ -14,8 +14,14 @@ each, every stanza they receive recorded raw.
   - A mixed room: three xmuc nodes with C{[dmuc]} on and a Prosody (its
     user served classically), everyone in one room.
 
-The rooms' randomness (stanza ids, occupant salts) is seeded the same in
-both runs, so that nothing but timestamps needs normalising.
+The rooms' randomness (stanza ids, occupant ids) is seeded the same in
+both runs and the clients' own stanzas carry fixed ids, so that nothing
+but delay stamps needs normalising (unseeded, two classic runs differ).
+Each step waits for its effect at the sender, then for a barrier: every
+client asks the room's service a disco#info question, whose answer comes
+over the same s2s link as, and after, whatever the room sent before (to
+the client, or to its replica, which passes it on in the same turn); the
+answers are left out of the transcripts.
 """
 
 from __future__ import annotations
@@ -190,6 +196,52 @@ def configForm(whois: str) -> str:
             f"</field><field var='muc#roomconfig_whois'><value>{whois}</value></field></x>")
 
 
+def script(room: str, whois: str) -> list[tuple[str, str, Any, str | None]]:
+    """
+    The differential session, step by step: who sends what, what shows
+    that the room has handled it, and at whom (the sender by default).
+    """
+    admin = f"<iq type='set' to='{room}' id='%s'><query xmlns='{MUC_NS}#admin'>%s</query></iq>"
+    say = f"<message type='groupchat' to='{room}' id='%s'><body>%s</body></message>"
+    enter = f"<presence to='{room}/%s'><x xmlns='{MUC_NS}'>%s</x></presence>"
+    leave = f"<presence type='unavailable' to='{room}/%s'/>"
+    return [
+        ("owner", enter % ("Owner", ""), presenceFrom(f"{room}/Owner"), None),
+        ("owner", f"<iq type='set' id='c1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
+                  f"{configForm(whois)}</query></iq>", reply("c1"), None),
+        ("owner", say % ("h1", "before"), messageId("h1"), None),
+        ("owner", admin % ("a1", "<item affiliation='admin' jid='boss@b.test'/>"),
+         reply("a1"), None),
+        ("bob", enter % ("Bob", "<history maxstanzas='5'/>"), hasSubject, None),
+        ("boss", enter % ("Boss", ""), hasSubject, None),
+        # boss's second resource, under the same nickname.
+        ("phone", enter % ("Boss", "<history maxstanzas='0'/>"), hasSubject, None),
+        ("bea", enter % ("Bea", "<history maxchars='0'/>"), hasSubject, None),
+        ("bob", say % ("b1", "hi"), messageId("b1"), None),
+        ("owner", say % ("o1", "hello"), messageId("o1"), None),
+        ("phone", say % ("f1", "on the go"), messageId("f1"), None),
+        ("bea", f"<presence to='{room}/Bea'><show>away</show><status>tea</status></presence>",
+         presenceFrom(f"{room}/Bea"), None),
+        ("bob", f"<message type='chat' to='{room}/Boss' id='p1'><body>psst</body></message>",
+         messageId("p1"), "boss"),
+        ("owner", admin % ("m1", "<item affiliation='member' jid='bea@b.test'/>"),
+         reply("m1"), None),
+        ("bob", f"<presence to='{room}/Robert'/>", presenceFrom(f"{room}/Robert"), None),
+        ("boss", f"<message type='groupchat' to='{room}' id='s1'><subject>Tea</subject>"
+                 "</message>", messageId("s1"), None),
+        ("boss", admin % ("r1", "<item nick='Robert' role='visitor'/>"), reply("r1"), None),
+        ("owner", admin % ("k1", "<item nick='Bea' role='none'><reason>out</reason></item>"),
+         reply("k1"), None),
+        ("owner", admin % ("x1", "<item affiliation='outcast' jid='bea@b.test'/>"),
+         reply("x1"), None),
+        ("bea", enter % ("Bea", ""), presenceFrom(f"{room}/Bea", "error"), None),
+        ("bob", leave % "Robert", presenceFrom(f"{room}/Robert", "unavailable"), None),
+        ("phone", leave % "Boss", presenceFrom(f"{room}/Boss", "unavailable"), None),
+        ("owner", f"<iq type='set' id='d1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
+                  "<destroy><reason>done</reason></destroy></query></iq>", reply("d1"), None),
+    ]
+
+
 class TransparencyTests(_DMUCNodes, FederationTestCase):
     """
     The differential test: owner@a.test owns a room on a.test; of
@@ -209,81 +261,36 @@ class TransparencyTests(_DMUCNodes, FederationTestCase):
             "phone": await self.recorder("boss@b.test/phone", "phone"),
         }
 
+    async def step(self, room: str, everyone: list[_Recording], actor: _Recording, xml: str,
+                   done: Any, waiter: _Recording) -> None:
+        """
+        C{actor} sends C{xml}; C{done} seen at C{waiter} says that the room
+        has handled it; the barrier, that everything the room sent then
+        has arrived.
+        """
+        mark = waiter.mark()
+        actor.send(xml)
+        await waiter.seen(done, mark)
+        await self.barrier(room, everyone)
+
     async def session(self, room: str, whois: str) -> tuple[dict[str, list[Any]], int]:
         """
-        The scripted session; returns each client's transcript and the
-        number of copies of one room message that reached b.test.
+        The scripted session (L{script}); returns each client's transcript
+        and the number of copies of message o1 that reached b.test.
         """
         users = await self.users()
-        owner, boss, bob, bea, phone = (
-            users[n] for n in ("owner", "boss", "bob", "bea", "phone"))
         everyone = list(users.values())
         start = {name: r.mark() for name, r in users.items()}
         copies = 0
-
-        async def step(actor: _Recording, xml: str, done: Any,
-                       waiter: _Recording | None = None) -> None:
-            # The stanza's effect at the actor (or at waiter) says that the
-            # room has handled it; the barrier, that everything the room
-            # sent then has arrived.
-            waiter = waiter or actor
-            mark = waiter.mark()
-            actor.send(xml)
-            await waiter.seen(done, mark)
-            await self.barrier(room, everyone)
-
-        admin = f"<iq type='set' to='{room}' id='%s'><query xmlns='{MUC_NS}#admin'>%s</query></iq>"
-        await step(owner, f"<presence to='{room}/Owner'><x xmlns='{MUC_NS}'/></presence>",
-                   presenceFrom(f"{room}/Owner"))
-        await step(owner, f"<iq type='set' id='c1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
-                          f"{configForm(whois)}</query></iq>", reply("c1"))
-        await step(owner, f"<message type='groupchat' to='{room}' id='h1'><body>before</body>"
-                          "</message>", messageId("h1"))
-        await step(owner, admin % ("a1", "<item affiliation='admin' jid='boss@b.test'/>"),
-                   reply("a1"))
-        await step(bob, f"<presence to='{room}/Bob'><x xmlns='{MUC_NS}'>"
-                        "<history maxstanzas='5'/></x></presence>", hasSubject)
-        await step(boss, f"<presence to='{room}/Boss'><x xmlns='{MUC_NS}'/></presence>",
-                   hasSubject)
-        # boss's second resource joins under the same nickname.
-        await step(phone, f"<presence to='{room}/Boss'><x xmlns='{MUC_NS}'>"
-                          "<history maxstanzas='0'/></x></presence>", hasSubject)
-        await step(bea, f"<presence to='{room}/Bea'><x xmlns='{MUC_NS}'>"
-                        "<history maxchars='0'/></x></presence>", hasSubject)
-        await step(bob, f"<message type='groupchat' to='{room}' id='b1'><body>hi</body>"
-                        "</message>", messageId("b1"))
-        mark = len(self.inbound["b.test"])
-        await step(owner, f"<message type='groupchat' to='{room}' id='o1'><body>hello</body>"
-                          "</message>", messageId("o1"))
-        copies = sum(1 for e in self.inbound["b.test"][mark:]
-                     if e.name == "message" and e.getAttribute("id") == "o1")
-        dmuc = self.node("b.test").modules.get("dmuc")
-        self.mirrored = dmuc is not None and room in dmuc.replica.replica.rooms
-        await step(phone, f"<message type='groupchat' to='{room}' id='f1'><body>on the go</body>"
-                          "</message>", messageId("f1"))
-        await step(bea, f"<presence to='{room}/Bea'><show>away</show><status>tea</status>"
-                        "</presence>", presenceFrom(f"{room}/Bea"))
-        await step(bob, f"<message type='chat' to='{room}/Boss' id='p1'><body>psst</body>"
-                        "</message>", messageId("p1"), boss)
-        await step(owner, admin % ("m1", "<item affiliation='member' jid='bea@b.test'/>"),
-                   reply("m1"))
-        await step(bob, f"<presence to='{room}/Robert'/>", presenceFrom(f"{room}/Robert"))
-        await step(boss, f"<message type='groupchat' to='{room}' id='s1'><subject>Tea</subject>"
-                         "</message>", messageId("s1"))
-        await step(boss, admin % ("r1", "<item nick='Robert' role='visitor'/>"), reply("r1"))
-        await step(owner, admin % ("k1", "<item nick='Bea' role='none'><reason>out</reason>"
-                                         "</item>"), reply("k1"))
-        await step(owner, admin % ("x1", "<item affiliation='outcast' jid='bea@b.test'/>"),
-                   reply("x1"))
-        await step(bea, f"<presence to='{room}/Bea'><x xmlns='{MUC_NS}'/></presence>",
-                   presenceFrom(f"{room}/Bea", "error"))
-        await step(bob, f"<presence type='unavailable' to='{room}/Robert'/>",
-                   presenceFrom(f"{room}/Robert", "unavailable"))
-        await step(phone, f"<presence type='unavailable' to='{room}/Boss'/>",
-                   presenceFrom(f"{room}/Boss", "unavailable"))
-        await step(owner, f"<iq type='set' id='d1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
-                          "<destroy><reason>done</reason></destroy></query></iq>", reply("d1"))
-        self.assertEqual(bob.version, "1.8.3")
+        for actor, xml, done, waiter in script(room, whois):
+            mark = len(self.inbound["b.test"])
+            await self.step(room, everyone, users[actor], xml, done, users[waiter or actor])
+            if "id='o1'" in xml:
+                copies = sum(1 for e in self.inbound["b.test"][mark:]
+                             if e.name == "message" and e.getAttribute("id") == "o1")
+                dmuc = self.node("b.test").modules.get("dmuc")
+                self.mirrored = dmuc is not None and room in dmuc.replica.replica.rooms
+        self.assertEqual(users["bob"].version, "1.8.3")
         return {name: transcript(r, start[name]) for name, r in users.items()}, copies
 
     async def differential(self, room: str, whois: str) -> None:
@@ -349,18 +356,44 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
         """
         Everyone sees everyone; messages sent by all at once reach every
         client once each, in the same order for all; a message crosses to
-        b.test and to c.test once (through their replicas); no client sees
-        anything of the DMUC protocol.
+        b.test and to c.test once (through their replicas); late entrants
+        on a.test and c.test get them as history in that order; a nick
+        change on Prosody and a leave on b.test reach everyone; no client
+        sees anything of the DMUC protocol.
         """
         room = "mixed@muc.a.test"
         names = ("owner@a.test", "amy@a.test", "bob@b.test", "bea@b.test",
                  "cal@c.test", "cid@c.test")
         users = [await self.recorder(f"{jid}/desk", jid.split("@")[0]) for jid in names]
         users.append(await self.prosodyRecorder("pat"))
+        await self.enterAll(room, users)
+        order = await self.talk(room, users)
+        late = [await self.recorder(f"{jid}/desk", jid.split("@")[0])
+                for jid in ("ann@a.test", "cy@c.test")]
+        for user in late:
+            # A late entrant's history (the primary's for ann, c.test's
+            # replica's for cy) has the messages in the order everyone saw.
+            mark = user.mark()
+            user.send(f"<presence to='{room}/{user.name}'><x xmlns='{MUC_NS}'>"
+                      "<history maxstanzas='20'/></x></presence>")
+            await user.seen(hasSubject, mark)
+            history = [e.getAttribute("id") for e in user.stanzas[mark:]
+                       if e.name == "message" and e.getAttribute("id") in order]
+            self.assertEqual(history, order, user.name)
+        users.extend(late)
+        await self.changes(room, users)
+        for user in users:
+            self.assertFalse([x for x in user.raw if NS_DMUC in x], user.name)
+
+    async def enterAll(self, room: str, users: list[_Recording]) -> None:
+        """
+        The first user creates the room, the others enter one by one;
+        each sees every occupant.
+        """
         owner = users[0]
         mark = owner.mark()
-        owner.send(f"<presence to='{room}/owner'><x xmlns='{MUC_NS}'/></presence>")
-        await owner.seen(presenceFrom(f"{room}/owner"), mark)
+        owner.send(f"<presence to='{room}/{owner.name}'><x xmlns='{MUC_NS}'/></presence>")
+        await owner.seen(presenceFrom(f"{room}/{owner.name}"), mark)
         owner.send(f"<iq type='set' id='c1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
                    f"{configForm('moderators')}</query></iq>")
         await owner.seen(reply("c1"), mark)
@@ -376,9 +409,16 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
         nicks = {u.name for u in users}
         for user in users:
             seen = {e.getAttribute("from").split("/", 1)[1] for e in user.stanzas
-                    if e.name == "presence" and (e.getAttribute("from") or "").startswith(room + "/")
-                    and e.getAttribute("type") is None}
+                    if e.name == "presence" and e.getAttribute("type") is None
+                    and (e.getAttribute("from") or "").startswith(room + "/")}
             self.assertEqual(seen, nicks, user.name)
+
+    async def talk(self, room: str, users: list[_Recording]) -> list[str]:
+        """
+        Everyone sends a message at once; each client gets each once, all
+        in one order (returned); a message crossed to b.test and to c.test
+        once, to their replicas.
+        """
         marks = [u.mark() for u in users]
         inbound = {d: len(self.inbound[d]) for d in ("b.test", "c.test")}
         for user in users:
@@ -396,11 +436,28 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
             self.assertEqual(sorted(got), sorted(ids), user.name)
             orders.append(got)
         self.assertEqual([orders[0]] * len(orders), orders)
-        for user in users:
-            self.assertFalse([x for x in user.raw if NS_DMUC in x], user.name)
         for domain in ("b.test", "c.test"):
             replica = self.node(domain).modules["dmuc"].replica.replica
             self.assertIn(room, replica.rooms, domain)
             crossed = [e for e in self.inbound[domain][inbound[domain]:]
                        if e.name == "message" and e.getAttribute("id") in ids]
-            self.assertEqual(len(crossed), len(ids), domain)
+            self.assertEqual([e.getAttribute("to") for e in crossed],
+                             [f"dmuc@{domain}"] * len(ids), domain)
+        return orders[0]
+
+    async def changes(self, room: str, users: list[_Recording]) -> None:
+        """
+        pat (Prosody) changes nickname and bea (b.test) leaves: every
+        client sees both.
+        """
+        byName = {u.name: u for u in users}
+        marks = [u.mark() for u in users]
+        byName["pat"].send(f"<presence to='{room}/Patricia'/>")
+        for user, mark in zip(users, marks):
+            await user.seen(presenceFrom(f"{room}/Patricia"), mark)
+            self.assertIn(f"{room}/pat", [e.getAttribute("from") for e in user.stanzas[mark:]
+                                          if e.getAttribute("type") == "unavailable"])
+        marks = [u.mark() for u in users]
+        byName["bea"].send(f"<presence type='unavailable' to='{room}/bea'/>")
+        for user, mark in zip(users, marks):
+            await user.seen(presenceFrom(f"{room}/bea", "unavailable"), mark)
