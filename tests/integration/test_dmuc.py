@@ -68,6 +68,13 @@ def hasSubject(e: domish.Element) -> bool:
         getattr(c, "name", None) == "subject" for c in e.elements())
 
 
+def delayStamp(e: domish.Element) -> str | None:
+    for child in e.elements():
+        if child.name == "delay" and child.uri == "urn:xmpp:delay":
+            return child.getAttribute("stamp")
+    return None
+
+
 def barrierReply(e: domish.Element) -> bool:
     return e.name == "iq" and (e.getAttribute("id") or "").startswith("bar-")
 
@@ -220,8 +227,16 @@ def script(room: str, whois: str) -> list[tuple[str, str, Any, str | None]]:
         ("bob", say % ("b1", "hi"), messageId("b1"), None),
         ("owner", say % ("o1", "hello"), messageId("o1"), None),
         ("phone", say % ("f1", "on the go"), messageId("f1"), None),
-        ("bea", f"<presence to='{room}/Bea'><show>away</show><status>tea</status></presence>",
+        ("bea", f"<presence to='{room}/Bea'><show>away</show><status>tea</status>"
+                "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='urn:t' "
+                "ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence>",
          presenceFrom(f"{room}/Bea"), None),
+        ("bea", f"<message type='groupchat' to='{room}' id='e1' xml:lang='de'><body>Tee</body>"
+                "<thing xmlns='urn:example:thing' a='1'><y>t</y></thing></message>",
+         messageId("e1"), None),
+        ("bea", f"<message type='groupchat' to='{room}' id='bs1'><subject>Mine</subject>"
+                "</message>", messageId("bs1"), None),
+        ("bea", f"<presence to='{room}/Owner'/>", presenceFrom(f"{room}/Owner", "error"), None),
         ("bob", f"<message type='chat' to='{room}/Boss' id='p1'><body>psst</body></message>",
          messageId("p1"), "boss"),
         ("owner", admin % ("m1", "<item affiliation='member' jid='bea@b.test'/>"),
@@ -230,6 +245,7 @@ def script(room: str, whois: str) -> list[tuple[str, str, Any, str | None]]:
         ("boss", f"<message type='groupchat' to='{room}' id='s1'><subject>Tea</subject>"
                  "</message>", messageId("s1"), None),
         ("boss", admin % ("r1", "<item nick='Robert' role='visitor'/>"), reply("r1"), None),
+        ("bob", say % ("v1", "may I?"), messageId("v1"), None),
         ("owner", admin % ("k1", "<item nick='Bea' role='none'><reason>out</reason></item>"),
          reply("k1"), None),
         ("owner", admin % ("x1", "<item affiliation='outcast' jid='bea@b.test'/>"),
@@ -370,16 +386,21 @@ class MixedRoomTests(_DMUCNodes, _ProsodyFederation):
         order = await self.talk(room, users)
         late = [await self.recorder(f"{jid}/desk", jid.split("@")[0])
                 for jid in ("ann@a.test", "cy@c.test")]
+        histories = []
         for user in late:
             # A late entrant's history (the primary's for ann, c.test's
-            # replica's for cy) has the messages in the order everyone saw.
+            # replica's for cy) has the messages in the order everyone saw,
+            # with the same stamps.
             mark = user.mark()
             user.send(f"<presence to='{room}/{user.name}'><x xmlns='{MUC_NS}'>"
                       "<history maxstanzas='20'/></x></presence>")
             await user.seen(hasSubject, mark)
-            history = [e.getAttribute("id") for e in user.stanzas[mark:]
+            history = [(e.getAttribute("id"), delayStamp(e)) for e in user.stanzas[mark:]
                        if e.name == "message" and e.getAttribute("id") in order]
-            self.assertEqual(history, order, user.name)
+            self.assertEqual([id for id, _ in history], order, user.name)
+            self.assertNotIn(None, [stamp for _, stamp in history], user.name)
+            histories.append(history)
+        self.assertEqual(histories[0], histories[1])
         users.extend(late)
         await self.changes(room, users)
         for user in users:
