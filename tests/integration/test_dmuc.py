@@ -251,8 +251,14 @@ def script(room: str, whois: str) -> list[tuple[str, str, Any, str | None]]:
         ("owner", admin % ("x1", "<item affiliation='outcast' jid='bea@b.test'/>"),
          reply("x1"), None),
         ("bea", enter % ("Bea", ""), presenceFrom(f"{room}/Bea", "error"), None),
-        ("bob", leave % "Robert", presenceFrom(f"{room}/Robert", "unavailable"), None),
         ("phone", leave % "Boss", presenceFrom(f"{room}/Boss", "unavailable"), None),
+        ("boss", leave % "Boss", presenceFrom(f"{room}/Boss", "unavailable"), None),
+        # b.test's last occupant, a visitor, becomes its only moderator:
+        # from then on it sees real JIDs in a semi-anonymous room.
+        ("owner", admin % ("g1", "<item nick='Robert' role='moderator'/>"), reply("g1"), None),
+        ("owner", f"<presence to='{room}/Owner'><show>dnd</show></presence>",
+         presenceFrom(f"{room}/Owner"), None),
+        ("bob", leave % "Robert", presenceFrom(f"{room}/Robert", "unavailable"), None),
         ("owner", f"<iq type='set' id='d1' to='{room}'><query xmlns='{MUC_NS}#owner'>"
                   "<destroy><reason>done</reason></destroy></query></iq>", reply("d1"), None),
     ]
