@@ -63,6 +63,7 @@ auth_backoff = 0.5
 auth_backoff_max = 20
 hash_threads = 4
 hash_queue = 8
+refused_hold = 2.5
 
 [storage]
 backend = memory
@@ -170,6 +171,7 @@ class ValuesTests(unittest.TestCase):
                 auth_backoff_max=20.0,
                 hash_threads=4,
                 hash_queue=8,
+                refused_hold=2.5,
             ),
         )
         self.assertEqual(config.storage, StorageSection("memory", "db.sqlite", 10, "full", 50, 100, 20))

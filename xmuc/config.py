@@ -127,6 +127,7 @@ class C2SSection:
     auth_backoff_max: float = 300.0
     hash_threads: int = 2
     hash_queue: int = 64
+    refused_hold: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -449,6 +450,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("[c2s] hash_threads: must be at least 1")
     if config.c2s.hash_queue < 1:
         raise ConfigError("[c2s] hash_queue: must be at least 1")
+    if config.c2s.refused_hold < 0:
+        raise ConfigError("[c2s] refused_hold: must not be negative")
     if config.s2s.max_stanza_size < 10000:
         raise ConfigError("[s2s] max_stanza_size: must be at least 10000 (RFC 6120)")
     if config.s2s.keepalive < 0:

@@ -24,7 +24,7 @@ from xmuc.c2s.throttle import addressKey
 CONFIG = (
     "[c2s]\nrequire_tls = false\nauth_failures_per_address = 3\n"
     "auth_failures_per_account = 4\nauth_window = 60\nauth_backoff = 2\n"
-    "auth_backoff_max = 10\n"
+    "auth_backoff_max = 10\nrefused_hold = 0\n"
 )
 
 
@@ -40,8 +40,10 @@ class ThrottleTestCase(unittest.TestCase):
     allowed).
     """
 
+    config = CONFIG
+
     def setUp(self) -> None:
-        self.harness = Harness(config=CONFIG)
+        self.harness = Harness(config=self.config)
         self.harness.createUser("alice", "secret")
         self.harness.createUser("bob", "secret")
         self.clock = self.harness.clock
@@ -191,6 +193,57 @@ class AddressTests(ThrottleTestCase):
         self.assertEqual(addressKey("2001:db8::1"), addressKey("2001:db8::ffff:2"))
         self.assertNotEqual(addressKey("2001:db8::1"), addressKey("2001:db8:0:1::1"))
         self.assertEqual(addressKey("::ffff:192.0.2.1"), "192.0.2.1")
+
+
+class HoldTests(ThrottleTestCase):
+    """
+    Connections refused for their address are held open, unread, for
+    C{refused_hold} seconds first (tarpitting), a bounded number per
+    address.
+    """
+
+    config = CONFIG.replace("refused_hold = 0", "refused_hold = 1.5")
+
+    def setUp(self) -> None:
+        super().setUp()
+        for username in ("alice", "bob", "nobody"):
+            self.attempt(username, "wrong")
+
+    def test_heldThenRefused(self) -> None:
+        """
+        A new connection from the address gets nothing, and is not read,
+        for 1.5 s; then it is dropped (direct TLS) or gets the stream
+        error.
+        """
+        tls = StreamClient(self.harness, directTLS=True)
+        plaintext = StreamClient(self.harness)
+        for client in (tls, plaintext):
+            self.assertEqual(client.transport.value(), b"")
+            self.assertEqual(client.transport.producerState, "paused")
+            self.assertFalse(client.transport.disconnected or client.transport.disconnecting)
+        self.clock.advance(1.5)
+        self.assertTrue(tls.transport.disconnected)
+        self.assertIn(b"policy-violation", plaintext.transport.value())
+        self.assertTrue(plaintext.transport.disconnecting)
+
+    def test_boundedPerAddress(self) -> None:
+        """
+        At most 32 are held per address: the 33rd is refused at once; a
+        place is free again once a held connection is gone; another
+        address is not held at all.
+        """
+        from xmuc.c2s.throttle import HELD_PER_ADDRESS
+
+        held = [StreamClient(self.harness, directTLS=True) for _ in range(HELD_PER_ADDRESS)]
+        self.assertFalse(any(c.transport.disconnected for c in held))
+        extra = StreamClient(self.harness, directTLS=True)
+        self.assertTrue(extra.transport.disconnected)
+        held[0].stream.connectionLost(None)
+        again = StreamClient(self.harness, directTLS=True)
+        self.assertFalse(again.transport.disconnected)
+        other = StreamClient(self.harness, directTLS=True, peer="192.0.2.99")
+        self.assertFalse(other.transport.disconnected)
+        self.assertEqual(other.transport.producerState, "producing")
 
 
 class AccountTests(ThrottleTestCase):

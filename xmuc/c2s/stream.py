@@ -108,6 +108,9 @@ class C2SStream(StreamBase):
         self._authFailures = 0
         self._bindings: ChannelBindings | None = None
         self._timer: Any = None
+        # Whether this connection holds one of its address's places for
+        # refused connections (_refuseAddress).
+        self._held = False
 
     # Read from the configuration, not copied into every stream (an idle
     # session's size counts).
@@ -136,11 +139,31 @@ class C2SStream(StreamBase):
     def _refuseAddress(self) -> None:
         """
         Refuse a connection from an address whose logins are in backoff,
-        before it costs a TLS handshake or a parser: on a direct-TLS port
-        (nothing can be said before the handshake) the connection is
-        dropped, otherwise it gets the stream error. Not logged per
-        connection: the throttle logged the address when its backoff began.
+        before it costs a TLS handshake or a parser. It is first held for
+        C{refused_hold} seconds, unread (a guesser that reconnects as soon
+        as it is refused is slowed to one attempt per hold on each of its
+        connections), unless the address already has as many held as
+        allowed. Not logged per connection: the throttle logged the
+        address when its backoff began.
         """
+        hold = self.config.refused_hold
+        if hold and self.node.authThrottle.hold(self._peerHost()):
+            self._held = True
+            self.transport.pauseProducing()
+            self._timer = self.node.clock.callLater(hold, self._refuseNow)
+            return
+        self._refuseNow()
+
+    def _refuseNow(self) -> None:
+        """
+        The refusal itself: on a direct-TLS port (nothing can be said
+        before the handshake) the connection is dropped, otherwise it gets
+        the stream error.
+        """
+        self._timer = None
+        if self._held:
+            self._held = False
+            self.node.authThrottle.unhold(self._peerHost())
         if self.secure:
             self.closed = True
             self.transport.abortConnection()
@@ -152,6 +175,9 @@ class C2SStream(StreamBase):
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
+        if self._held:
+            self._held = False
+            self.node.authThrottle.unhold(self._peerHost())
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None

@@ -152,6 +152,11 @@ class _Table:
         return len(self._records)
 
 
+#: Refused connections one address may have held open at once (beyond,
+#: they are refused at once).
+HELD_PER_ADDRESS = 32
+
+
 class AuthThrottle:
     """
     The failed-authentication records of one node (see the module
@@ -164,6 +169,8 @@ class AuthThrottle:
         self._clock = clock
         self.addresses = _Table(limits.perAddress, limits)
         self.accounts = _Table(limits.perAccount, limits)
+        #: address key -> refused connections held open now.
+        self._held: dict[str, int] = {}
 
     def check(self, address: str, account: str) -> Verdict:
         """
@@ -177,6 +184,31 @@ class AuthThrottle:
         if record is not None and record.until > now:
             return Verdict(delay=record.until - now)
         return Verdict()
+
+    def hold(self, address: str) -> bool:
+        """
+        Take one of C{address}'s places for a refused connection held
+        open before its refusal (L{HELD_PER_ADDRESS}).
+
+        @return: C{False} when they are all taken (refuse at once then).
+        """
+        key = addressKey(address)
+        held = self._held.get(key, 0)
+        if held >= HELD_PER_ADDRESS:
+            return False
+        self._held[key] = held + 1
+        return True
+
+    def unhold(self, address: str) -> None:
+        """
+        A connection taken by L{hold} ended.
+        """
+        key = addressKey(address)
+        held = self._held.get(key, 0) - 1
+        if held > 0:
+            self._held[key] = held
+        else:
+            self._held.pop(key, None)
 
     def refusing(self, address: str) -> bool:
         """
