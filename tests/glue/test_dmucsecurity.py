@@ -598,3 +598,63 @@ class PrimaryTests(SynchronousTestCase):
         r.net.flush()
         for client in r.clients:
             self.assertEqual([str(m.body) for m in client.received()], ["all"])
+
+
+class OccupantTests(SynchronousTestCase):
+    """
+    What occupants send reaches replicas only as the room's broadcast:
+    the DMUC element is the room's to set, like its stanza-id and delay.
+    """
+
+    def test_markerInMessage(self) -> None:
+        """
+        Cal (a classic occupant) sends a groupchat message carrying a DMUC
+        element with a far seq: the room drops the element, so B's replica
+        applies the broadcast in sequence; Bob gets the message (with no
+        DMUC element) and the room's next one, and the mirror stays live.
+        """
+        r = Room()
+        last = r.mirror.lastSeq
+        r.cal.send(f"<message type='groupchat' to='{ROOM}' id='z'><body>x</body>"
+                   f"{marker(last + 5)}</message>")
+        r.net.flush()
+        r.owner.send(f"<message type='groupchat' to='{ROOM}' id='m2'><body>y</body></message>")
+        r.net.flush()
+        got = r.bob.received()
+        self.assertEqual([str(m.body) for m in got], ["x", "y"])
+        self.assertNotIn(NS_DMUC, got[0].toXml())
+        self.assertEqual(r.mirrorState()[4:], (last + 2, Phase.LIVE))
+
+    def test_markerInPresence(self) -> None:
+        """
+        Cal's presence change carrying a DMUC element that names Bob in an
+        C{<enter/>} is broadcast without it: Bob sees Cal's status once,
+        as any presence change, and the mirror stays live.
+        """
+        r = Room()
+        last = r.mirror.lastSeq
+        r.cal.send(f"<presence to='{ROOM}/Cal'><status>away</status>"
+                   f"{marker(last + 1, '<enter jid=' + chr(39) + 'bob@b.test/res' + chr(39) + '/>')}"
+                   "</presence>")
+        r.net.flush()
+        [presence] = r.bob.received()
+        self.assertEqual((presence.getAttribute("from"), str(presence.status)),
+                         (f"{ROOM}/Cal", "away"))
+        self.assertNotIn(NS_DMUC, presence.toXml())
+        self.assertEqual(r.mirrorState()[4:], (last + 1, Phase.LIVE))
+
+    def test_inviteReplica(self) -> None:
+        """
+        The owner inviting the replica's JID: the room's invitation reaches
+        the replica unmarked and is refused C{bad-request}; nobody gets
+        anything, the mirror is unchanged.
+        """
+        r = Room()
+        before = r.state()
+        mark = len(r.net.events)
+        r.owner.send(f"<message to='{ROOM}' id='i'><x xmlns='{MUC_NS}#user'>"
+                     f"<invite to='{REPLICA}'/></x>{marker(99)}</message>")
+        r.net.flush()
+        self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), ROOM), ["bad-request"])
+        r.nobodyReceived(self)
+        self.assertEqual(r.state(), before)
