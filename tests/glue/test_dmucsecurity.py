@@ -258,6 +258,50 @@ class StreamTests(SynchronousTestCase):
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
 
+    def test_forgedDialback(self) -> None:
+        """
+        A host that is not A claiming muc.a.test with a made-up dialback
+        key: a broadcast written before the answer ends the stream with
+        C{not-authorized}; waiting for the answer, B (asking A, the
+        authoritative server) says C{invalid} and closes the stream. Bob
+        gets nothing, the mirror is unchanged.
+        """
+        r = Room()
+        before = r.state()
+        claim = HEADER.format(src="muc.a.test", dst="b.test") + (
+            "<db:result from='muc.a.test' to='b.test'>0123456789abcdef</db:result>")
+        eager = r.connect("b.test")
+        eager.transport.write((claim + broadcast(f"{ROOM}/Owner", r.mirror.lastSeq + 1))
+                              .encode())
+        r.net.flush()
+        self.assertIn(b"not-authorized", eager.data)
+        patient = r.connect("b.test")
+        patient.transport.write(claim.encode())
+        r.net.flush()
+        self.assertIn(b"type='invalid'", patient.data)
+        self.assertTrue(eager.lost and patient.lost)
+        r.nobodyReceived(self)
+        self.assertEqual(r.state(), before)
+
+    def test_tooLarge(self) -> None:
+        """
+        A broadcast larger than [s2s] max_stanza_size on the room's own
+        authenticated stream ends that stream with C{policy-violation}, as
+        on any s2s stream: Bob gets nothing, the mirror is unchanged, and
+        the room reaches Bob again over a new stream.
+        """
+        r = Room()
+        before = r.state()
+        size = r.net.nodes["b.test"].node.config.s2s.max_stanza_size
+        mark = r.inject("a.test", "muc.a.test", "b.test",
+                        broadcast(f"{ROOM}/Owner", r.mirror.lastSeq + 1, "x" * size))
+        self.assertIn("policy-violation", r.streamText(mark, "b.test", "a.test"))
+        r.nobodyReceived(self)
+        self.assertEqual(r.state(), before)
+        r.owner.send(f"<message type='groupchat' to='{ROOM}' id='m2'><body>real</body></message>")
+        r.net.flush()
+        self.assertEqual([str(m.body) for m in r.bob.received()], ["real"])
+
     def test_wrongDomain(self) -> None:
         """
         A broadcast claiming to be the room's (C{from} muc.a.test) on C's
