@@ -347,6 +347,25 @@ class ReplicaTests(SynchronousTestCase):
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
 
+    def test_afterDetach(self) -> None:
+        """
+        Once B's last occupant left and the room detached B's replica, a
+        broadcast from the room's own nickname (the next seq) is answered
+        C{item-not-found}: the replica mirrors nothing, nobody gets
+        anything.
+        """
+        r = Room()
+        r.bob.send(f"<presence type='unavailable' to='{ROOM}/Bob'/>")
+        r.net.flush()
+        r.quiet()
+        replica = r.net.nodes["b.test"].node.modules["dmuc"].replica.replica
+        self.assertEqual(replica.rooms, {})
+        mark = r.inject("a.test", "muc.a.test", "b.test", broadcast(f"{ROOM}/Owner", 99))
+        self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), f"{ROOM}/Owner"),
+                         ["item-not-found"])
+        self.assertEqual(replica.rooms, {})
+        r.nobodyReceived(self)
+
     def test_otherService(self) -> None:
         """
         A user of A called C{room} (C{room@a.test}: the room's name on
