@@ -500,6 +500,53 @@ class EnterTests(SynchronousTestCase):
         self.assertEqual(r.roomState(), before)
         self.assertEqual([x.toXml() for x in r.bob.received()], [])
 
+    def test_afterLeave(self) -> None:
+        """
+        Bob left the room (his directed presence ended with it): the
+        primary pulling him back is refused C{forbidden}, he is removed
+        again and gets nothing; Bea, still in the room through the
+        replica, sees nothing of it.
+        """
+        r = Room()
+        bea = r.login("bea@b.test")
+        bea.send(join("Bea"))
+        r.net.flush()
+        r.bob.send(f"<presence type='unavailable' to='{ROOM}/Bob'/>")
+        r.net.flush()
+        r.quiet()
+        room, (roster, local, history, subject, last, phase) = r.state()
+        mark = self.pull(r, "Bob", "bob@b.test/res")
+        self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), f"{ROOM}/Bob"),
+                         ["forbidden"])
+        self.assertEqual(r.bob.received(), [])
+        self.assertEqual(bea.received(), [])
+        self.assertEqual(r.roomState(), room)
+        self.assertEqual(r.mirrorState(), (roster, local, history, subject, last + 2, phase))
+
+    def test_otherSession(self) -> None:
+        """
+        Bob is in the room from one client; the primary pulls his second
+        client (bob@b.test/tablet, which sent the room nothing) under his
+        nickname: refused C{forbidden}, that session alone is removed,
+        neither of Bob's clients gets anything, and Bob stays in the room
+        with his first client.
+        """
+        r = Room()
+        tablet = r.login("bob@b.test/tablet")
+        r.quiet()  # the two clients' own presences
+        room, mirror = r.state()
+        mark = self.pull(r, "Bob", "bob@b.test/tablet")
+        self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), f"{ROOM}/Bob"),
+                         ["forbidden"])
+        self.assertEqual(tablet.received(), [])
+        self.assertEqual([x.toXml() for x in r.bob.received()], [])
+        self.assertEqual(r.roomState(), room)
+        self.assertEqual(r.mirrorState()[:4], mirror[:4])
+        r.owner.send(f"<message type='groupchat' to='{ROOM}' id='m2'><body>still</body></message>")
+        r.net.flush()
+        self.assertEqual([str(m.body) for m in r.bob.received()], ["still"])
+        self.assertEqual(tablet.received(), [])
+
     def test_anotherDomain(self) -> None:
         """
         An enter the primary sends B's replica for Cal, a user of C, is
