@@ -338,6 +338,8 @@ class Replica:
         if nick not in room.roster and facts.unavailable:
             return []  # an entrant this replica refused
         own = room.local.get(nick, [])
+        if marker.leave is not None and marker.leave not in own and 110 in facts.codes:
+            return []  # a session it refused left; the occupant's others stay
         out: list[Any] = []
         if 110 in facts.codes:
             targets = [marker.leave] if marker.leave in own else own
