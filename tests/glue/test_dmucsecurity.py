@@ -774,3 +774,45 @@ class OccupantTests(SynchronousTestCase):
         self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), ROOM), ["bad-request"])
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
+
+
+class DisclosureTests(SynchronousTestCase):
+    """
+    What the primary tells a replica about others (design sections 2 and
+    4): no real JIDs in a semi-anonymous room when the replica hosts no
+    moderator, and only the bans that match the replica's own users.
+    """
+
+    def test_noRealJids(self) -> None:
+        """
+        In the semi-anonymous room, with only a participant on B, nothing
+        that crossed from A to B (attach, snapshot, broadcasts) names
+        Owner's or Cal's real JID, nor does the mirror hold them.
+        """
+        r = Room()
+        r.cal.send(f"<presence to='{ROOM}/Cal'><status>away</status></presence>")
+        r.net.flush()
+        text = r.streamText(0, "a.test", "b.test")
+        self.assertIn("bob@b.test/res", text)
+        for jid in ("owner@a.test", "cal@c.test"):
+            self.assertNotIn(jid, text)
+        roster = r.mirrorState()[0]
+        self.assertEqual({n: m[2] for n, m in roster.items()},
+                         {"Owner": None, "Bob": "bob@b.test/res", "Cal": None})
+
+    def test_otherDomainsBans(self) -> None:
+        """
+        The owner bans dan@c.test and eve@b.test: B's replica is told of
+        Eve's ban alone; Dan's JID never crosses to B.
+        """
+        r = Room()
+        mark = len(r.net.events)
+        for jid in ("dan@c.test", "eve@b.test"):
+            r.owner.send(f"<iq type='set' id='b{jid[0]}' to='{ROOM}'><query "
+                         f"xmlns='{MUC_NS}#admin'><item affiliation='outcast' jid='{jid}'/>"
+                         "</query></iq>")
+            r.net.flush()
+        text = r.streamText(mark, "a.test", "b.test")
+        self.assertIn("eve@b.test", text)
+        self.assertNotIn("dan@c.test", text)
+        self.assertEqual(r.mirror.outcasts, frozenset({"eve@b.test"}))
