@@ -523,6 +523,51 @@ class EnterTests(SynchronousTestCase):
         self.assertEqual(r.roomState(), room)
         self.assertEqual(r.mirrorState(), (roster, local, history, subject, last + 2, phase))
 
+    def test_refusedJoin(self) -> None:
+        """
+        Dan's join was refused (C{conflict}: Cal holds the nickname), which
+        ends his directed presence to the room: an enter for him the
+        primary sends later is refused C{forbidden}, and he gets nothing
+        but the refusal.
+        """
+        r = Room()
+        dan = r.login("dan@b.test")
+        dan.send(join("Cal"))
+        r.net.flush()
+        self.assertEqual([condition(x) for x in dan.received()], ["conflict"])
+        room, (roster, local, history, subject, last, phase) = r.state()
+        mark = r.inject("a.test", "muc.a.test", "b.test", enter("Dan", "dan@b.test/res", last + 1))
+        [answer] = r.crossed(mark, "b.test", "a.test")
+        self.assertEqual(condition(answer), "forbidden")
+        self.assertIn("No directed presence", answer.toXml())
+        r.nobodyReceived(self)
+        self.assertEqual(r.roomState(), room)
+        self.assertEqual(r.mirrorState(), (roster, local, history, subject, last + 1, phase))
+
+    def test_afterKick(self) -> None:
+        """
+        Bob was kicked (the replica delivered the kick, which ends his
+        directed presence as a direct delivery would): an enter for him
+        the primary sends afterwards is refused C{forbidden}; he and Bea
+        get nothing.
+        """
+        r = Room()
+        bea = r.login("bea@b.test")
+        bea.send(join("Bea"))
+        r.net.flush()
+        r.owner.send(f"<iq type='set' id='k1' to='{ROOM}'><query xmlns='{MUC_NS}#admin'>"
+                     "<item nick='Bob' role='none'/></query></iq>")
+        r.net.flush()
+        r.quiet()
+        room, (roster, local, history, subject, last, phase) = r.state()
+        self.assertNotIn("Bob", roster)
+        mark = r.inject("a.test", "muc.a.test", "b.test", enter("Bob", "bob@b.test/res", last + 1))
+        self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), f"{ROOM}/Bob"),
+                         ["forbidden"])
+        r.nobodyReceived(self)
+        self.assertEqual(r.roomState(), room)
+        self.assertEqual(r.mirrorState(), (roster, local, history, subject, last + 1, phase))
+
     def test_otherSession(self) -> None:
         """
         Bob is in the room from one client; the primary pulls his second
