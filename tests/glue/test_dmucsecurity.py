@@ -334,15 +334,19 @@ class ReplicaTests(SynchronousTestCase):
     def test_unattachedRoom(self) -> None:
         """
         Broadcasts from the nickname of a room of A's MUC service that B
-        never attached, and from the service itself, are answered
-        C{item-not-found}; Bob gets nothing, the mirror is unchanged.
+        never attached, from the service itself, and from a room of the
+        same name on C's service (each over its own authenticated stream)
+        are answered C{item-not-found}; Bob gets nothing, the mirror is
+        unchanged.
         """
         r = Room()
         before = r.state()
         seq = r.mirror.lastSeq + 1
-        for sender in ("other@muc.a.test/Owner", "muc.a.test"):
-            mark = r.inject("a.test", "muc.a.test", "b.test", broadcast(sender, seq))
-            self.assertEqual(errorsTo(r.crossed(mark, "b.test", "a.test"), sender),
+        for node, sender in (("a.test", "other@muc.a.test/Owner"), ("a.test", "muc.a.test"),
+                             ("c.test", "room@muc.c.test/Owner")):
+            local = sender.split("@")[-1].split("/")[0]
+            mark = r.inject(node, local, "b.test", broadcast(sender, seq))
+            self.assertEqual(errorsTo(r.crossed(mark, "b.test", node), sender),
                              ["item-not-found"])
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
@@ -369,17 +373,18 @@ class ReplicaTests(SynchronousTestCase):
     def test_otherService(self) -> None:
         """
         A user of A called C{room} (C{room@a.test}: the room's name on
-        another service of the primary's domain) sending the replica marked
-        broadcasts gets C{item-not-found}; nobody else gets anything, the
-        mirror is unchanged.
+        another service of the primary's domain), and one of B itself,
+        sending the replica marked broadcasts get C{item-not-found}; nobody
+        else gets anything, the mirror is unchanged.
         """
         r = Room()
-        impostor = r.login("room@a.test")
+        impostors = [r.login("room@a.test"), r.login("room@b.test")]
         before = r.state()
-        impostor.send(broadcast("ignored", r.mirror.lastSeq + 1).replace(
-            " from='ignored'", ""))
-        r.net.flush()
-        self.assertEqual([condition(x) for x in impostor.received()], ["item-not-found"])
+        for impostor in impostors:
+            impostor.send(broadcast("ignored", r.mirror.lastSeq + 1).replace(
+                " from='ignored'", ""))
+            r.net.flush()
+            self.assertEqual([condition(x) for x in impostor.received()], ["item-not-found"])
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
 
