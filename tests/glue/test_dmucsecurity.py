@@ -154,6 +154,28 @@ class ReplicaTests(SynchronousTestCase):
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
 
+    def test_queries(self) -> None:
+        """
+        Every IQ get to the replica's JID is answered (RFC 6120 8.2.3): a
+        ping, a disco#info query or any other, from a user of A or of B,
+        gets C{service-unavailable} (it answers none yet); nobody else
+        gets anything, the mirror is unchanged.
+        """
+        r = Room()
+        amy = r.login("amy@a.test")
+        before = r.state()
+        for client in (amy, r.bob):
+            for payload in ("<ping xmlns='urn:xmpp:ping'/>",
+                            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+                            f"<attach xmlns='{NS_DMUC}' epoch='e' keepalive='60' history='5' "
+                            "anonymity='semi'/>"):
+                client.send(f"<iq type='get' id='q' to='{REPLICA}'>{payload}</iq>")
+                r.net.flush()
+                self.assertEqual([condition(x) for x in client.received()],
+                                 ["service-unavailable"], payload)
+        r.nobodyReceived(self)
+        self.assertEqual(r.state(), before)
+
     def test_afterDetach(self) -> None:
         """
         Once B's last occupant left and the room detached B's replica, a
