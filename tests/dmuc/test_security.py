@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.protocols.jabber.jid import JID
 
-from tests.dmuc.support import HOST, World, overTheWire
+from tests.dmuc.support import HOST, REPLICA, World, overTheWire
 from tests.support.harness import parseStanza
 from xmuc.dmuc.ns import NS_DMUC
 
@@ -70,3 +70,22 @@ class OccupantMarkerTests(SynchronousTestCase):
         self.assertEqual([str(m.body) for m in got], ["one", "two"])
         self.assertNotIn(NS_DMUC, got[0].toXml())
         self.assertEqual(w.replica.rooms[ROOM].phase.value, "live")
+
+
+class QueryTests(SynchronousTestCase):
+    """
+    The replica answers every IQ get (RFC 6120 8.2.3).
+    """
+
+    def test_get(self) -> None:
+        """
+        A ping to the replica's JID is answered C{service-unavailable}; a
+        result (an answer to something) is not answered.
+        """
+        w = World()
+        for kind, answers in (("get", ["service-unavailable"]), ("result", [])):
+            iq = parseStanza(f"<iq type='{kind}' id='p' to='{REPLICA.full()}'>"
+                             "<ping xmlns='urn:xmpp:ping'/></iq>")
+            iq["from"] = OWNER
+            done = w.replica.receive(overTheWire(iq), w.now)
+            self.assertEqual([e.stanza.error.firstChildElement().name for e in done], answers)

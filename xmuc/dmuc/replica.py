@@ -53,6 +53,7 @@ from xmuc.core.errors import (
     Forbidden,
     ItemNotFound,
     NotAllowed,
+    ServiceUnavailable,
     exceptionReply,
 )
 from xmuc.core.jid import parseJID
@@ -203,8 +204,11 @@ class Replica:
     # IQs: attach, outcasts, detach
 
     def _iq(self, element: domish.Element, sender: JID) -> list[Any]:
-        if element.getAttribute("type") != "set":
+        kind = element.getAttribute("type")
+        if kind == "result":
             return []
+        if kind != "set":
+            raise ServiceUnavailable("The replica answers no queries")  # RFC 6120 8.2.3
         if sender.user is None or sender.resource is not None:
             raise BadRequest("DMUC requests come from a room")
         payloads = [c for c in element.elements()]
