@@ -20,7 +20,7 @@ from tests.support.dmucroom import (
     REPLICA,
     ROOM,
     STANZAS_NS,
-    Room,
+    RoomNet,
     condition,
     enter,
     errorsTo,
@@ -41,7 +41,7 @@ class EnterTests(SynchronousTestCase):
     C{forbidden}; the primary then removes the occupant it admitted.
     """
 
-    def pull(self, r: Room, nick: str, jid: str) -> int:
+    def pull(self, r: RoomNet, nick: str, jid: str) -> int:
         """
         A join from C{jid} that B's router never saw (written on B's
         stream to the room's service): the primary admits it and sends the
@@ -57,7 +57,7 @@ class EnterTests(SynchronousTestCase):
         (Owner and Cal see her come and go, Bob sees nothing), Bea gets
         nothing, and the room is as before.
         """
-        r = Room()
+        r = RoomNet()
         bea = r.login("bea@b.test")
         room, (roster, local, history, subject, last, phase) = r.state()
         mark = self.pull(r, "Bea", "bea@b.test/res")
@@ -77,7 +77,7 @@ class EnterTests(SynchronousTestCase):
         to room): the primary pulling her into room is refused
         C{forbidden}, she is removed, and she gets nothing of room.
         """
-        r = Room()
+        r = RoomNet()
         bea = r.login("bea@b.test")
         bea.send(join("Bea", "room2@muc.a.test"))
         r.net.flush()
@@ -97,7 +97,7 @@ class EnterTests(SynchronousTestCase):
         again and gets nothing; Bea, still in the room through the
         replica, sees nothing of it.
         """
-        r = Room()
+        r = RoomNet()
         bea = r.login("bea@b.test")
         bea.send(join("Bea"))
         r.net.flush()
@@ -120,7 +120,7 @@ class EnterTests(SynchronousTestCase):
         primary sends later is refused C{forbidden}, and he gets nothing
         but the refusal.
         """
-        r = Room()
+        r = RoomNet()
         dan = r.login("dan@b.test")
         dan.send(join("Cal"))
         r.net.flush()
@@ -141,7 +141,7 @@ class EnterTests(SynchronousTestCase):
         the primary sends afterwards is refused C{forbidden}; he and Bea
         get nothing.
         """
-        r = Room()
+        r = RoomNet()
         bea = r.login("bea@b.test")
         bea.send(join("Bea"))
         r.net.flush()
@@ -166,7 +166,7 @@ class EnterTests(SynchronousTestCase):
         tablet gets nothing, and Bob stays in the room with his first
         client, which gets nothing of the refused session's leave.
         """
-        r = Room()
+        r = RoomNet()
         tablet = r.login("bob@b.test/tablet")
         r.quiet()  # the two clients' own presences
         room, mirror = r.state()
@@ -195,7 +195,7 @@ class EnterTests(SynchronousTestCase):
         sent it, removes nobody: Cal stays, nobody gets anything, the
         mirror only counted the stanza.
         """
-        r = Room()
+        r = RoomNet()
         room, (roster, local, history, subject, last, phase) = r.state()
         mark = r.inject("a.test", "muc.a.test", "b.test",
                         enter("Cal", "cal@c.test/res", last + 1))
@@ -213,7 +213,7 @@ class EnterTests(SynchronousTestCase):
         room's bans on B (C{forbidden}, "Banned"). Nobody else gets
         anything, the room is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         eve = r.login("eve@b.test")
         r.owner.send(f"<iq type='set' id='b1' to='{ROOM}'><query xmlns='{MUC_NS}#admin'>"
                      "<item affiliation='outcast' jid='eve@b.test'/></query></iq>")
@@ -242,7 +242,7 @@ class PrimaryTests(SynchronousTestCase):
     about users of other domains removes nobody.
     """
 
-    def fromReplica(self, r: Room, xml: str) -> list[Any]:
+    def fromReplica(self, r: RoomNet, xml: str) -> list[Any]:
         """
         C{xml} sent from B's replica JID by B's node; the answers that
         came back to it.
@@ -261,7 +261,7 @@ class PrimaryTests(SynchronousTestCase):
         item is C{bad-request} (items are the room's to send, from
         anyone). Bob stays a participant, Cal stays, nobody gets anything.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         admin = (f"<iq type='set' id='r{{0}}' from='{REPLICA}' to='{ROOM}'>"
                  f"<query xmlns='{MUC_NS}#admin'>{{1}}</query></iq>")
@@ -285,7 +285,7 @@ class PrimaryTests(SynchronousTestCase):
         stream the stream ends with C{invalid-from}. Nothing is broadcast,
         the history is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         say = ("<message type='groupchat' from='{0}' to='" + ROOM + "' id='g'>"
                "<body>forged</body></message>")
@@ -311,7 +311,7 @@ class PrimaryTests(SynchronousTestCase):
         resyncs yet: issue 10; then it must take them about B's users
         alone). Cal and Owner stay, nobody gets anything.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         for nick, jid in (("Cal", "cal@c.test/res"), ("Owner", "owner@a.test/res")):
             error = (f"<presence type='error' from='{REPLICA}' to='{ROOM}/{nick}'>"
@@ -339,7 +339,7 @@ class PrimaryTests(SynchronousTestCase):
             node.serverFeatures.add(NS_DMUC)
             node.modules["disco"].serverExtensions.append(infoForm(JID(REPLICA)))
 
-        r = Room(claim)
+        r = RoomNet(claim)
         primary = r.net.nodes["a.test"].node.modules["dmuc"].primary.primary
         self.assertIsNone(primary.attachment("room", "c.test"))
         self.assertEqual(primary.replicas.get("c.test"), None)

@@ -21,7 +21,7 @@ from tests.support.dmucroom import (
     MUC_NS,
     REPLICA,
     ROOM,
-    Room,
+    RoomNet,
     broadcast,
     condition,
     errorsTo,
@@ -45,7 +45,7 @@ class StreamTests(SynchronousTestCase):
         C{not-authorized}: nothing reaches the replica, Bob gets nothing,
         the mirror is as it was.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         seq = r.mirror.lastSeq + 1
         for payload in (broadcast(f"{ROOM}/Owner", seq),
@@ -69,7 +69,7 @@ class StreamTests(SynchronousTestCase):
         authoritative server) says C{invalid} and closes the stream. Bob
         gets nothing, the mirror is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         claim = HEADER.format(src="muc.a.test", dst="b.test") + (
             "<db:result from='muc.a.test' to='b.test'>0123456789abcdef</db:result>")
@@ -93,7 +93,7 @@ class StreamTests(SynchronousTestCase):
         on any s2s stream: Bob gets nothing, the mirror is unchanged, and
         the room reaches Bob again over a new stream.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         size = r.net.nodes["b.test"].node.config.s2s.max_stanza_size
         mark = r.inject("a.test", "muc.a.test", "b.test",
@@ -113,7 +113,7 @@ class StreamTests(SynchronousTestCase):
         nothing, the mirror is unchanged, and the room's own stream still
         serves B (the next real message reaches Bob once).
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         seq = r.mirror.lastSeq + 1
         for node, local in (("c.test", "c.test"), ("a.test", "a.test")):
@@ -130,8 +130,8 @@ class ReplicaTests(SynchronousTestCase):
     """
     What B's replica refuses on authenticated streams (design section 7,
     third rule): broadcasts only from an attached room's JIDs, in
-    sequence; requests only from rooms; an enter only for its own users
-    who sent that room directed presence, never for an outcast.
+    sequence; requests only from rooms. (Its enters:
+    L{tests.glue.test_dmucrefusals}.)
     """
 
     def test_unattachedRoom(self) -> None:
@@ -142,7 +142,7 @@ class ReplicaTests(SynchronousTestCase):
         are answered C{item-not-found}; Bob gets nothing, the mirror is
         unchanged.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         seq = r.mirror.lastSeq + 1
         for node, sender in (("a.test", "other@muc.a.test/Owner"), ("a.test", "muc.a.test"),
@@ -161,7 +161,7 @@ class ReplicaTests(SynchronousTestCase):
         gets C{service-unavailable} (it answers none yet); nobody else
         gets anything, the mirror is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         amy = r.login("amy@a.test")
         before = r.state()
         for client in (amy, r.bob):
@@ -183,7 +183,7 @@ class ReplicaTests(SynchronousTestCase):
         C{item-not-found}: the replica mirrors nothing, nobody gets
         anything.
         """
-        r = Room()
+        r = RoomNet()
         r.bob.send(f"<presence type='unavailable' to='{ROOM}/Bob'/>")
         r.net.flush()
         r.quiet()
@@ -202,7 +202,7 @@ class ReplicaTests(SynchronousTestCase):
         sending the replica marked broadcasts get C{item-not-found}; nobody
         else gets anything, the mirror is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         impostors = [r.login("room@a.test"), r.login("room@b.test")]
         before = r.state()
         for impostor in impostors:
@@ -220,7 +220,7 @@ class ReplicaTests(SynchronousTestCase):
         to the room, Bob does not get it twice, the mirror is unchanged,
         and the room's next broadcast reaches Bob once.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         seq = r.mirror.lastSeq
         mark = r.inject("a.test", "muc.a.test", "b.test", broadcast(f"{ROOM}/Owner", seq, "hi"))
@@ -238,7 +238,7 @@ class ReplicaTests(SynchronousTestCase):
         stanza nor the room's next message, the roster and history stay as
         they were; nothing is answered to the room.
         """
-        r = Room()
+        r = RoomNet()
         (roster, local, history, subject, last, _) = r.mirrorState()
         mark = r.inject("a.test", "muc.a.test", "b.test",
                         broadcast(f"{ROOM}/Owner", last + 2))
@@ -255,7 +255,7 @@ class ReplicaTests(SynchronousTestCase):
         domain JID is answered C{bad-request}: no room is mirrored for it
         and the room's mirror is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         amy = r.login("amy@a.test")
         before = r.state()
         attach = (f"<attach xmlns='{NS_DMUC}' epoch='e1' keepalive='60' history='5' "
@@ -286,7 +286,7 @@ class OccupantTests(SynchronousTestCase):
         applies the broadcast in sequence; Bob gets the message (with no
         DMUC element) and the room's next one, and the mirror stays live.
         """
-        r = Room()
+        r = RoomNet()
         last = r.mirror.lastSeq
         r.cal.send(f"<message type='groupchat' to='{ROOM}' id='z'><body>x</body>"
                    f"{marker(last + 5)}</message>")
@@ -304,7 +304,7 @@ class OccupantTests(SynchronousTestCase):
         C{<enter/>} is broadcast without it: Bob sees Cal's status once,
         as any presence change, and the mirror stays live.
         """
-        r = Room()
+        r = RoomNet()
         last = r.mirror.lastSeq
         r.cal.send(f"<presence to='{ROOM}/Cal'><status>away</status>"
                    f"{marker(last + 1, '<enter jid=' + chr(39) + 'bob@b.test/res' + chr(39) + '/>')}"
@@ -322,7 +322,7 @@ class OccupantTests(SynchronousTestCase):
         the replica unmarked and is refused C{bad-request}; nobody gets
         anything, the mirror is unchanged.
         """
-        r = Room()
+        r = RoomNet()
         before = r.state()
         mark = len(r.net.events)
         r.owner.send(f"<message to='{ROOM}' id='i'><x xmlns='{MUC_NS}#user'>"
@@ -346,7 +346,7 @@ class DisclosureTests(SynchronousTestCase):
         that crossed from A to B (attach, snapshot, broadcasts) names
         Owner's or Cal's real JID, nor does the mirror hold them.
         """
-        r = Room()
+        r = RoomNet()
         r.cal.send(f"<presence to='{ROOM}/Cal'><status>away</status></presence>")
         r.net.flush()
         text = r.streamText(0, "a.test", "b.test")
@@ -362,7 +362,7 @@ class DisclosureTests(SynchronousTestCase):
         The owner bans dan@c.test and eve@b.test: B's replica is told of
         Eve's ban alone; Dan's JID never crosses to B.
         """
-        r = Room()
+        r = RoomNet()
         mark = len(r.net.events)
         for jid in ("dan@c.test", "eve@b.test"):
             r.owner.send(f"<iq type='set' id='b{jid[0]}' to='{ROOM}'><query "

@@ -20,7 +20,7 @@ from tests.support.fakenet import FakeNetwork, NetClient
 from tests.support.harness import parseStanzas
 from xmuc.dmuc.ns import NS_DMUC
 
-__all__ = ["HEADER", "MUC_NS", "ON", "REPLICA", "ROOM", "STANZAS_NS", "RawPeer", "Room",
+__all__ = ["HEADER", "MUC_NS", "ON", "REPLICA", "ROOM", "STANZAS_NS", "RawPeer", "RoomNet",
            "broadcast", "condition", "enter", "errorsTo", "join", "marker"]
 
 ROOM = "room@muc.a.test"
@@ -76,7 +76,7 @@ class RawPeer(Protocol):
         self.lost = True
 
 
-class Room:
+class RoomNet:
     """
     The network of these tests with its room set up, and what the tests
     read of it.
