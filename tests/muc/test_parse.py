@@ -101,6 +101,16 @@ class ParseTests(SynchronousTestCase):
                       "</message>")
         self.assertEqual([c.getAttribute("id") for c in event.payload], [None, "2"])
 
+    def test_dmucMarker(self) -> None:
+        """
+        A DMUC element a client puts in its message or presence is
+        removed: only the room's primary marks its copies for replicas.
+        """
+        x = "<x xmlns='urn:xmpp:tmp:dmuc:0' seq='7'><enter jid='bob@b.example/p'/></x>"
+        for xml in (f"<message type='groupchat' to='r@muc.localhost'><body>x</body>{x}</message>",
+                    f"<presence to='r@muc.localhost/Al'><status>s</status>{x}</presence>"):
+            self.assertEqual([c.uri for c in parse(xml).payload], ["jabber:client"])
+
     def test_mam(self) -> None:
         """
         A MAM query reads its form and RSM set.

@@ -53,6 +53,7 @@ from xmuc.core.errors import (
     Forbidden,
     ItemNotFound,
     NotAllowed,
+    ServiceUnavailable,
     exceptionReply,
 )
 from xmuc.core.jid import parseJID
@@ -203,8 +204,11 @@ class Replica:
     # IQs: attach, outcasts, detach
 
     def _iq(self, element: domish.Element, sender: JID) -> list[Any]:
-        if element.getAttribute("type") != "set":
+        kind = element.getAttribute("type")
+        if kind == "result":
             return []
+        if kind != "set":
+            raise ServiceUnavailable("The replica answers no queries")  # RFC 6120 8.2.3
         if sender.user is None or sender.resource is not None:
             raise BadRequest("DMUC requests come from a room")
         payloads = [c for c in element.elements()]
@@ -338,6 +342,8 @@ class Replica:
         if nick not in room.roster and facts.unavailable:
             return []  # an entrant this replica refused
         own = room.local.get(nick, [])
+        if marker.leave is not None and marker.leave not in own and 110 in facts.codes:
+            return []  # a session it refused left; the occupant's others stay
         out: list[Any] = []
         if 110 in facts.codes:
             targets = [marker.leave] if marker.leave in own else own

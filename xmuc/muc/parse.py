@@ -23,6 +23,7 @@ from twisted.words.xish import domish
 
 from xmuc.core.errors import BadRequest, ServiceUnavailable
 from xmuc.core.jid import InvalidJID, parseJID
+from xmuc.dmuc.ns import NS_DMUC
 from xmuc.muc import events as ev
 from xmuc.muc.forms import SubmittedForm, findForm, parseBoolean, parseForm
 from xmuc.muc.model import Affiliation, Role
@@ -99,7 +100,10 @@ def payloadOf(stanza: domish.Element, room: str) -> tuple[Any, ...]:
         if uri == NS_MUC_USER:
             if any(c.name in ("item", "status") for c in child.elements()):
                 raise BadRequest("Status codes and items are the room's to send")
-        elif uri == NS_MUC or uri == NS_OCCUPANT_ID:
+        elif uri == NS_MUC or uri == NS_OCCUPANT_ID or uri == NS_DMUC:
+            # The DMUC marker is the primary's to set on its copies for
+            # replicas (xmuc.dmuc.marker): one from an occupant would
+            # break their sequence.
             continue
         elif uri == NS_SID and child.name == "stanza-id" and child.getAttribute("by") == room:
             continue
