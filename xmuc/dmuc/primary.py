@@ -38,6 +38,13 @@ presence per other occupant, the history, the subject); until the result
 comes, that domain's stanzas wait, each with its classic form, so that a
 refused attach serves the domain classically with nothing lost. The last
 occupant of the domain leaving, or the room ending, detaches it.
+
+What the primary keeps (design section 8) it asks for with the effects of
+L{xmuc.dmuc.persist}: a room's epoch is started with its first attachment
+and kept for the room's life (across restarts, with a store that keeps
+it); each attachment with its C{seq}; each turn's marked stanzas, logged
+per replica. At start, L{load} brings back the epochs and the stored
+attachments (docs/dmuc-decisions.md, "Persistence: ...").
 """
 
 from __future__ import annotations
@@ -69,6 +76,15 @@ from xmuc.dmuc.rewrite import (
     variant,
 )
 from xmuc.dmuc.marker import Delay
+from xmuc.dmuc.persist import (
+    AttachReplica,
+    DetachReplica,
+    DropEpoch,
+    LogBroadcasts,
+    RestoredAttachment,
+    RestoredRoom,
+    StartEpoch,
+)
 from xmuc.dmuc.wire import Detach, Outcasts
 from xmuc.muc import events as ev
 from xmuc.muc.effects import Broadcast, CancelTimer, Deliver, Send, StartTimer
@@ -84,6 +100,9 @@ class Primary:
 
     @ivar replicas: the replica JID of each domain discovery found
         capable (L{replicaFound}).
+    @ivar epochs: each room's epoch, by room, once it has one.
+    @ivar restored: by room and domain, the attachments the store held
+        at start that no attach has replaced yet.
     """
 
     def __init__(self, service: MUCService, random: _random.Random, keepalive: int = 60,
@@ -105,6 +124,8 @@ class Primary:
         self.replicas: dict[str, JID] = {}
         self._replicaJids: dict[str, str] = {}
         self.rooms: dict[str, RoomLinks] = {}
+        self.epochs: dict[str, str] = {}
+        self.restored: dict[str, dict[str, RestoredAttachment]] = {}
         # Changes whenever a session starts or stops being served by a
         # replica, or an attachment comes or goes (L{_split}'s memo).
         self._version = 0
@@ -120,6 +141,23 @@ class Primary:
         if replica is not None and replica.host == domain and self.accepts(domain):
             self.replicas[domain] = replica
             self._replicaJids[replica.full()] = domain
+
+    def load(self, rooms: list[RestoredRoom]) -> list[Any]:
+        """
+        The store's DMUC state at start, after the service's rooms loaded:
+        the epochs and attachments of rooms that still exist come back;
+        those of rooms that did not survive (temporary ones) are dropped.
+        """
+        out: list[Any] = []
+        for stored in rooms:
+            if stored.room not in self.service.rooms:
+                out.append(DropEpoch(stored.room))
+                continue
+            self.epochs[stored.room] = stored.epoch
+            if stored.attachments:
+                self.restored[stored.room] = {
+                    JID(a.replica).host: a for a in stored.attachments}
+        return out
 
     def attachment(self, room: str, domain: str) -> Attachment | None:
         links = self.rooms.get(room)
@@ -145,6 +183,10 @@ class Primary:
         wasIn = before is not None and before.occupantOf(event.sender) is not None
         done = self.service.handle(event, now)
         if links is None and not joining:
+            if name in self.epochs and name not in self.service.rooms:
+                del self.epochs[name]  # the room ended with no attachment left
+                self.restored.pop(name, None)
+                done.append(DropEpoch(name))
             return done
         room = self.service.rooms.get(name) or before
         if room is None:
@@ -205,10 +247,28 @@ class Primary:
 
     def _rewrite(self, room: Room, done: list[Any], now: float, event: Any = None,
                  entrantJid: JID | None = None) -> list[Any]:
+        """
+        L{_rewriteRoom}, then what the turn marked for the log.
+        """
+        out = self._rewriteRoom(room, done, now, event, entrantJid)
+        links = self.rooms.get(room.name)
+        if links is not None:
+            entries: list[tuple[str, int, Any]] = []
+            for attachment in links.attached.values():
+                if attachment.unlogged:
+                    replica = attachment.replica.full()
+                    entries.extend((replica, seq, stanza) for seq, stanza in attachment.unlogged)
+                    attachment.unlogged = []
+            if entries:
+                out.append(LogBroadcasts(room.name, tuple(entries)))
+        return out
+
+    def _rewriteRoom(self, room: Room, done: list[Any], now: float, event: Any,
+                     entrantJid: JID | None) -> list[Any]:
         links = self.rooms.get(room.name)
         out: list[Any] = []
         if entrantJid is not None:
-            links = self._attachFor(room, entrantJid, links, out)
+            links = self._attachFor(room, entrantJid, links, out, now)
         if links is None or not links.attached:
             if links is not None and self.service.rooms.get(room.name) is not room:
                 del self.rooms[room.name]  # only classic domains were left
@@ -332,11 +392,14 @@ class Primary:
     # Attach, outcasts, detach
 
     def _attachFor(self, room: Room, entrantJid: JID, links: RoomLinks | None,
-                   out: list[Any]) -> RoomLinks | None:
+                   out: list[Any], now: float) -> RoomLinks | None:
         """
         Attach the entrant's domain when it has a replica and is neither
         attached nor served classically here: the C{<attach>} goes out at
-        once (into C{out}), the snapshot waits for its answer.
+        once (into C{out}), the snapshot waits for its answer. A room
+        without an epoch gets one. A stored attachment of the domain (from
+        before a restart) is detached first, since the replica's copy may
+        show sessions the room lost, and its C{seq} goes on.
         """
         domain = entrantJid.host
         replica = self.replicas.get(domain)
@@ -344,9 +407,17 @@ class Primary:
                 domain in links.attached or domain in links.classic)):
             return links
         if links is None:
-            links = self.rooms[room.name] = RoomLinks("%032x" % self.random.getrandbits(128))
+            links = self.rooms[room.name] = RoomLinks(self._epochOf(room.name, out))
         attachment = Attachment(replica, domain, self._id(), anonymityOf(room),
                                 room.config.historyLength, outcasts=outcastsOf(room, domain))
+        old = self.restored.get(room.name, {}).pop(domain, None)
+        if old is not None:
+            attachment.seq = old.seq
+            out.append(request(room, Attachment(JID(old.replica), domain, "", attachment.anonymity,
+                                                0), Detach(), self._id()))
+            if old.replica != replica.full():
+                out.append(DetachReplica(room.name, old.replica))
+        out.append(AttachReplica(room.name, replica.full(), now, attachment.seq))
         links.attached[domain] = attachment
         occupant = room.occupantOf(entrantJid)
         moderator = occupant is not None and occupant.role is Role.MODERATOR
@@ -377,7 +448,7 @@ class Primary:
                     self._version += 1
         for domain, attachment in list(links.attached.items()):
             if not live or not attachment.sessions:
-                out.extend(self._detach(room, links, attachment))
+                out.extend(self._detach(room, links, attachment, live))
             elif isinstance(event, ev.AdminSetIn):
                 outcasts = outcastsOf(room, domain)
                 if outcasts != attachment.outcasts:
@@ -395,16 +466,32 @@ class Primary:
                     if o.jid.host == domain))))
         if not links.attached:
             self.rooms.pop(room.name, None)
+        if not live and self.epochs.pop(room.name, None) is not None:
+            self.restored.pop(room.name, None)
+            out.append(DropEpoch(room.name))
         return out
 
-    def _detach(self, room: Room, links: RoomLinks, attachment: Attachment) -> list[Any]:
+    def _detach(self, room: Room, links: RoomLinks, attachment: Attachment,
+                live: bool = True) -> list[Any]:
         del links.attached[attachment.domain]
         self._version += 1
+        # The room's end drops its whole DMUC state (DropEpoch) instead.
+        stored = [DetachReplica(room.name, attachment.replica.full())] if live else []
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
             return [CancelTimer(attachTimer(room.name, attachment.domain)),
-                    *(e for classic, _ in attachment.waiting for e in classic)]
-        return [request(room, attachment, Detach(), self._id())]
+                    *(e for classic, _ in attachment.waiting for e in classic), *stored]
+        return [request(room, attachment, Detach(), self._id()), *stored]
+
+    def _epochOf(self, name: str, out: list[Any]) -> str:
+        """
+        The room's epoch, started now (into C{out}) when it has none.
+        """
+        epoch = self.epochs.get(name)
+        if epoch is None:
+            epoch = self.epochs[name] = "%032x" % self.random.getrandbits(128)
+            out.append(StartEpoch(name, epoch))
+        return epoch
 
     def _refresh(self, room: Room, attachment: Attachment, entrantNick: str,
                  seeing: bool) -> list[Send]:
@@ -459,7 +546,8 @@ class Primary:
         links.classic.add(attachment.domain)
         if not links.attached and not links.classic:
             self.rooms.pop(name, None)
-        return done + [e for classic, _ in waiting for e in classic]
+        return done + [e for classic, _ in waiting for e in classic] + [
+            DetachReplica(name, attachment.replica.full())]
 
     def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
                       now: float) -> list[Any]:
