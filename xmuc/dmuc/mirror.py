@@ -157,7 +157,8 @@ def restore(stored: RestoredMirror) -> Mirror:
     for presence in stored.roster:
         facts = readPresence(presence)
         if facts is not None:
-            mirror.roster[facts.nick] = memberOf(facts)
+            member = mirror.roster[facts.nick] = memberOf(facts)
+            member.jid = member.jid or None  # saved as shown: no real JID known
     for nick, jid in stored.local:
         mirror.local.setdefault(nick, []).append(JID(jid))
     mirror.savedLocal = stored.local

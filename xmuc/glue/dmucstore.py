@@ -45,9 +45,13 @@ from xmuc.storage.dmucinterfaces import (
 log = Logger()
 
 
-def _write(d: defer.Deferred) -> None:
-    d.addErrback(lambda f: log.failure("A DMUC storage write failed", f,
-                                       level=LogLevel.error))
+def _write(d: defer.Deferred) -> defer.Deferred:
+    """
+    A write whose failure is logged (the node tracks it: L{TrackedStore
+    <xmuc.writes.TrackedStore>}); it fires when stored.
+    """
+    return d.addErrback(lambda f: log.failure("A DMUC storage write failed", f,
+                                              level=LogLevel.error))
 
 
 class PrimaryStore:
@@ -60,7 +64,7 @@ class PrimaryStore:
         self.host = host
         self.logSize = logSize
 
-    def runners(self) -> dict[type, Callable[[Any, Any], None]]:
+    def runners(self) -> dict[type, Callable[[Any, Any], defer.Deferred]]:
         """
         The runner of each of the primary's persistence effects.
         """
@@ -75,10 +79,10 @@ class PrimaryStore:
             persist.LogBroadcasts: self._log,
         }
 
-    def _log(self, effect: persist.LogBroadcasts, origin: Any) -> None:
+    def _log(self, effect: persist.LogBroadcasts, origin: Any) -> defer.Deferred:
         entries = [LoggedBroadcast(replica, seq, stanza.toXml())
                    for replica, seq, stanza in effect.entries]
-        _write(self.store.appendBroadcasts(self.host, effect.room, entries, self.logSize))
+        return _write(self.store.appendBroadcasts(self.host, effect.room, entries, self.logSize))
 
     @defer.inlineCallbacks
     def load(self) -> Any:
@@ -101,11 +105,11 @@ class ReplicaStore:
         self.store = store
         self.replica = replica
 
-    def save(self, effect: persist.SaveMirror) -> None:
-        _write(self.store.updateReplicaRoom(self.replica, changeOf(effect)))
+    def save(self, effect: persist.SaveMirror) -> defer.Deferred:
+        return _write(self.store.updateReplicaRoom(self.replica, changeOf(effect)))
 
-    def drop(self, effect: persist.DropMirror) -> None:
-        _write(self.store.detachReplicaRoom(self.replica, effect.address))
+    def drop(self, effect: persist.DropMirror) -> defer.Deferred:
+        return _write(self.store.detachReplicaRoom(self.replica, effect.address))
 
     @defer.inlineCallbacks
     def load(self) -> Any:
