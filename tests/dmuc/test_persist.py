@@ -71,7 +71,8 @@ class PrimaryPersistenceTests(SynchronousTestCase):
         """
         The first entrant of B starts the room's epoch and records the
         attachment before anything is logged for it; its leaving drops the
-        attachment, and the epoch stays while the room lives.
+        attachment and, with no replica left, the epoch: the next attach
+        starts a new one, so a numbering never starts over in an epoch.
         """
         w = World()
         w.create(OWNER, "room", "Owner")
@@ -83,12 +84,36 @@ class PrimaryPersistenceTests(SynchronousTestCase):
         self.assertEqual(w.primary.rooms["room"].epoch, epoch)
         self.assertEqual(w.keptA[1], persist.AttachReplica("room", REPLICA.full(), w.now, 0))
         w.leave(BOB, "room", "Bob")
-        self.assertEqual(w.keptA[-1], persist.DetachReplica("room", REPLICA.full()))
+        self.assertEqual(w.keptA[-2:], [persist.DetachReplica("room", REPLICA.full()),
+                                        persist.DropEpoch("room")])
         w.join(BEN, "room", "Ben")
-        self.assertEqual(ofType(w.keptA, persist.StartEpoch), [w.keptA[0]])
+        [_, again] = ofType(w.keptA, persist.StartEpoch)
+        self.assertNotEqual(again.epoch, epoch)
         attaches = [c.toXml() for c in w.crossings if "<attach" in c.toXml()]
-        self.assertEqual(len(attaches), 2)
-        self.assertTrue(all(f"epoch='{epoch}'" in xml for xml in attaches))
+        self.assertEqual([f"epoch='{e}'" in xml for e, xml in zip((epoch, again.epoch),
+                                                                  attaches)], [True, True])
+
+    def test_secondReplicaGoesOn(self) -> None:
+        """
+        While another replica keeps the epoch alive, a replica detached
+        and attached again goes on from the C{seq} it had reached, after
+        a detach in case the first one was lost.
+        """
+        w = World()
+        w.primary.replicaFound("c.example", JID("dmuc@c.example"))
+        w.create(OWNER, "room", "Owner")
+        w.send("cal@c.example/c", f"<presence to='{ROOM}/Cal'/>")
+        w.join(BOB, "room", "Bob")
+        w.leave(BOB, "room", "Bob")
+        seq = w.primary.restored["room"]["b.example"].seq
+        self.assertGreater(seq, 3)
+        w.crossings = []
+        w.join(BOB, "room", "Bob")
+        iqs = [c for c in w.crossings if c.name == "iq"]
+        self.assertIn("<detach", iqs[0].toXml())
+        self.assertEqual(markedCrossings(w)[0][0], seq + 1)
+        self.assertIn(persist.AttachReplica("room", REPLICA.full(), w.now, seq), w.keptA)
+        self.assertEqual(ofType(w.keptA, persist.DropEpoch), [])
 
     def test_restoredAttachmentGoesOn(self) -> None:
         """

@@ -161,10 +161,12 @@ class Attaching:
                     o.role is Role.MODERATOR for o in room.occupants.values()
                     if o.jid.host == domain))))
         if not links.attached:
+            # No replica holds a copy any more: the next attach starts a
+            # new epoch, so no numbering is ever taken up again.
             self.rooms.pop(room.name, None)
-        if not live and self.epochs.pop(room.name, None) is not None:
-            self.restored.pop(room.name, None)
-            out.append(DropEpoch(room.name))
+            if self.epochs.pop(room.name, None) is not None:
+                self.restored.pop(room.name, None)
+                out.append(DropEpoch(room.name))
         return out
 
     def _detach(self, room: Room, links: RoomLinks, attachment: Attachment,
@@ -173,6 +175,10 @@ class Attaching:
         self._version += 1
         # The room's end drops its whole DMUC state (DropEpoch) instead.
         stored = [DetachReplica(room.name, attachment.replica.full())] if live else []
+        # While the epoch lasts, an attach of this domain again goes on
+        # from this seq (after a detach, in case this one is lost).
+        self.restored.setdefault(room.name, {})[attachment.domain] = RestoredAttachment(
+            attachment.replica.full(), attachment.seq)
         if attachment.state is AttachState.ATTACHING:
             # Nothing reached the replica: what waited goes classically.
             return [CancelTimer(attachTimer(room.name, attachment.domain)),
