@@ -152,3 +152,31 @@ class ReplicaRestartTests(SynchronousTestCase):
         net.flush()
         self.assertIn(other, replicaOf(net).rooms)
         self.assertIn("code='110'", "".join(s.toXml() for s in ben.received()))
+
+    def test_enterAgain(self) -> None:
+        """
+        After the replica's restart, the room learns from the replica's
+        C{item-not-found} that it lost the room: B's sessions leave it
+        (A's users see them go), and B's users can enter again, served
+        through a fresh attach.
+        """
+        net = network()
+        owner, bob = room(net)
+        net.crash("b.test")
+        net.restart("b.test")
+        net.flush()
+        owner.received()
+        owner.send(f"<message type='groupchat' to='{ROOM}' id='o9'><body>late</body></message>")
+        net.flush()
+        self.assertIn("type='unavailable'", "".join(
+            s.toXml() for s in owner.received() if s.getAttribute("from") == f"{ROOM}/Bob"))
+        again = net.login("bob@b.test")
+        again.received()
+        again.send(f"<presence to='{ROOM}/Bob'><x xmlns='{MUC_NS}'/></presence>")
+        net.flush()
+        got = again.received()
+        self.assertIn("code='110'", "".join(s.toXml() for s in got if s.name == "presence"))
+        self.assertEqual([str(s.body) for s in got if s.name == "message" and s.body],
+                         ["m0", "m1", "m2", "hi", "late"])
+        self.assertIn(ROOM, replicaOf(net).rooms)
+        self.assertNotIn(ROOM, replicaOf(net).restored)

@@ -213,10 +213,11 @@ class Attaching:
 
     def _fromReplica(self, domain: str, event: Any, now: float) -> list[Any]:
         """
-        A replica answers an attach (result or error) or refuses an enter
-        (C{<forbidden/>}: the occupant is removed); other answers are
-        dropped, and anything else is refused: a replica never speaks for
-        the room or changes it.
+        A replica answers an attach (result or error), refuses an enter
+        (C{<forbidden/>}: the occupant is removed) or no longer knows the
+        room (C{<item-not-found/>}: L{_lost}); other answers are dropped,
+        and anything else is refused: a replica never speaks for the room
+        or changes it.
         """
         name = event.to.user
         attachment = self.attachment(name, domain) if name else None
@@ -229,8 +230,41 @@ class Attaching:
             if event.name == "presence" and event.condition == "forbidden" and \
                     attachment is not None and event.to.resource:
                 return self._refusedEnter(name, attachment, event.to.resource, now)
+            if event.condition == "item-not-found" and attachment is not None and \
+                    attachment.state is AttachState.ATTACHED:
+                return self._lost(name, attachment, now)
             return []
         raise Forbidden("A replica does not act in the room")
+
+    def _lost(self, name: str, attachment: Attachment, now: float) -> list[Any]:
+        """
+        The replica no longer holds the room (it restarted: its sessions
+        ended with it, and a restored copy is never served): the
+        attachment goes, and the domain's sessions leave the room as they
+        would have, served classically, so that they can enter again
+        through a fresh attach. What a resync would keep is issue 10's.
+        """
+        links = self.rooms[name]
+        del links.attached[attachment.domain]
+        self._version += 1
+        replica = attachment.replica.full()
+        self.restored.setdefault(name, {})[attachment.domain] = RestoredAttachment(
+            replica, attachment.seq)
+        out: list[Any] = [DetachReplica(name, replica)]
+        room = self.service.rooms.get(name)
+        for full in sorted(attachment.sessions):
+            session = JID(full)
+            occupant = room.occupantOf(session) if room is not None else None
+            if occupant is not None:
+                out.extend(self.handle(ev.PresenceIn(
+                    sender=session, to=JID(f"{room.address}/{occupant.nick}"), id=None,
+                    nick=occupant.nick, available=False), now))
+        if not links.attached and not links.classic and self.rooms.get(name) is links:
+            del self.rooms[name]
+            if self.epochs.pop(name, None) is not None:
+                self.restored.pop(name, None)
+                out.append(DropEpoch(name))
+        return out
 
     def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
         """
