@@ -286,6 +286,9 @@ class DMUCSection:
     history_size: int = 100
     disco_timeout: float = 5.0
     attach_timeout: float = 10.0
+    #: stanzas kept per replica of a room for replay after a split (the
+    #: broadcast log, design section 8); 0: no bound.
+    log_size: int = 1000
 
     def replicaJid(self, domain: str) -> str:
         """
@@ -595,6 +598,8 @@ def _validateDMUC(config: Config) -> None:
                 raise ConfigError(f"[dmuc] {key}: {domain!r}: {e}")
     if dmuc.keepalive < 1:
         raise ConfigError("[dmuc] keepalive: must be at least 1")
+    if dmuc.log_size < 0:
+        raise ConfigError("[dmuc] log_size: must be 0 or more")
     for key in ("disco_timeout", "attach_timeout"):
         if not getattr(dmuc, key):
             raise ConfigError(f"[dmuc] {key}: must be more than 0")

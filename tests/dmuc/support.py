@@ -26,6 +26,7 @@ from twisted.words.xish import domish
 from tests.support.harness import parseStanza, parseStanzas
 from xmuc.core.errors import exceptionReply, toStanzaError
 from xmuc.core.stanza import stanzaXml, toClientNamespace
+from xmuc.dmuc import persist
 from xmuc.dmuc.primary import Primary
 from xmuc.dmuc.replica import Replica, ResyncNeeded
 from xmuc.muc import effects
@@ -60,6 +61,8 @@ class World:
         users directly), in order; C{back} those from B to A.
     @ivar directed: (full JID, room) pairs of B's users that sent the room
         directed presence (what B's router records).
+    @ivar keptA: the persistence effects of A's primary
+        (L{xmuc.dmuc.persist}), in order; C{keptB} those of B's replica.
     """
 
     def __init__(self, dmuc: bool = True, seed: int = 0, mirrors: Any = None) -> None:
@@ -77,6 +80,8 @@ class World:
         self.back: list[domish.Element] = []
         self.directed: set[tuple[str, str]] = set()
         self.resyncs: list[ResyncNeeded] = []
+        self.keptA: list[Any] = []
+        self.keptB: list[Any] = []
         self.timers: dict[tuple[str, ...], float] = {}
         # Stanzas on the link, in order: (handler, element); a node's
         # turn ends before the other node handles what it sent.
@@ -149,6 +154,8 @@ class World:
                     self.link.append((self._toReplica, overTheWire(effect.stanza)))
                 else:
                     self._fromA(effect.stanza, to)
+            elif type(effect).__module__ == persist.__name__:
+                self.keptA.append(effect)
 
     def _toReplica(self, element: domish.Element) -> None:
         self.runB(self.replica.receive(element, self.now))
@@ -181,6 +188,8 @@ class World:
                 self.link.append((lambda e: self._toService(e, JID(e["to"])), element))
             elif isinstance(effect, ResyncNeeded):
                 self.resyncs.append(effect)
+            elif type(effect).__module__ == persist.__name__:
+                self.keptB.append(effect)
 
     def _mail(self, template: domish.Element, to: str) -> None:
         copy = domish.Element((template.uri, template.name), template.defaultUri)

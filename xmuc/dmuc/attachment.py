@@ -57,6 +57,8 @@ class Attachment:
         classic form (effects) and as copies for the replica.
     @ivar entered: by nickname, the domain's session that entered last
         (whom a C{<forbidden/>} from the replica removes).
+    @ivar unlogged: C{(seq, stanza)} marked since the primary last
+        collected them for the broadcast log (L{xmuc.dmuc.persist}).
     """
 
     replica: JID
@@ -71,6 +73,7 @@ class Attachment:
     blind: bool = False
     waiting: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
     entered: dict[str, JID] = field(default_factory=dict)
+    unlogged: list[tuple[int, Any]] = field(default_factory=list)
 
     def transition(self, event: str) -> None:
         try:
@@ -84,7 +87,9 @@ class Attachment:
         (L{Marker}'s C{enter}, C{history}, C{leave}, C{delay}).
         """
         self.seq += 1
-        return Send(marked(element, Marker(self.seq, **values), self.replica.full()))
+        send = Send(marked(element, Marker(self.seq, **values), self.replica.full()))
+        self.unlogged.append((self.seq, send.stanza))
+        return send
 
     def through(self, classic: list[Any], copies: list[Any]) -> list[Any]:
         """

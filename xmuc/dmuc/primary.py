@@ -38,6 +38,13 @@ presence per other occupant, the history, the subject); until the result
 comes, that domain's stanzas wait, each with its classic form, so that a
 refused attach serves the domain classically with nothing lost. The last
 occupant of the domain leaving, or the room ending, detaches it.
+
+What the primary keeps (design section 8) it asks for with the effects of
+L{xmuc.dmuc.persist}: a room's epoch is started with its first attachment
+and kept for the room's life (across restarts, with a store that keeps
+it); each attachment with its C{seq}; each turn's marked stanzas, logged
+per replica. At start, L{load} brings back the epochs and the stored
+attachments (docs/dmuc-decisions.md, "Persistence: ...").
 """
 
 from __future__ import annotations
@@ -47,20 +54,10 @@ from typing import Any, Callable
 
 from twisted.words.protocols.jabber.jid import JID
 
-from xmuc.core.errors import Forbidden
-from xmuc.dmuc.attachment import (
-    AttachState,
-    Attachment,
-    RoomLinks,
-    anonymityOf,
-    attachRequest,
-    outcastsOf,
-    request,
-    snapshot,
-)
+from xmuc.dmuc.attaching import Attaching
+from xmuc.dmuc.attachment import AttachState, Attachment, RoomLinks
 from xmuc.dmuc.rewrite import (
     ATTACH_TIMER,
-    attachTimer,
     groups,
     leaving,
     roomOf,
@@ -69,18 +66,19 @@ from xmuc.dmuc.rewrite import (
     variant,
 )
 from xmuc.dmuc.marker import Delay
-from xmuc.dmuc.wire import Detach, Outcasts
+from xmuc.dmuc.persist import DropEpoch, LogBroadcasts, RestoredAttachment
 from xmuc.muc import events as ev
-from xmuc.muc.effects import Broadcast, CancelTimer, Deliver, Send, StartTimer
+from xmuc.muc.effects import Broadcast, Deliver, Send
 from xmuc.muc.model import Role
 from xmuc.muc.room import Room
 from xmuc.muc.service import MUCService
 from xmuc.muc.view import Kind
 
 
-class Primary:
+class Primary(Attaching):
     """
-    The distributed side of one MUC service.
+    The distributed side of one MUC service (the attachments' life in
+    L{Attaching}).
 
     @ivar replicas: the replica JID of each domain discovery found
         capable (L{replicaFound}).
@@ -105,6 +103,8 @@ class Primary:
         self.replicas: dict[str, JID] = {}
         self._replicaJids: dict[str, str] = {}
         self.rooms: dict[str, RoomLinks] = {}
+        self.epochs: dict[str, str] = {}
+        self.restored: dict[str, dict[str, RestoredAttachment]] = {}
         # Changes whenever a session starts or stops being served by a
         # replica, or an attachment comes or goes (L{_split}'s memo).
         self._version = 0
@@ -145,6 +145,10 @@ class Primary:
         wasIn = before is not None and before.occupantOf(event.sender) is not None
         done = self.service.handle(event, now)
         if links is None and not joining:
+            if name in self.epochs and name not in self.service.rooms:
+                del self.epochs[name]  # the room ended with no attachment left
+                self.restored.pop(name, None)
+                done.append(DropEpoch(name))
             return done
         room = self.service.rooms.get(name) or before
         if room is None:
@@ -205,10 +209,28 @@ class Primary:
 
     def _rewrite(self, room: Room, done: list[Any], now: float, event: Any = None,
                  entrantJid: JID | None = None) -> list[Any]:
+        """
+        L{_rewriteRoom}, then what the turn marked for the log.
+        """
+        out = self._rewriteRoom(room, done, now, event, entrantJid)
+        links = self.rooms.get(room.name)
+        if links is not None:
+            entries: list[tuple[str, int, Any]] = []
+            for attachment in links.attached.values():
+                if attachment.unlogged:
+                    replica = attachment.replica.full()
+                    entries.extend((replica, seq, stanza) for seq, stanza in attachment.unlogged)
+                    attachment.unlogged = []
+            if entries:
+                out.append(LogBroadcasts(room.name, tuple(entries)))
+        return out
+
+    def _rewriteRoom(self, room: Room, done: list[Any], now: float, event: Any,
+                     entrantJid: JID | None) -> list[Any]:
         links = self.rooms.get(room.name)
         out: list[Any] = []
         if entrantJid is not None:
-            links = self._attachFor(room, entrantJid, links, out)
+            links = self._attachFor(room, entrantJid, links, out, now)
         if links is None or not links.attached:
             if links is not None and self.service.rooms.get(room.name) is not room:
                 del self.rooms[room.name]  # only classic domains were left
@@ -328,147 +350,3 @@ class Primary:
             return attachment.through([effect], [
                 attachment.mark(effect.stanza, leave=effect.recipient)])
         return [effect]
-
-    # Attach, outcasts, detach
-
-    def _attachFor(self, room: Room, entrantJid: JID, links: RoomLinks | None,
-                   out: list[Any]) -> RoomLinks | None:
-        """
-        Attach the entrant's domain when it has a replica and is neither
-        attached nor served classically here: the C{<attach>} goes out at
-        once (into C{out}), the snapshot waits for its answer.
-        """
-        domain = entrantJid.host
-        replica = self.replicas.get(domain)
-        if replica is None or (links is not None and (
-                domain in links.attached or domain in links.classic)):
-            return links
-        if links is None:
-            links = self.rooms[room.name] = RoomLinks("%032x" % self.random.getrandbits(128))
-        attachment = Attachment(replica, domain, self._id(), anonymityOf(room),
-                                room.config.historyLength, outcasts=outcastsOf(room, domain))
-        links.attached[domain] = attachment
-        occupant = room.occupantOf(entrantJid)
-        moderator = occupant is not None and occupant.role is Role.MODERATOR
-        out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
-        out.append(StartTimer(attachTimer(room.name, domain), self.attachTimeout))
-        attachment.waiting.append(([], snapshot(
-            room, attachment, occupant.nick if occupant else "", moderator)))
-        return links
-
-    def _settle(self, room: Room, links: RoomLinks, seen: set[JID], event: Any) -> list[Any]:
-        """
-        After a turn: the domains' sessions as the room now holds them,
-        detaches where none are left (or the room ended), new ban lists.
-        """
-        out: list[Any] = []
-        live = self.service.rooms.get(room.name) is room
-        for jid in seen:
-            attachment = links.attached.get(jid.host)
-            if attachment is not None:
-                full, before = jid.full(), len(attachment.sessions)
-                if live and room.occupantOf(jid) is not None:
-                    attachment.sessions.add(full)
-                else:
-                    attachment.sessions.discard(full)
-                    for nick in [n for n, j in attachment.entered.items() if j == jid]:
-                        del attachment.entered[nick]
-                if len(attachment.sessions) != before:
-                    self._version += 1
-        for domain, attachment in list(links.attached.items()):
-            if not live or not attachment.sessions:
-                out.extend(self._detach(room, links, attachment))
-            elif isinstance(event, ev.AdminSetIn):
-                outcasts = outcastsOf(room, domain)
-                if outcasts != attachment.outcasts:
-                    attachment.outcasts = outcasts
-                    out.extend(attachment.through([], [
-                        request(room, attachment, Outcasts(outcasts), self._id())]))
-            elif isinstance(event, ev.OwnerSetIn) and (
-                    attachment.anonymity is not anonymityOf(room)
-                    or attachment.history != room.config.historyLength):
-                # The replica shows real JIDs and keeps history by what the
-                # attach said: a configuration that changes either attaches
-                # again, with a fresh snapshot.
-                out.extend(attachment.through([], self._refresh(room, attachment, "", any(
-                    o.role is Role.MODERATOR for o in room.occupants.values()
-                    if o.jid.host == domain))))
-        if not links.attached:
-            self.rooms.pop(room.name, None)
-        return out
-
-    def _detach(self, room: Room, links: RoomLinks, attachment: Attachment) -> list[Any]:
-        del links.attached[attachment.domain]
-        self._version += 1
-        if attachment.state is AttachState.ATTACHING:
-            # Nothing reached the replica: what waited goes classically.
-            return [CancelTimer(attachTimer(room.name, attachment.domain)),
-                    *(e for classic, _ in attachment.waiting for e in classic)]
-        return [request(room, attachment, Detach(), self._id())]
-
-    def _refresh(self, room: Room, attachment: Attachment, entrantNick: str,
-                 seeing: bool) -> list[Send]:
-        """
-        A fresh attach and snapshot for an attached replica (its copy lacks
-        real JIDs a moderator entering there must see, or the room's
-        anonymity or history length changed).
-        """
-        links = self.rooms[room.name]
-        return [attachRequest(room, links, attachment, self.keepalive, self._id()),
-                *snapshot(room, attachment, entrantNick, seeing)]
-
-    def _id(self) -> str:
-        return "dmuc-%016x" % self.random.getrandbits(64)
-
-    # What replicas send
-
-    def _fromReplica(self, domain: str, event: Any, now: float) -> list[Any]:
-        """
-        A replica answers an attach (result or error) or refuses an enter
-        (C{<forbidden/>}: the occupant is removed); other answers are
-        dropped, and anything else is refused: a replica never speaks for
-        the room or changes it.
-        """
-        name = event.to.user
-        attachment = self.attachment(name, domain) if name else None
-        if isinstance(event, ev.IQReplyIn):
-            if attachment is not None and attachment.state is AttachState.ATTACHING \
-                    and event.id == attachment.iqId:
-                return self._attachAnswered(name, attachment, event.kind == "result")
-            return []
-        if isinstance(event, ev.ErrorIn):
-            if event.name == "presence" and event.condition == "forbidden" and \
-                    attachment is not None and event.to.resource:
-                return self._refusedEnter(name, attachment, event.to.resource, now)
-            return []
-        raise Forbidden("A replica does not act in the room")
-
-    def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
-        """
-        The attach's answer (or its timeout): the copies that waited go to
-        the replica, or their classic forms to the domain's users.
-        """
-        waiting, attachment.waiting = attachment.waiting, []
-        done: list[Any] = [CancelTimer(attachTimer(name, attachment.domain))]
-        if ok:
-            attachment.transition("attach-result")
-            return done + [e for _, copies in waiting for e in copies]
-        links = self.rooms[name]
-        del links.attached[attachment.domain]
-        self._version += 1
-        links.classic.add(attachment.domain)
-        if not links.attached and not links.classic:
-            self.rooms.pop(name, None)
-        return done + [e for classic, _ in waiting for e in classic]
-
-    def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
-                      now: float) -> list[Any]:
-        session = attachment.entered.pop(nick, None)
-        room = self.service.rooms.get(name)
-        if session is None or session.host != attachment.domain or room is None:
-            return []
-        if room.occupantOf(session) is None:
-            return []
-        leave = ev.PresenceIn(sender=session, to=JID(f"{room.address}/{nick}"), id=None,
-                              nick=nick, available=False)
-        return self.handle(leave, now)

@@ -39,9 +39,8 @@ that sent the room no directed presence, or an outcast (C{forbidden}).
 
 from __future__ import annotations
 
-import enum
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from twisted.words.protocols.jabber.jid import JID
@@ -60,32 +59,16 @@ from xmuc.core.jid import parseJID
 from xmuc.dmuc import wire
 from xmuc.dmuc.copies import PresenceFacts, nickOf, readPresence, withCodes, withoutJid
 from xmuc.dmuc.marker import Marker, unmarked
+from xmuc.dmuc.mirror import PHASES, Member, Mirror, Phase, memberOf, restore
+from xmuc.dmuc.persist import DropMirror, RestoredMirror
 from xmuc.muc.effects import Broadcast, Deliver, Send
 from xmuc.muc.entrant import EntrantView, joinSequence
-from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
+from xmuc.muc.model import HistoryEntry, Role, Subject
 from xmuc.muc.ns import NS_SID
 from xmuc.muc.stanzas import stanza as newStanza
-from xmuc.muc.view import Kind, OccupantView, RoomView
+from xmuc.muc.view import Kind, OccupantView
 
-
-class Phase(enum.Enum):
-    #: an attach was accepted: presences, history and the subject follow
-    SNAPSHOT = "snapshot"
-    #: following the room's broadcasts
-    LIVE = "live"
-    #: a C{seq} was missed: nothing more is applied until a resync
-    BROKEN = "broken"
-
-
-#: (phase, event) -> next phase.
-PHASES: dict[tuple[Phase, str], Phase] = {
-    (Phase.SNAPSHOT, "subject"): Phase.LIVE,
-    (Phase.SNAPSHOT, "attach"): Phase.SNAPSHOT,
-    (Phase.LIVE, "attach"): Phase.SNAPSHOT,
-    (Phase.BROKEN, "attach"): Phase.SNAPSHOT,
-    (Phase.SNAPSHOT, "gap"): Phase.BROKEN,
-    (Phase.LIVE, "gap"): Phase.BROKEN,
-}
+__all__ = ["PHASES", "Mirror", "Phase", "Replica", "ResyncNeeded"]
 
 
 @dataclass(frozen=True)
@@ -100,63 +83,6 @@ class ResyncNeeded:
     epoch: str
     lastSeq: int
     got: int
-
-
-@dataclass
-class Member:
-    """
-    An occupant as the mirror last saw it; C{jid} is L{None} when no copy
-    showed its real JID.
-    """
-
-    nick: str
-    role: Role
-    affiliation: Affiliation
-    jid: str | None
-    payload: tuple[Any, ...]
-    occupantId: str | None
-    shown: OccupantView | None = None
-
-    def view(self) -> OccupantView:
-        if self.shown is None:
-            self.shown = OccupantView(self.nick, self.role, self.affiliation, self.jid or "",
-                                      self.payload, self.occupantId)
-        return self.shown
-
-    def update(self, facts: PresenceFacts) -> None:
-        self.role, self.affiliation = facts.role, facts.affiliation
-        self.jid = facts.jid or self.jid
-        self.payload, self.occupantId, self.shown = facts.payload, facts.occupantId, None
-
-
-@dataclass
-class Mirror:
-    """
-    One room a primary attached.
-    """
-
-    address: str
-    epoch: str
-    nonAnonymous: bool
-    historyLimit: int
-    outcasts: frozenset[str] = frozenset()
-    phase: Phase = Phase.SNAPSHOT
-    lastSeq: int = 0
-    roster: dict[str, Member] = field(default_factory=dict)
-    local: dict[str, list[JID]] = field(default_factory=dict)
-    history: deque[HistoryEntry] = field(default_factory=deque)
-    subject: Subject = Subject()
-
-    def transition(self, event: str) -> None:
-        self.phase = PHASES[(self.phase, event)]
-
-    def sessions(self) -> list[JID]:
-        return [jid for jids in self.local.values() for jid in jids]
-
-    def view(self) -> RoomView:
-        return RoomView(self.address, self.nonAnonymous, occupants=tuple(
-            (m.view(), tuple(self.local.get(m.nick, ()))) for m in self.roster.values()),
-            history=tuple(self.history), subject=self.subject)
 
 
 class Replica:
@@ -181,6 +107,19 @@ class Replica:
         self.directed = directed
         self.mirrors = mirrors
         self.rooms: dict[str, Mirror] = {}
+        self.restored: dict[str, Mirror] = {}
+
+    def restore(self, mirrors: list[RestoredMirror]) -> None:
+        """
+        The mirrors the store held at start. They are kept apart, never
+        served: the node's sessions ended with it, and the room went on
+        without this replica, so the copy is stale until a resync (issue
+        10) or a new attach replaces it (docs/dmuc-decisions.md,
+        "Persistence: a restarted replica serves nothing stale").
+        """
+        for stored in mirrors:
+            if stored.address not in self.rooms:
+                self.restored[stored.address] = restore(stored)
 
     def receive(self, element: domish.Element, now: float) -> list[Any]:
         """
@@ -195,7 +134,10 @@ class Replica:
             room = self.rooms.get(sender.userhost())
             if room is None or sender.user is None:
                 raise ItemNotFound("This room is not attached here")
-            return self._marked(room, element, now)
+            done = self._marked(room, element, now)
+            if room.stepped:
+                done.append(room.saved())
+            return done
         except DOMAIN_ERRORS as e:
             # Refusals only: anything else is a bug the glue logs.
             reply = exceptionReply(element, e)
@@ -216,17 +158,22 @@ class Replica:
             raise BadRequest("one payload expected")
         value = wire.parse(payloads[0])
         address = sender.userhost()
+        out: list[Any] = [Send(newStanza("iq", self.jid.full(), sender.full(), "result",
+                                         element.getAttribute("id")))]
         if isinstance(value, wire.Attach):
-            self._attach(address, sender.host, value)
+            out.append(self._attach(address, sender.host, value).saved())
         elif isinstance(value, wire.Outcasts):
-            self._room(address).outcasts = frozenset(j.userhost() for j in value.outcasts)
+            room = self._room(address)
+            room.outcasts = frozenset(j.userhost() for j in value.outcasts)
+            out.append(room.saved())
         elif isinstance(value, wire.Detach):
-            self._room(address)
-            del self.rooms[address]
+            if self.restored.pop(address, None) is None or address in self.rooms:
+                self._room(address)
+                del self.rooms[address]
+            out.append(DropMirror(address))
         else:
             raise BadRequest("not a request for a replica")
-        return [Send(newStanza("iq", self.jid.full(), sender.full(), "result",
-                               element.getAttribute("id")))]
+        return out
 
     def _room(self, address: str) -> Mirror:
         room = self.rooms.get(address)
@@ -234,10 +181,11 @@ class Replica:
             raise ItemNotFound("This room is not attached here")
         return room
 
-    def _attach(self, address: str, domain: str, attach: wire.Attach) -> None:
+    def _attach(self, address: str, domain: str, attach: wire.Attach) -> Mirror:
         """
-        A new mirror, or a fresh snapshot of one (the roster, history and
-        subject are replaced; local sessions stay).
+        A new mirror (replacing a restored one), or a fresh snapshot of
+        one (the roster, history and subject are replaced; local sessions
+        stay).
         """
         if not self.mirrors(domain):
             raise NotAllowed("This server does not mirror rooms of that service")
@@ -246,12 +194,18 @@ class Replica:
         nonAnonymous = attach.anonymity is wire.Anonymity.NON
         length = min(attach.history, self.maxHistory) if self.maxHistory else attach.history
         if room is None or room.epoch != attach.epoch:
-            self.rooms[address] = Mirror(address, attach.epoch, nonAnonymous, length, outcasts,
-                                         history=deque(maxlen=length))
-            return
-        room.transition("attach")
-        room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, length
-        room.roster, room.history = {}, deque(maxlen=length)
+            stale = self.restored.pop(address, None)
+            room = self.rooms[address] = Mirror(
+                address, attach.epoch, nonAnonymous, length, outcasts,
+                history=deque(maxlen=length), based=False, primary=domain,
+                savedLocal=() if stale is None else stale.savedLocal)
+        else:
+            room.transition("attach")
+            room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, length
+            room.roster, room.history = {}, deque(maxlen=length)
+        room.keepalive = attach.keepalive
+        room.rostered = room.newHistory = room.stepped = True
+        return room
 
     # Marked stanzas from a room
 
@@ -259,6 +213,8 @@ class Replica:
         stripped, marker = unmarked(element)
         if marker is None:
             raise BadRequest("A room's stanza to a replica carries its seq")
+        if not room.based:
+            room.lastSeq, room.based = max(marker.seq - 1, 0), True
         if marker.seq <= room.lastSeq and room.phase is not Phase.BROKEN:
             return []  # a duplicate
         if marker.seq != room.lastSeq + 1 or room.phase is Phase.BROKEN:
@@ -266,7 +222,7 @@ class Replica:
                 return []
             room.transition("gap")
             return [ResyncNeeded(room.address, room.epoch, room.lastSeq, marker.seq)]
-        room.lastSeq = marker.seq
+        room.lastSeq, room.stepped = marker.seq, True
         stripped.attributes.pop("to", None)  # a fresh envelope: the original keeps it
         if stripped.name == "message":
             return self._message(room, stripped, marker, now)
@@ -275,6 +231,7 @@ class Replica:
         facts = readPresence(stripped)
         if facts is None:
             return []
+        room.rostered = True
         if room.phase is Phase.SNAPSHOT:
             self._apply(room, facts, marker)
             return []
@@ -289,7 +246,9 @@ class Replica:
         if message.getAttribute("type") == "groupchat" and "body" in names:
             sid = next((c.getAttribute("id", "") for c in message.elements(NS_SID, "stanza-id")),
                        "")
-            room.history.append(HistoryEntry(message, stamp, sid))
+            entry = HistoryEntry(message, stamp, sid)
+            room.history.append(entry)
+            room.added.append(entry)
         elif "subject" in names:
             text = next(str(c) for c in message.elements(message.uri, "subject"))
             room.subject = Subject(text, nickOf(message) or "", stamp)
@@ -387,8 +346,7 @@ class Replica:
         if not facts.unavailable:
             member = room.roster.get(nick)
             if member is None:
-                room.roster[nick] = Member(nick, facts.role, facts.affiliation, facts.jid,
-                                           facts.payload, facts.occupantId)
+                room.roster[nick] = memberOf(facts)
             else:
                 member.update(facts)
             return

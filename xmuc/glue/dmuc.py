@@ -20,6 +20,9 @@ the router, the clock and the node's IQ requests.
     the replica. Local users' stanzas to remote rooms are routed as
     ever: the replica never sees them.
 
+What both keep (design section 8) goes to the node's store and comes
+back at start through L{xmuc.glue.dmucstore}.
+
 C{[dmuc] enabled} turns it on (off by default: links that break and
 restarts are issue 10's).
 """
@@ -32,7 +35,7 @@ from itertools import count
 from typing import Any, Callable
 
 from twisted.internet.defer import CancelledError
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
@@ -42,9 +45,11 @@ from xmuc.core.links import LinkDown
 from xmuc.core.stanza import readdressed
 from xmuc.dmuc import discovery as disco
 from xmuc.dmuc.infoform import defaultReplica, infoForm, parseDiscoInfo
+from xmuc.dmuc import persist
 from xmuc.dmuc.ns import NS_DMUC
 from xmuc.dmuc.primary import Primary
 from xmuc.dmuc.replica import Replica, ResyncNeeded
+from xmuc.glue.dmucstore import PrimaryStore, ReplicaStore
 from xmuc.muc import effects
 from xmuc.muc.ns import NS_DISCO_INFO
 from xmuc.muc.stanzas import stanza as newStanza
@@ -90,11 +95,26 @@ class ReplicaGlue:
         self.clock = node.clock
         self.jid = jid or defaultReplica(node.domain)
         self.replica = Replica(self.jid, self._directed, mirrors, maxHistory)
+        self.stored = ReplicaStore(node.store, self.jid.full())
+        # Before the MUC component's handler, which stops the hook.
+        node.hooks.add("node-started", self.start, priority=1)
         node.addEntity(self.jid.full(), self)
         node.serverFeatures.add(NS_DMUC)
         discoModule = node.modules.get("disco")
         if discoModule is not None:
             discoModule.serverExtensions.append(infoForm(self.jid))
+
+    def start(self) -> None:
+        """
+        C{node-started}: the stored mirrors come back (kept apart, never
+        served: L{Replica.restore}); a stanza before they are in finds
+        them unknown, as it would after.
+        """
+        def failed(failure: Any) -> None:
+            self.log.failure("The replica's mirrors could not be loaded", failure,
+                             level=LogLevel.error)
+
+        self.stored.load().addCallbacks(self.replica.restore, failed)
 
     def _directed(self, jid: JID, room: str) -> bool:
         return self.router.hasDirectedPresenceAt(jid.full(), room)
@@ -116,6 +136,10 @@ class ReplicaGlue:
                 deliver(self.router, effect.stanza, (effect.recipient,))
             elif isinstance(effect, effects.Send):
                 self.router.route(effect.stanza)
+            elif isinstance(effect, persist.SaveMirror):
+                self.stored.save(effect)
+            elif isinstance(effect, persist.DropMirror):
+                self.stored.drop(effect)
             elif isinstance(effect, ResyncNeeded):
                 self.log.warn("Room {room} skipped from seq {last} to {got}: held for a "
                               "resync", room=effect.room, last=effect.lastSeq, got=effect.got)
@@ -132,7 +156,7 @@ class PrimaryGlue:
     def __init__(self, node: Any, component: Any, keepalive: int = 60,
                  timeout: float = 5.0, ttl: float = 3600.0,
                  accepts: Callable[[str], bool] = lambda domain: True,
-                 attachTimeout: float = 10.0) -> None:
+                 attachTimeout: float = 10.0, logSize: int = 1000) -> None:
         self.node = node
         self.component = component
         self.clock = node.clock
@@ -140,11 +164,30 @@ class PrimaryGlue:
         self.primary = Primary(component.service, _random.Random(node.random.getrandbits(64)),
                                keepalive, accepts, attachTimeout)
         component.engine = self.primary
+        self.stored = PrimaryStore(node.store, self.host, logSize)
+        for kind, runner in self.stored.runners().items():
+            component.addRunner(kind, runner)
+        component.loaders.append(self.load)
         self.discovery = disco.Discovery(timeout, ttl)
         self._held: dict[int, tuple[domish.Element, JID]] = {}
         self._tokens = count(1)
         self._timers: dict[tuple[str, ...], Any] = {}
         node.router.components[self.host] = self
+
+    def load(self) -> Any:
+        """
+        After the service's rooms loaded, before it takes stanzas: the
+        rooms' epochs and attachments (a failure is logged; the rooms
+        then start new epochs).
+        """
+        def loaded(rooms: list[Any]) -> None:
+            self.component.run(self.primary.load(rooms))
+
+        def failed(failure: Any) -> None:
+            self.log.failure("The DMUC state of {host} could not be loaded", failure,
+                             level=LogLevel.error, host=self.host)
+
+        return self.stored.load().addCallbacks(loaded, failed)
 
     def receive(self, stanza: domish.Element, to: JID) -> None:
         domain = self._joiningFrom(stanza, to)
@@ -268,7 +311,7 @@ def install(node: Any) -> DMUC | None:
     if component is not None:
         primary = PrimaryGlue(node, component, config.keepalive, config.disco_timeout,
                               accepts=_among(config.accept),
-                              attachTimeout=config.attach_timeout)
+                              attachTimeout=config.attach_timeout, logSize=config.log_size)
     replica = ReplicaGlue(node, parseJID(config.replicaJid(node.domain)),
                           _among(config.mirror), config.history_size)
     return DMUC(primary, replica)

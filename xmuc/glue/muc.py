@@ -104,6 +104,9 @@ class MUCComponent:
         L{xmuc.dmuc.primary.Primary} in front of it, which rewrites its
         effects for replicas (L{xmuc.glue.dmuc}).
     @ivar timers: the engine's running timers, by key.
+    @ivar loaders: what else loads before the service takes stanzas,
+        after its rooms (the primary's DMUC state): each returns a
+        L{Deferred}.
     """
 
     log = Logger()
@@ -128,6 +131,7 @@ class MUCComponent:
         # to the sender's write scope (xmuc.writes.later).
         self._waiting: list[tuple[Callable[..., None], domish.Element, JID]] = []
         self._loading: defer.Deferred | None = None
+        self.loaders: list[Callable[[], defer.Deferred]] = []
         self._serialised: WeakKeyDictionary[domish.Element, tuple[bytes, bytes]] = (
             WeakKeyDictionary())
         self._runners: dict[type, Callable[[Any, Any], None]] = {
@@ -188,6 +192,8 @@ class MUCComponent:
                                  "its record and archive are kept", level=LogLevel.error,
                                  room=stored.name, host=self.host)
                 self.service.markUnavailable(stored.name)
+        for loader in self.loaders:
+            yield loader()
 
     def _loaded(self, result: Any) -> None:
         if isinstance(result, Failure):
@@ -235,6 +241,13 @@ class MUCComponent:
             self.router.route(reply)
 
     # Effects
+
+    def addRunner(self, kind: type, runner: Callable[[Any, Any], None]) -> None:
+        """
+        Carry out effects of C{kind} (those a wrapping engine adds) with
+        C{runner(effect, origin)}.
+        """
+        self._runners[kind] = runner
 
     def run(self, done: list[Any], origin: domish.Element | None = None) -> None:
         """

@@ -19,8 +19,8 @@ broadcast changed, so that after a restart the C{seq} a node holds always
 matches the state it holds. Why the log is per attachment is written in
 docs/dmuc-decisions.md.
 
-Nothing of the node uses these yet: the engine (xmuc/dmuc/primary.py,
-replica.py) does.
+The engines ask for these writes with the effects of
+L{xmuc.dmuc.persist}, which L{xmuc.glue.dmucstore} carries out.
 """
 
 from __future__ import annotations
