@@ -204,7 +204,7 @@ class OneNodeTests(unittest.TestCase):
         """
         self.node.addEntity("quiet@localhost", Silent())
         d = self.requests.request(discoInfo("quiet@localhost"), timeout=5)
-        self.node.hooks.fire("node-stopping")
+        self.node.hooks.notify("node-stopping")
         self.failureResultOf(d, defer.CancelledError)
         self.assertEqual(self.requests.pending, {})
         self.assertEqual(self.h.clock.getDelayedCalls(), [])

@@ -90,6 +90,23 @@ class HooksTests(SynchronousTestCase):
         self.assertIs(hooks.handlers("route-remote"), live)
         self.assertEqual([handler for _, handler in live], [high, low])
 
+    def test_notifyRunsEveryHandler(self) -> None:
+        """
+        notify() runs every handler in order, whatever they return: a
+        handler that returns a Deferred (the room service's start) does
+        not keep the next one from seeing the node start.
+        """
+        from twisted.internet import defer
+
+        from xmuc.core.hooks import Hooks
+
+        hooks = Hooks()
+        seen: list[str] = []
+        hooks.add("node-started", lambda: seen.append("rooms") or defer.Deferred())
+        hooks.add("node-started", lambda: seen.append("replica"))
+        self.assertIsNone(hooks.notify("node-started"))
+        self.assertEqual(seen, ["rooms", "replica"])
+
     def test_fireStopsAtTrue(self) -> None:
         """
         fire() returns the first true result and runs no later handler.

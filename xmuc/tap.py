@@ -151,7 +151,7 @@ class NodeService(service.MultiService):
         yield self.store.start()
         self.derivation.start()
         # Services that read the store at start (persistent rooms) begin now.
-        self.node.hooks.fire("node-started")
+        self.node.hooks.notify("node-started")
         config = self.config
         # One parser pool for every client listener.
         parsers = makePool(config.c2s)
@@ -178,7 +178,7 @@ class NodeService(service.MultiService):
         for ports in listening.values():
             for port in ports:
                 yield port.stopListening()
-        self.node.hooks.fire("node-stopping")
+        self.node.hooks.notify("node-stopping")
         for session in list(self.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
         self.components.stop()

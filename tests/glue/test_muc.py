@@ -219,7 +219,7 @@ class MUCGlueTests(SynchronousTestCase):
                         "</message>")
         node = Node(self.h.config, self.h.store, self.h.clock, features=("xmuc.im.delivery",
                     "xmuc.im.presence", "xmuc.im.roster", "xmuc.glue.muc"))
-        node.hooks.fire("node-started")
+        node.hooks.notify("node-started")
         bob = _Client(node, "bob@localhost/b")
         bob.send(JOIN.format(room="room", nick="Bob"))
         got = bob.received()
@@ -244,7 +244,7 @@ class MUCGlueTests(SynchronousTestCase):
         self.h.clock.advance(3600)
         node = Node(self.h.config, self.h.store, self.h.clock, features=("xmuc.im.delivery",
                     "xmuc.im.presence", "xmuc.im.roster", "xmuc.glue.muc"))
-        node.hooks.fire("node-started")
+        node.hooks.notify("node-started")
         bob = _Client(node, "bob@localhost/b")
         bob.send(JOIN.format(room="room", nick="Bob"))
         [message] = [m for m in bob.received() if child(m, m.uri, "body") is not None]
@@ -391,7 +391,7 @@ class LoadingTests(SynchronousTestCase):
         node = Node(config, store or self.h.store, self.h.clock,
                     features=("xmuc.im.delivery", "xmuc.im.presence", "xmuc.im.roster",
                               "xmuc.glue.muc"))
-        node.hooks.fire("node-started")
+        node.hooks.notify("node-started")
         return node
 
     def storeRoom(self, name: str, data: str, messages: int = 2) -> None:
@@ -530,7 +530,7 @@ class LoadingTests(SynchronousTestCase):
         node = self.start(SlowRooms())
         bob = _Client(node, "bob@localhost/b")
         bob.send(JOIN.format(room="any", nick="Bob"))
-        node.hooks.fire("node-stopping")
+        node.hooks.notify("node-stopping")
         [error] = bob.received()
         self.assertEqual(error["type"], "error")
         self.assertIn(b"service-unavailable", error.toXml().encode())

@@ -131,7 +131,7 @@ class FakeNetwork:
         net = NetNode(domain, address, node, store, manager, clock)
         for factory in self._factories:
             net.services[factory.__name__] = factory(net)
-        node.hooks.fire("node-started")
+        node.hooks.notify("node-started")
         return net
 
     def crash(self, domain: str, connect: str = "refuse") -> None:
@@ -158,7 +158,7 @@ class FakeNetwork:
         (connections refused).
         """
         net = self.nodes[domain]
-        net.node.hooks.fire("node-stopping")
+        net.node.hooks.notify("node-stopping")
         for session in list(net.node.router.allSessions()):
             session.stream.streamError("system-shutdown")
         net.s2s.stop()

@@ -163,7 +163,7 @@ class Harness:
         What the node does once its store started (the rooms load); done
         at construction unless C{start} is false.
         """
-        self.node.hooks.fire("node-started")
+        self.node.hooks.notify("node-started")
 
     def createUser(self, username: str, password: str = "secret") -> None:
         """

@@ -37,6 +37,16 @@ class Hooks:
         """
         return self._handlers.setdefault(name, [])
 
+    def notify(self, name: str, *args: Any) -> None:
+        """
+        Call every handler of C{name} in order, whatever they return: for
+        events that every feature must see (C{node-started},
+        C{node-stopping}), where L{fire}'s first-answer-wins would skip the
+        handlers after one that happens to return a value (a Deferred).
+        """
+        for _, handler in list(self._handlers.get(name, ())):
+            handler(*args)
+
     def fire(self, name: str, *args: Any) -> Any:
         """
         Call the handlers of C{name} in order until one returns a true
