@@ -246,6 +246,43 @@ class HoldTests(ThrottleTestCase):
         self.assertEqual(other.transport.producerState, "producing")
 
 
+class PendingTests(ThrottleTestCase):
+    """
+    A failure whose answer nobody waits for any more still counts.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.pool = _FakePool()
+        self.harness.node.keyDerivation = ThreadedDerivation(_FakeReactor(), 1, 100, pool=self.pool)
+
+    def test_closedBeforeHashedCounts(self) -> None:
+        """
+        A PLAIN attempt whose stream closes before its password is checked
+        (or that the client abandons for a new one) counts as a failure
+        of its address and account when the check fails: otherwise a
+        guesser that never waits for the answer hashes for free, forever.
+        """
+        for username in ("alice", "bob", "nobody"):
+            self.assertIsNone(self.attempt(username, "wrong"))
+            self.last.stream.connectionLost()
+        self.pool.runAll()
+        self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
+
+    def test_replacedBeforeHashedCounts(self) -> None:
+        """
+        Likewise for attempts replaced by a new C{<auth/>} on the same
+        stream before their check ended.
+        """
+        client = StreamClient(self.harness, directTLS=True)
+        client.open()
+        for username in ("alice", "bob", "nobody", "alice"):
+            data = base64.b64encode(plain(username, "wrong")).decode("ascii")
+            client.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{data}</auth>")
+        self.pool.runAll()
+        self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
+
+
 class AccountTests(ThrottleTestCase):
     """
     Throttling by account.
