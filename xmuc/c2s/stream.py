@@ -421,6 +421,11 @@ class C2SStream(StreamBase):
 
         def failed(reason: failure.Failure) -> None:
             if self.closed or self._mechanism is not mechanism:
+                # Nobody waits for this answer any more, but a wrong
+                # password still counts (else a guesser that never waits
+                # would have its passwords hashed unthrottled).
+                if reason.check(SASLFailure) and reason.value.condition == "not-authorized":
+                    self._countFailure(mechanism)
                 return
             if reason.check(SASLFailure):
                 self._saslFailure(reason.value.condition, reason.value.text)
@@ -443,12 +448,19 @@ class C2SStream(StreamBase):
         if text:
             element.addElement("text", content=text)
         self._send(element)
-        if condition == "not-authorized" and mechanism is not None and mechanism.username:
-            self.node.authThrottle.failed(self._peerHost(), mechanism.username)
+        if condition == "not-authorized":
+            self._countFailure(mechanism)
         if condition in _COUNTED_FAILURES:
             self._authFailures += 1
             if self._authFailures >= self.config.auth_failures_per_stream:
                 self.streamError("policy-violation", "too many failed authentications")
+
+    def _countFailure(self, mechanism: Any) -> None:
+        """
+        Tell the throttle that an attempt on a known account name failed.
+        """
+        if mechanism is not None and mechanism.username:
+            self.node.authThrottle.failed(self._peerHost(), mechanism.username)
 
     def _authenticated(self, result: Success) -> None:
         mechanism, self._mechanism = self._mechanism, None
