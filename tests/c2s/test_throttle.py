@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from scramp import ScramClient
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial import unittest
@@ -281,6 +282,38 @@ class PendingTests(ThrottleTestCase):
             client.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{data}</auth>")
         self.pool.runAll()
         self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
+
+
+class ConcurrentTests(ThrottleTestCase):
+    """
+    Attempts started together are judged against the failures recorded
+    when they end, not when they began.
+    """
+
+    def test_parallelScramRefusedAtFinal(self) -> None:
+        """
+        Ten SCRAM exchanges from one address all get their challenge
+        before any fails; once three of their proofs failed, the others
+        get C{temporary-auth-failure} without their proof being judged,
+        even the one with the right password, so parallel streams do not
+        multiply a guesser's attempts past the limit.
+        """
+        exchanges = []
+        for index in range(10):
+            client = StreamClient(self.harness, directTLS=True)
+            client.open()
+            password = "secret" if index == 9 else "wrong"
+            scram = ScramClient(["SCRAM-SHA-256"], "alice", password)
+            challenge = client.auth("SCRAM-SHA-256", scram.get_client_first().encode())
+            self.assertEqual(challenge.name, "challenge")
+            scram.set_server_first(base64.b64decode(str(challenge)).decode())
+            exchanges.append((client, scram))
+        answers = []
+        for client, scram in exchanges:
+            answer = client.response(scram.get_client_final().encode())
+            answers.append("success" if answer.name == "success" else saslFailureCondition(answer))
+        self.assertEqual(answers, ["not-authorized"] * 3 + ["temporary-auth-failure"] * 7)
+        self.assertIsNone(exchanges[-1][0].stream.username)
 
 
 class AccountTests(ThrottleTestCase):
