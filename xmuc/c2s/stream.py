@@ -417,6 +417,8 @@ class C2SStream(StreamBase):
             if isinstance(result, Challenge):
                 self._saslSend("challenge", result.data)
             elif isinstance(result, Success):
+                if self._refusedMeanwhile():
+                    return
                 self._authenticated(result)
 
         def failed(reason: failure.Failure) -> None:
@@ -428,6 +430,8 @@ class C2SStream(StreamBase):
                     self._countFailure(mechanism)
                 return
             if reason.check(SASLFailure):
+                if reason.value.condition == "not-authorized" and self._refusedMeanwhile():
+                    return
                 self._saslFailure(reason.value.condition, reason.value.text)
             else:
                 self.log.failure("SASL mechanism failed", reason)
@@ -454,6 +458,19 @@ class C2SStream(StreamBase):
             self._authFailures += 1
             if self._authFailures >= self.config.auth_failures_per_stream:
                 self.streamError("policy-violation", "too many failed authentications")
+
+    def _refusedMeanwhile(self) -> bool:
+        """
+        Before a verdict on a password is told: if the address went into
+        backoff since the attempt was admitted (other attempts from it,
+        in parallel, failed), answer C{temporary-auth-failure} instead,
+        as L{AuthThrottle.admit} would now, so parallel streams do not
+        multiply a guesser's attempts past the limit.
+        """
+        if not self.node.authThrottle.refusing(self._peerHost()):
+            return False
+        self._saslFailure("temporary-auth-failure", "too many failed attempts, try later")
+        return True
 
     def _countFailure(self, mechanism: Any) -> None:
         """
