@@ -41,6 +41,7 @@ from xmuc.c2s.stream import C2SFactory, C2SStream
 from xmuc.tls import (
     ServerContextFactory,
     certificateDomains,
+    connectionBindings,
     generateCertificate,
     loadCertificateBinding,
     tlsUnique,
@@ -780,6 +781,29 @@ class TLSUniqueTests(unittest.TestCase):
         self.assertTrue(_reused(client))
         self.assertEqual(tlsUnique(server), client.get_peer_finished())
         self.assertNotEqual(tlsUnique(server), client.get_finished())
+
+    def test_notWithoutExtendedMasterSecret(self) -> None:
+        """
+        A TLS 1.2 handshake without the extended master secret (RFC 7627)
+        has no tls-unique: a man in the middle can give two such sessions
+        the same Finished messages (the triple handshake, on resumption),
+        so binding to it would not bind. tls-server-end-point stays.
+        """
+        certPath, keyPath = _certificate(self)
+        factory = ServerContextFactory(certPath, keyPath)
+        self.clientContext = _ClientContext(SSL.TLS1_2_VERSION).getContext()
+        self.clientContext.set_options(_OP_NO_EXTENDED_MASTER_SECRET)
+        for session in (None, "resumed"):
+            server, client = self.connect(factory, session and client.get_session())
+            self.assertEqual(server.get_protocol_version_name(), "TLSv1.2")
+            bindings = connectionBindings(server, b"end-point")
+            self.assertEqual(set(bindings.data), {"tls-server-end-point"})
+            self.assertEqual(bindings.advertised, ("tls-server-end-point",))
+        self.assertTrue(_reused(client))
+
+
+#: OpenSSL 3's SSL_OP_NO_EXTENDED_MASTER_SECRET (not exported by pyOpenSSL).
+_OP_NO_EXTENDED_MASTER_SECRET = 1 << 0
 
 
 def _reused(connection: SSL.Connection) -> bool:

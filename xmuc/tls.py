@@ -177,6 +177,13 @@ def tlsUnique(connection: SSL.Connection) -> bytes | None:
     return connection.get_finished() if reused else connection.get_peer_finished()
 
 
+def _extendedMasterSecret(connection: SSL.Connection) -> bool:
+    """
+    Whether a TLS 1.2 session uses the extended master secret (RFC 7627).
+    """
+    return _lib.SSL_get_extms_support(connection._ssl) == 1  # no public API
+
+
 def connectionBindings(connection: Any, endPoint: bytes | None) -> ChannelBindings:
     """
     The channel bindings of a TLS stream: C{tls-server-end-point} from
@@ -195,7 +202,10 @@ def connectionBindings(connection: Any, endPoint: bytes | None) -> ChannelBindin
             )
             advertised.append("tls-exporter")
         unique = tlsUnique(connection)
-        if unique:
+        # On TLS 1.2, only with the extended master secret (RFC 7627): without
+        # it a man in the middle can make two sessions share their Finished
+        # messages (the triple handshake), so tls-unique would not bind.
+        if unique and (version == "TLSv1.3" or _extendedMasterSecret(connection)):
             data["tls-unique"] = unique
     if endPoint is not None:
         data["tls-server-end-point"] = endPoint

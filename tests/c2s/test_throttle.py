@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from scramp import ScramClient
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial import unittest
@@ -244,6 +245,75 @@ class HoldTests(ThrottleTestCase):
         other = StreamClient(self.harness, directTLS=True, peer="192.0.2.99")
         self.assertFalse(other.transport.disconnected)
         self.assertEqual(other.transport.producerState, "producing")
+
+
+class PendingTests(ThrottleTestCase):
+    """
+    A failure whose answer nobody waits for any more still counts.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.pool = _FakePool()
+        self.harness.node.keyDerivation = ThreadedDerivation(_FakeReactor(), 1, 100, pool=self.pool)
+
+    def test_closedBeforeHashedCounts(self) -> None:
+        """
+        A PLAIN attempt whose stream closes before its password is checked
+        (or that the client abandons for a new one) counts as a failure
+        of its address and account when the check fails: otherwise a
+        guesser that never waits for the answer hashes for free, forever.
+        """
+        for username in ("alice", "bob", "nobody"):
+            self.assertIsNone(self.attempt(username, "wrong"))
+            self.last.stream.connectionLost()
+        self.pool.runAll()
+        self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
+
+    def test_replacedBeforeHashedCounts(self) -> None:
+        """
+        Likewise for attempts replaced by a new C{<auth/>} on the same
+        stream before their check ended.
+        """
+        client = StreamClient(self.harness, directTLS=True)
+        client.open()
+        for username in ("alice", "bob", "nobody", "alice"):
+            data = base64.b64encode(plain(username, "wrong")).decode("ascii")
+            client.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{data}</auth>")
+        self.pool.runAll()
+        self.assertAnswer(self.attempt("alice", "secret"), REFUSED)
+
+
+class ConcurrentTests(ThrottleTestCase):
+    """
+    Attempts started together are judged against the failures recorded
+    when they end, not when they began.
+    """
+
+    def test_parallelScramRefusedAtFinal(self) -> None:
+        """
+        Ten SCRAM exchanges from one address all get their challenge
+        before any fails; once three of their proofs failed, the others
+        get C{temporary-auth-failure} without their proof being judged,
+        even the one with the right password, so parallel streams do not
+        multiply a guesser's attempts past the limit.
+        """
+        exchanges = []
+        for index in range(10):
+            client = StreamClient(self.harness, directTLS=True)
+            client.open()
+            password = "secret" if index == 9 else "wrong"
+            scram = ScramClient(["SCRAM-SHA-256"], "alice", password)
+            challenge = client.auth("SCRAM-SHA-256", scram.get_client_first().encode())
+            self.assertEqual(challenge.name, "challenge")
+            scram.set_server_first(base64.b64decode(str(challenge)).decode())
+            exchanges.append((client, scram))
+        answers = []
+        for client, scram in exchanges:
+            answer = client.response(scram.get_client_final().encode())
+            answers.append("success" if answer.name == "success" else saslFailureCondition(answer))
+        self.assertEqual(answers, ["not-authorized"] * 3 + ["temporary-auth-failure"] * 7)
+        self.assertIsNone(exchanges[-1][0].stream.username)
 
 
 class AccountTests(ThrottleTestCase):

@@ -417,12 +417,21 @@ class C2SStream(StreamBase):
             if isinstance(result, Challenge):
                 self._saslSend("challenge", result.data)
             elif isinstance(result, Success):
+                if self._refusedMeanwhile():
+                    return
                 self._authenticated(result)
 
         def failed(reason: failure.Failure) -> None:
             if self.closed or self._mechanism is not mechanism:
+                # Nobody waits for this answer any more, but a wrong
+                # password still counts (else a guesser that never waits
+                # would have its passwords hashed unthrottled).
+                if reason.check(SASLFailure) and reason.value.condition == "not-authorized":
+                    self._countFailure(mechanism)
                 return
             if reason.check(SASLFailure):
+                if reason.value.condition == "not-authorized" and self._refusedMeanwhile():
+                    return
                 self._saslFailure(reason.value.condition, reason.value.text)
             else:
                 self.log.failure("SASL mechanism failed", reason)
@@ -443,12 +452,32 @@ class C2SStream(StreamBase):
         if text:
             element.addElement("text", content=text)
         self._send(element)
-        if condition == "not-authorized" and mechanism is not None and mechanism.username:
-            self.node.authThrottle.failed(self._peerHost(), mechanism.username)
+        if condition == "not-authorized":
+            self._countFailure(mechanism)
         if condition in _COUNTED_FAILURES:
             self._authFailures += 1
             if self._authFailures >= self.config.auth_failures_per_stream:
                 self.streamError("policy-violation", "too many failed authentications")
+
+    def _refusedMeanwhile(self) -> bool:
+        """
+        Before a verdict on a password is told: if the address went into
+        backoff since the attempt was admitted (other attempts from it,
+        in parallel, failed), answer C{temporary-auth-failure} instead,
+        as L{AuthThrottle.admit} would now, so parallel streams do not
+        multiply a guesser's attempts past the limit.
+        """
+        if not self.node.authThrottle.refusing(self._peerHost()):
+            return False
+        self._saslFailure("temporary-auth-failure", "too many failed attempts, try later")
+        return True
+
+    def _countFailure(self, mechanism: Any) -> None:
+        """
+        Tell the throttle that an attempt on a known account name failed.
+        """
+        if mechanism is not None and mechanism.username:
+            self.node.authThrottle.failed(self._peerHost(), mechanism.username)
 
     def _authenticated(self, result: Success) -> None:
         mechanism, self._mechanism = self._mechanism, None
