@@ -39,6 +39,10 @@ def run(dmucOn: bool, users: tuple[str, ...], steps: list[tuple[str, str]]
     for name, xml in steps:
         clients[name].send(xml)
         net.flush()
+    if dmucOn:
+        # The scenario did use B's replica.
+        assert any(kind == "data" and b"dmuc@b.test" in detail
+                   for _, kind, _, _, _, detail in net.events), "no replica traffic"
     return transcripts(clients)
 
 
@@ -388,4 +392,75 @@ class ReviewScenarios(SynchronousTestCase):
             ("bea@b.test", join("Bea")),
             ("owner@a.test", configure(("muc#roomconfig_whois", "moderators"), id="c3")),
             ("bix@b.test", join("Bix")),
+        ])
+
+    def test_createdByB(self) -> None:
+        """
+        A B user creates the room (201, locked), configures it; a second B
+        user and an A user join; the creator leaves and the room ends.
+        """
+        self.differential(("bob@b.test", "bea@b.test", "amy@a.test"), [
+            ("bob@b.test", join("Bob")),
+            ("bea@b.test", join("Bea")),
+            ("bob@b.test", configure()),
+            ("bea@b.test", join("Bea")), ("amy@a.test", join("Amy")),
+            ("bob@b.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("amy@a.test", f"<presence type='unavailable' to='{ROOM}/Amy'/>"),
+            ("bea@b.test", f"<presence type='unavailable' to='{ROOM}/Bea'/>"),
+            ("bob@b.test", f"<presence type='unavailable' to='{ROOM}/Bob'/>"),
+            ("bea@b.test", join("Bea")),
+        ])
+
+    def test_nickConflictAndRejoin(self) -> None:
+        """
+        A B user takes a B user's nickname (conflict); a joined B user
+        sends its join again (a client rejoining); another resource of it
+        joins under a second nickname.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test", "bob@b.test/two"),
+                          self.room() + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bob")),
+            ("bea@b.test", join("Bea")),
+            ("bob@b.test", join("Bob", "<history maxstanzas='0'/>")),
+            ("bob@b.test/two", join("Bobby")),
+            ("bob@b.test/two", f"<presence to='{ROOM}/Bob'/>"),
+        ])
+
+    def test_membersOnlyTurnedOn(self) -> None:
+        """
+        The room turns members-only with a B member and a B non-member in
+        (status 322 removal), and allowpm off.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test"), self.room() + [
+            ("owner@a.test", admin("<item affiliation='member' jid='bob@b.test'/>", "a1")),
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("owner@a.test", configure(("muc#roomconfig_membersonly", "1"),
+                                       ("muc#roomconfig_allowpm", "none"), id="c2")),
+            ("bob@b.test", f"<message type='chat' to='{ROOM}/Owner' id='p'><body>x</body></message>"),
+            ("bea@b.test", join("Bea")),
+        ])
+
+    def test_loggingToggled(self) -> None:
+        """
+        Logging turned on then off with B users in (170/171), B entrants
+        after each.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test", "bix@b.test"),
+                          self.room() + [
+            ("bob@b.test", join("Bob")),
+            ("owner@a.test", configure(("muc#roomconfig_enablelogging", "1"), id="c2")),
+            ("bea@b.test", join("Bea")),
+            ("owner@a.test", configure(("muc#roomconfig_enablelogging", "0"), id="c3")),
+            ("bix@b.test", join("Bix")),
+        ])
+
+    def test_multiSessionNickChange(self) -> None:
+        """A two-resource B occupant changes its nickname; a B user sees it."""
+        self.differential(("owner@a.test", "bob@b.test/one", "bob@b.test/two", "bea@b.test"),
+                          self.room() + [
+            ("bea@b.test", join("Bea")),
+            ("bob@b.test/one", join("Bob")), ("bob@b.test/two", join("Bob")),
+            ("bob@b.test/one", f"<presence to='{ROOM}/Robert'/>"),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("owner@a.test", admin("<item nick='Robert' role='none'/>", "k")),
         ])
