@@ -41,7 +41,7 @@ def run(dmucOn: bool, users: tuple[str, ...], steps: list[tuple[str, str]]
         net.flush()
     if dmucOn:
         # The scenario did use B's replica.
-        assert any(kind == "data" and b"dmuc@b.test" in detail
+        assert any(kind == "data" and b"<attach " in detail
                    for _, kind, _, _, _, detail in net.events), "no replica traffic"
     return transcripts(clients)
 
@@ -394,21 +394,19 @@ class ReviewScenarios(SynchronousTestCase):
             ("bix@b.test", join("Bix")),
         ])
 
-    def test_createdByB(self) -> None:
+    def test_detachReattach(self) -> None:
         """
-        A B user creates the room (201, locked), configures it; a second B
-        user and an A user join; the creator leaves and the room ends.
+        B's last user leaves (the replica detaches), talk goes on, B users
+        come back (a new attach, snapshot with the history and subject).
         """
-        self.differential(("bob@b.test", "bea@b.test", "amy@a.test"), [
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test"), self.room() + [
             ("bob@b.test", join("Bob")),
-            ("bea@b.test", join("Bea")),
-            ("bob@b.test", configure()),
-            ("bea@b.test", join("Bea")), ("amy@a.test", join("Amy")),
-            ("bob@b.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
-            ("amy@a.test", f"<presence type='unavailable' to='{ROOM}/Amy'/>"),
-            ("bea@b.test", f"<presence type='unavailable' to='{ROOM}/Bea'/>"),
+            ("bob@b.test", f"<message type='groupchat' to='{ROOM}' id='1'><body>one</body></message>"),
             ("bob@b.test", f"<presence type='unavailable' to='{ROOM}/Bob'/>"),
-            ("bea@b.test", join("Bea")),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='2'><body>two</body></message>"),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='s'><subject>T</subject></message>"),
+            ("bea@b.test", join("Bea")), ("bob@b.test", join("Bob")),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='3'><body>three</body></message>"),
         ])
 
     def test_nickConflictAndRejoin(self) -> None:
