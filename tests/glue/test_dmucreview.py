@@ -462,3 +462,62 @@ class ReviewScenarios(SynchronousTestCase):
             ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
             ("owner@a.test", admin("<item nick='Robert' role='none'/>", "k")),
         ])
+
+    def test_domainBan(self) -> None:
+        """
+        The owner bans B's whole domain with two B users in (301 for
+        both); a B user's join is then refused.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test", "bix@b.test"),
+                          self.room() + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("owner@a.test", admin("<item affiliation='outcast' jid='b.test'/>", "x1")),
+            ("bix@b.test", join("Bix")),
+            ("owner@a.test", admin("<item affiliation='none' jid='b.test'/>", "x2")),
+            ("bix@b.test", join("Bix")),
+        ])
+
+    def test_destroyWithOnlyB(self) -> None:
+        """
+        The owner leaves (the room stays: persistent), then destroys it
+        from outside with only B users in.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test"),
+                          self.room(("muc#roomconfig_persistentroom", "1")) + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("owner@a.test", f"<presence type='unavailable' to='{ROOM}/Owner'/>"),
+            ("bob@b.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("owner@a.test", f"<iq type='set' id='d1' to='{ROOM}'><query xmlns='{OWNER_NS}'>"
+                             "<destroy/></query></iq>"),
+            ("bea@b.test", join("Bea")),
+        ])
+
+    def test_refusedSubjectAndNormal(self) -> None:
+        """
+        A B participant may not change the subject; a B user's message of
+        type normal and a groupchat message with an unknown payload.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test"),
+                          self.room(("muc#roomconfig_changesubject", "0")) + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("bob@b.test", f"<message type='groupchat' to='{ROOM}' id='s'><subject>No</subject></message>"),
+            ("bob@b.test", f"<message to='{ROOM}' id='n'><body>normal</body></message>"),
+            ("bea@b.test", f"<message type='groupchat' to='{ROOM}' id='u'><body>b</body>"
+                           "<thing xmlns='urn:example'>z</thing></message>"),
+            ("bob@b.test", f"<message type='groupchat' to='{ROOM}/Bea' id='gp'><body>pm?</body></message>"),
+        ])
+
+    def test_revokeVoiceAndMultiKick(self) -> None:
+        """
+        A B moderator revokes a B participant's voice; a two-resource B
+        occupant is kicked (both sessions get 307).
+        """
+        self.differential(("owner@a.test", "boss@b.test", "bob@b.test/one", "bob@b.test/two",
+                           "bea@b.test"), self.room() + [
+            ("owner@a.test", admin("<item affiliation='admin' jid='boss@b.test'/>", "a1")),
+            ("boss@b.test", join("Boss")), ("bea@b.test", join("Bea")),
+            ("bob@b.test/one", join("Bob")), ("bob@b.test/two", join("Bob")),
+            ("boss@b.test", admin("<item nick='Bea' role='visitor'/>", "v1")),
+            ("bea@b.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("boss@b.test", admin("<item nick='Bob' role='none'/>", "k1")),
+        ])
