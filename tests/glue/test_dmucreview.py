@@ -521,3 +521,21 @@ class ReviewScenarios(SynchronousTestCase):
             ("bea@b.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
             ("boss@b.test", admin("<item nick='Bob' role='none'/>", "k1")),
         ])
+
+    def test_domainBanApplies(self) -> None:
+        """
+        A ban of B's domain (an outcast C{jid='b.test'}, which the room
+        accepts and sends B's replica as one of its outcasts, design
+        section 2) keeps B's users out, served classically or through the
+        replica.
+        """
+        for on in (False, True):
+            got = run(on, ("owner@a.test", "bix@b.test"), self.room() + [
+                ("owner@a.test", admin("<item affiliation='outcast' jid='b.test'/>", "x1")),
+                ("bix@b.test", join("Bix"))])
+            errors = [s for s in got["bix@b.test"] if ("type", "error") in s[2]]
+            self.assertTrue(errors, f"dmuc={on}: a user of a banned domain got in")
+
+    test_domainBanApplies.todo = (  # type: ignore[attr-defined]
+        "xmuc/muc matches outcasts by bare JID only (occupancy.gate); the replica's "
+        "enter check (replica._enter) likewise")
