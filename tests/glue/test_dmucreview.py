@@ -17,6 +17,9 @@ from tests.glue.test_dmuc import MUC_NS, ROOM, network, transcripts
 OWNER_NS = MUC_NS + "#owner"
 ADMIN_NS = MUC_NS + "#admin"
 
+#: A step that drops the client's connection instead of sending.
+DISCONNECT = "disconnect"
+
 
 def join(nick: str, inner: str = "") -> str:
     return f"<presence to='{ROOM}/{nick}'><x xmlns='{MUC_NS}'>{inner}</x></presence>"
@@ -37,7 +40,10 @@ def run(dmucOn: bool, users: tuple[str, ...], steps: list[tuple[str, str]]
     net = network(dmucOn)
     clients = {name: net.login(name) for name in users}
     for name, xml in steps:
-        clients[name].send(xml)
+        if xml == DISCONNECT:
+            clients[name].disconnect()
+        else:
+            clients[name].send(xml)
         net.flush()
     if dmucOn:
         # The scenario did use B's replica.
@@ -539,3 +545,37 @@ class ReviewScenarios(SynchronousTestCase):
     test_domainBanApplies.todo = (  # type: ignore[attr-defined]
         "xmuc/muc matches outcasts by bare JID only (occupancy.gate); the replica's "
         "enter check (replica._enter) likewise")
+
+    def test_goesOffline(self) -> None:
+        """
+        B clients change their broadcast presence and go offline (a
+        global unavailable presence, which B's router sends to the rooms
+        the client sent directed presence).
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test", "bob@b.test/two"),
+                          self.room() + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("bob@b.test/two", join("Bob")),
+            ("bea@b.test", "<presence><show>away</show></presence>"),
+            ("bob@b.test", "<presence type='unavailable'><status>gone</status></presence>"),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("bea@b.test", "<presence type='unavailable'/>"),
+            ("bob@b.test/two", "<presence type='unavailable'/>"),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='n'><body>y</body></message>"),
+        ])
+
+    def test_connectionLost(self) -> None:
+        """
+        A B client's connection drops (B's router sends the rooms it
+        entered its unavailable presence); one of two sessions of a B
+        occupant drops, then the other.
+        """
+        self.differential(("owner@a.test", "bob@b.test", "bea@b.test", "bea@b.test/two"),
+                          self.room() + [
+            ("bob@b.test", join("Bob")), ("bea@b.test", join("Bea")),
+            ("bea@b.test/two", join("Bea")),
+            ("bob@b.test", DISCONNECT),
+            ("bea@b.test", DISCONNECT),
+            ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
+            ("bea@b.test/two", DISCONNECT),
+        ])
