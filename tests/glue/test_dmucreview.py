@@ -579,3 +579,30 @@ class ReviewScenarios(SynchronousTestCase):
             ("owner@a.test", f"<message type='groupchat' to='{ROOM}' id='m'><body>x</body></message>"),
             ("bea@b.test/two", DISCONNECT),
         ])
+
+
+class OneToOneTests(SynchronousTestCase):
+    """
+    1:1 traffic does not use the replica (design section 4).
+    """
+
+    def test_direct(self) -> None:
+        """
+        A private message and a vCard request to a B occupant cross from
+        A to B addressed to the occupant's real JID (the vCard to its bare
+        JID), never to B's replica.
+        """
+        net = network(True)
+        owner, bob = net.login("owner@a.test"), net.login("bob@b.test")
+        for client, xml in ((owner, join("Owner")), (owner, configure()), (bob, join("Bob"))):
+            client.send(xml)
+            net.flush()
+        mark = len(net.events)
+        owner.send(f"<message type='chat' to='{ROOM}/Bob' id='p1'><body>psst</body></message>")
+        owner.send(f"<iq type='get' to='{ROOM}/Bob' id='v1'><vCard xmlns='vcard-temp'/></iq>")
+        net.flush()
+        crossed = b"".join(e[5] for e in net.events[mark:]
+                           if e[1] == "data" and e[2:4] == ("a.test", "b.test"))
+        self.assertIn(b"to='bob@b.test/res'", crossed)
+        self.assertIn(b"to='bob@b.test'", crossed)
+        self.assertNotIn(b"dmuc@b.test", crossed)
