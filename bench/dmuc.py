@@ -382,8 +382,11 @@ class Bench:
                 return
 
     async def phase(self, setup: Setup, step: Any) -> dict:
+        """
+        What C{step()} (started after the first snapshot) costs the links.
+        """
         before = self.proxy.snapshot()
-        await asyncio.wait_for(step, 300)
+        await asyncio.wait_for(step(), 300)
         await self.settle(setup)
         return linkTraffic(setup, before, self.proxy.snapshot()) if setup.b is not None else {}
 
@@ -408,12 +411,14 @@ class Bench:
         parse = {c.index for c in onB} if size <= 100 else {c.index for c in onB[: self.plan.watchers]}
         counting = {c.index for c in onB} - parse
         first, last = onB[0], onB[-1]
-        out["first_join"] = await self.phase(setup, first.join(room, muc.nick(first.index), first.index in counting))
+        out["first_join"] = await self.phase(
+            setup, lambda: first.join(room, muc.nick(first.index), first.index in counting))
         if len(onB) > 2:
-            out["fill"] = await self.phase(setup, self.joinMany(onB[1:-1], room, counting))
+            out["fill"] = await self.phase(setup, lambda: self.joinMany(onB[1:-1], room, counting))
             out["fill"]["joins"] = len(onB) - 2
         if len(onB) > 1:
-            out["last_join"] = await self.phase(setup, last.join(room, muc.nick(last.index), last.index in counting))
+            out["last_join"] = await self.phase(
+                setup, lambda: last.join(room, muc.nick(last.index), last.index in counting))
         out["probe"] = await muc.probe(setup.a, onA + onB, room, shared)
         if not report:
             return out
@@ -560,7 +565,7 @@ class Plan:
 
 FULL = Plan(sizes=(1, 10, 100, 1000), joinConcurrency=50, window=5,
             deliveries={1: 0, 10: 20_000, 100: 60_000, 1000: 150_000},
-            latencySize=100, latencyRate=20.0, latencyDuration=15.0, watchers=20)
+            latencySize=100, latencyRate=20.0, latencyDuration=10.0, watchers=20)
 QUICK = Plan(sizes=(1, 10, 50), joinConcurrency=20, window=5,
              deliveries={1: 0, 10: 3_000, 50: 5_000},
              latencySize=50, latencyRate=20.0, latencyDuration=3.0, watchers=20)
