@@ -214,6 +214,23 @@ class BarrierTests(unittest.TestCase):
             self.store.release()
         self.assertEqual(self.ids(self.alice), ["ping1", "m1"])
 
+    def test_answerBeforeEnd(self) -> None:
+        """
+        A client that closes its stream right after an IQ still gets the
+        answer once the writes before it committed, before the server's
+        end of the stream (RFC 6120 section 4.4: pending output is sent
+        before the closing tag).
+        """
+        self.alice.send(TO_BOB + PING + "</stream:stream>")
+        self.assertEqual(self.alice.transport.value(), b"")
+        self.assertFalse(self.alice.transport.disconnecting)
+        self.releaseAll()
+        output = self.alice.transport.value()
+        self.assertTrue(output.endswith(b"</stream:stream>"), output)
+        self.assertEqual(self.ids(self.alice), ["ping1"])
+        self.assertTrue(self.alice.reader.ended)
+        self.assertTrue(self.alice.transport.disconnecting)
+
     def test_idleStreamAtOnce(self) -> None:
         """
         With nothing pending, the answer goes out at once.
