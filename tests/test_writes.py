@@ -116,6 +116,25 @@ class ScopeTests(unittest.SynchronousTestCase):
         scope.closed(later_)
         self.assertTrue(scope.passed(scope.mark()))
 
+    def test_waitersInAnyOrder(self) -> None:
+        """
+        A waiter for an early mark that registered after one for a later
+        mark (two outgoing links holding answers from the same incoming
+        stream, each reaching its answer at its own time) passes as soon as
+        its own items closed, not once the later waiter's did.
+        """
+        scope = WriteScope()
+        first = scope.opened()
+        early = scope.mark()
+        second = scope.opened()
+        passed = []
+        scope.whenPassed(scope.mark(), lambda: passed.append("late"))
+        scope.whenPassed(early, lambda: passed.append("early"))
+        scope.closed(first)
+        self.assertEqual(passed, ["early"])
+        scope.closed(second)
+        self.assertEqual(passed, ["early", "late"])
+
     def test_continuationKeepsRank(self) -> None:
         """
         An item opened in the callbacks of an item's relay keeps the
