@@ -193,4 +193,3 @@ class WriterTests(TestCase):
         await self.writer.stop()
         self.assertTrue(all(d.called for d in ds))
         self.assertEqual(self.committed(), [0, 1, 2])
-
