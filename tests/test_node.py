@@ -41,6 +41,21 @@ class PendingWorkTests(SynchronousTestCase):
         second.errback(RuntimeError("disk full"))
         self.successResultOf(settled)
 
+    def test_settledTimeoutSparesWork(self) -> None:
+        """
+        Giving up on settled() (a stopping node's timeout cancels it) does
+        not cancel the storage work itself: its callers are not told it
+        failed while the store goes on to commit it.
+        """
+        node = Harness().node
+        d: defer.Deferred = defer.Deferred()
+        node.track(d)
+        settled = node.settled()
+        settled.cancel()
+        self.assertNoResult(d)
+        d.callback(7)
+        self.assertEqual(self.successResultOf(d), 7)
+
     def test_roomWritesTracked(self) -> None:
         """
         The MUC service's storage writes are tracked: a room saved when its

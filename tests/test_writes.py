@@ -116,6 +116,25 @@ class ScopeTests(unittest.SynchronousTestCase):
         scope.closed(later_)
         self.assertTrue(scope.passed(scope.mark()))
 
+    def test_waitersInAnyOrder(self) -> None:
+        """
+        A waiter for an early mark that registered after one for a later
+        mark (two outgoing links holding answers from the same incoming
+        stream, each reaching its answer at its own time) passes as soon as
+        its own items closed, not once the later waiter's did.
+        """
+        scope = WriteScope()
+        first = scope.opened()
+        early = scope.mark()
+        second = scope.opened()
+        passed = []
+        scope.whenPassed(scope.mark(), lambda: passed.append("late"))
+        scope.whenPassed(early, lambda: passed.append("early"))
+        scope.closed(first)
+        self.assertEqual(passed, ["early"])
+        scope.closed(second)
+        self.assertEqual(passed, ["early", "late"])
+
     def test_continuationKeepsRank(self) -> None:
         """
         An item opened in the callbacks of an item's relay keeps the
@@ -213,6 +232,23 @@ class BarrierTests(unittest.TestCase):
         while self.store.held:
             self.store.release()
         self.assertEqual(self.ids(self.alice), ["ping1", "m1"])
+
+    def test_answerBeforeEnd(self) -> None:
+        """
+        A client that closes its stream right after an IQ still gets the
+        answer once the writes before it committed, before the server's
+        end of the stream (RFC 6120 section 4.4: pending output is sent
+        before the closing tag).
+        """
+        self.alice.send(TO_BOB + PING + "</stream:stream>")
+        self.assertEqual(self.alice.transport.value(), b"")
+        self.assertFalse(self.alice.transport.disconnecting)
+        self.releaseAll()
+        output = self.alice.transport.value()
+        self.assertTrue(output.endswith(b"</stream:stream>"), output)
+        self.assertEqual(self.ids(self.alice), ["ping1"])
+        self.assertTrue(self.alice.reader.ended)
+        self.assertTrue(self.alice.transport.disconnecting)
 
     def test_idleStreamAtOnce(self) -> None:
         """

@@ -148,6 +148,22 @@ class IQDispatcher:
         return True
 
 
+def _observe(d: defer.Deferred) -> defer.Deferred:
+    """
+    A Deferred that fires (with None) when C{d} does, leaving C{d}'s result
+    to its chain; cancelling it leaves C{d} alone.
+    """
+    observer: defer.Deferred = defer.Deferred()
+
+    def fired(result: Any) -> Any:
+        if not observer.called:
+            observer.callback(None)
+        return result
+
+    d.addBoth(fired)
+    return observer
+
+
 def _firstChild(element: domish.Element) -> domish.Element | None:
     for child in element.elements():
         return child
@@ -282,7 +298,10 @@ class Node:
         A Deferred that fires once the work pending now has finished (its
         failures are the trackers' to log).
         """
-        return defer.DeferredList(list(self.pending), consumeErrors=True)
+        # Observers, not the work itself: cancelling a DeferredList (a
+        # timeout on it) cancels its members, and a cancelled store
+        # operation would report a failure while the store commits it.
+        return defer.DeferredList([_observe(d) for d in self.pending], consumeErrors=True)
 
     def makeId(self) -> str:
         """

@@ -173,9 +173,16 @@ class WriteScope:
         if self.passed(mark):
             callback()
             return
-        if self._waiters is None:
-            self._waiters = deque()
-        self._waiters.append((mark, callback))
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = deque()
+        # Kept in mark order, so that L{closed} stops at the first that has
+        # not passed: a waiter may come after one for a later mark (two
+        # links holding answers from one incoming stream).
+        index = len(waiters)
+        while index and waiters[index - 1][0] > mark:
+            index -= 1
+        waiters.insert(index, (mark, callback))
 
     def run(self, f: Callable[..., Any], *args: Any) -> Any:
         """

@@ -127,6 +127,9 @@ class StreamBase(protocol.Protocol):
         self.lastActivity = 0.0
         self.writeScope = WriteScope(self)
         self._heldOutput: deque[tuple[bytes, int | None]] | None = None
+        # The stream was closed while output was held: its end is written,
+        # and the connection lost, once the held output has gone.
+        self._endHeld = False
 
     def writeHeader(self) -> None:
         """
@@ -150,6 +153,9 @@ class StreamBase(protocol.Protocol):
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         self.closed = True
         self._cancelTimers()
+        self._unread = None
+        self._heldOutput = None
+        self._endHeld = False
 
     def _cancelTimers(self) -> None:
         for name in ("_drainCall", "_abortCall"):
@@ -227,6 +233,8 @@ class StreamBase(protocol.Protocol):
         wasClosed = self.closed
         self.closed = True
         self._cancelTimers()
+        self._heldOutput = None
+        self._endHeld = False
         self.transport.abortConnection()
         if not wasClosed:
             self.streamClosed()
@@ -396,7 +404,7 @@ class StreamBase(protocol.Protocol):
         """
         held, scope = self._heldOutput, self.writeScope
         while held:
-            if self.closed:
+            if self.closed and not self._endHeld:
                 held.clear()
                 break
             data, mark = held[0]
@@ -406,6 +414,9 @@ class StreamBase(protocol.Protocol):
             held.popleft()
             self.transport.write(data)
         self._heldOutput = None
+        if self._endHeld:
+            self._endHeld = False
+            self._writeEnd()
 
     def streamError(self, condition: str, text: str | None = None, logged: bool = True) -> None:
         """
@@ -427,6 +438,8 @@ class StreamBase(protocol.Protocol):
                 text=text,
                 peer=self.describePeer(),
             )
+        # What was held behind the barrier must not follow the error.
+        self._heldOutput = None
         self.transport.write(streamXml(error))
         self.closeStream()
 
@@ -438,11 +451,12 @@ class StreamBase(protocol.Protocol):
 
     def closeStream(self) -> None:
         """
-        Close the stream and the connection.
+        Close the stream and the connection: the closing tag goes after
+        the IQ answers held behind the write barrier, once they went (at
+        most C{closeTimeout} later, when the transport is aborted).
         """
         if self.closed:
             return
-        self.transport.write(b"</stream:stream>")
         self.closed = True
         self._cancelTimers()
         self._unread = None
@@ -450,11 +464,21 @@ class StreamBase(protocol.Protocol):
             # A paused transport would wait for a read to notice the end.
             self._producing = True
             self.transport.resumeProducing()
-        self.transport.loseConnection()
+        if self._heldOutput:
+            # IQ answers held behind the write barrier go first (RFC 6120
+            # section 4.4: what is pending is sent before the closing tag);
+            # the close timer below bounds the wait.
+            self._endHeld = True
+        else:
+            self._writeEnd()
         # A peer that does not read, or never finishes a TLS handshake,
         # would keep a lost connection open for ever.
         self._abortCall = self.clock.callLater(self.closeTimeout, self._closeTimedOut)
         self.streamClosed()
+
+    def _writeEnd(self) -> None:
+        self.transport.write(b"</stream:stream>")
+        self.transport.loseConnection()
 
     def streamClosed(self) -> None:
         """
