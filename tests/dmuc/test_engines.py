@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.words.protocols.jabber.jid import JID
 
 from tests.dmuc.support import HOST, REPLICA, World, overTheWire
+from xmuc.dmuc.attachment import outcastsOf
 from xmuc.dmuc.marker import Marker, marked
 from xmuc.dmuc.ns import NS_DMUC
 from xmuc.dmuc.primary import AttachState
@@ -272,6 +273,30 @@ class AttachTests(SynchronousTestCase):
         self.assertEqual(w.replica.rooms[ROOM].outcasts,
                          frozenset({"eve@b.example", "zed@b.example"}))
 
+    def test_domainBanTravels(self) -> None:
+        """
+        A ban on B itself travels to B's replica only while no user of B
+        has an entry of its own that the room lets in (the replica refuses
+        whatever its list matches, the room lets such a user in): a
+        member of B who is in the room stays, and the list follows the
+        entries.
+        """
+        w = World()
+        w.create(OWNER, "room", "Owner")
+        room = w.service.rooms["room"]
+        w.admin(OWNER, "room", "<item affiliation='outcast' jid='b.example'/>")
+        w.admin(OWNER, "room", "<item affiliation='outcast' jid='eve@b.example'/>")
+        self.assertEqual(outcastsOf(room, "b.example"),
+                         (JID("b.example"), JID("eve@b.example")))
+        w.admin(OWNER, "room", "<item affiliation='member' jid='bob@b.example'/>")
+        self.assertEqual(outcastsOf(room, "b.example"), (JID("eve@b.example"),))
+        w.join(BOB, "room", "Bob")
+        self.assertIsNotNone(room.occupantOf(JID(BOB)))
+        self.assertEqual(w.replica.rooms[ROOM].local["Bob"], [JID(BOB)])
+        self.assertEqual(w.replica.rooms[ROOM].outcasts, frozenset({"eve@b.example"}))
+        w.admin(OWNER, "room", "<item affiliation='member' jid='eve@b.example'/>")
+        self.assertEqual(w.replica.rooms[ROOM].outcasts, frozenset())
+
     def test_refusedAttach(self) -> None:
         """
         A replica that does not mirror A answers not-allowed; B is then
@@ -372,6 +397,26 @@ class SecurityTests(SynchronousTestCase):
             w.replica.rooms[ROOM].lastSeq + 1, enter=JID("eve@b.example/e")))), w.now)
         [answer] = [e for e in done if isinstance(e, Send)]
         self.assertIn("forbidden", answer.stanza.toXml())
+        self.assertIn("Banned", answer.stanza.toXml())
+        self.assertEqual(w.received("eve@b.example/e"), [])
+
+    def test_enterForBannedDomain(self) -> None:
+        """
+        The replica refuses an enter for a user of a domain its outcast
+        list names (design section 2: a ban on B itself), as the room does.
+        """
+        w = World()
+        w.create(OWNER, "room", "Owner")
+        w.join(BOB, "room", "Bob")
+        # What an <outcasts> naming B leaves.
+        w.replica.rooms[ROOM].outcasts = frozenset({"b.example"})
+        w.directed.add(("eve@b.example/e", ROOM))
+        presence = stanza("presence", f"{ROOM}/Eve", REPLICA.full())
+        presence.addChild(mucUser(itemElement(Affiliation.NONE, Role.PARTICIPANT,
+                                              "eve@b.example/e"), codes=(110,)))
+        done = w.replica.receive(overTheWire(marked(presence, Marker(
+            w.replica.rooms[ROOM].lastSeq + 1, enter=JID("eve@b.example/e")))), w.now)
+        [answer] = [e for e in done if isinstance(e, Send)]
         self.assertIn("Banned", answer.stanza.toXml())
         self.assertEqual(w.received("eve@b.example/e"), [])
 

@@ -532,19 +532,21 @@ class ReviewScenarios(SynchronousTestCase):
         """
         A ban of B's domain (an outcast C{jid='b.test'}, which the room
         accepts and sends B's replica as one of its outcasts, design
-        section 2) keeps B's users out, served classically or through the
-        replica.
+        section 2) removes the B occupant already in the room (status 301)
+        and keeps B's users out, served classically or through the
+        replica, with the same stanzas either way.
         """
+        users = ("owner@a.test", "bob@b.test", "bix@b.test")
+        steps = self.room() + [
+            ("bob@b.test", join("Bob")),
+            ("owner@a.test", admin("<item affiliation='outcast' jid='b.test'/>", "x1")),
+            ("bix@b.test", join("Bix"))]
         for on in (False, True):
-            got = run(on, ("owner@a.test", "bix@b.test"), self.room() + [
-                ("owner@a.test", admin("<item affiliation='outcast' jid='b.test'/>", "x1")),
-                ("bix@b.test", join("Bix"))])
+            got = run(on, users, steps)
             errors = [s for s in got["bix@b.test"] if ("type", "error") in s[2]]
             self.assertTrue(errors, f"dmuc={on}: a user of a banned domain got in")
-
-    test_domainBanApplies.todo = (  # type: ignore[attr-defined]
-        "xmuc/muc matches outcasts by bare JID only (occupancy.gate); the replica's "
-        "enter check (replica._enter) likewise")
+            self.assertIn("301", repr(got["bob@b.test"][-1]), f"dmuc={on}: Bob stayed")
+        self.differential(users, steps)
 
     def test_goesOffline(self) -> None:
         """

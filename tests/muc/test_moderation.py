@@ -184,3 +184,78 @@ class ModerationTests(SynchronousTestCase):
     def _set(self, items: str, kind: str = "set") -> str:
         return (f"<iq type='{kind}' id='x' to='room@{HOST}'><query xmlns="
                 f"'http://jabber.org/protocol/muc#admin'>{items}</query></iq>")
+
+
+EVE, ED, FAY = "eve@remote.test/e", "ed@remote.test/d", "fay@remote.test/f"
+
+
+class DomainAffiliationTests(SynchronousTestCase):
+    """
+    Affiliations set on a domain (XEP-0045 section 9): they apply to every
+    user of the domain without an entry of its own (L{Room.affiliation}).
+    """
+
+    def setUp(self) -> None:
+        self.h = RoomHarness()
+        self.h.create(ALICE, "room", "Alice")
+        self.h.join(BOB, "room", "Bob")
+        self.h.join(EVE, "room", "Eve")
+        self.h.join(ED, "room", "Ed")
+        self.h.clear()
+        self.room = self.h.service.rooms["room"]
+
+    def test_domainBanRemovesEach(self) -> None:
+        """
+        A ban of a domain removes each of its occupants with 301, leaves the
+        others in, keeps its other users out (C{forbidden}), and sends no
+        status-101 notice to the domain.
+        """
+        self.h.admin(ALICE, "room", "<item jid='remote.test' affiliation='outcast'/>")
+        seen = self.h.received(BOB)
+        self.assertEqual([(s["from"], s.getAttribute("type"), codes(s)) for s in seen],
+                         [(f"room@{HOST}/Eve", "unavailable", {301}),
+                          (f"room@{HOST}/Ed", "unavailable", {301})])
+        self.assertEqual(sorted(self.room.occupants), ["alice", "bob"])
+        self.assertEqual(self.h.received("remote.test"), [])
+        self.assertEqual(self.room.affiliation("fay@remote.test"), Affiliation.OUTCAST)
+        self.assertEqual(self.h.refused(FAY, f"<presence to='room@{HOST}/Fay'/>"), "forbidden")
+        self.assertEqual(self.h.refused(EVE, f"<presence to='room@{HOST}/Eve'/>"), "forbidden")
+
+    def test_ownEntryWins(self) -> None:
+        """
+        A user's own entry wins over its domain's: a member of a banned
+        domain stays and may come back; lifting its own entry removes it.
+        """
+        self.h.admin(ALICE, "room", "<item jid='eve@remote.test' affiliation='member'/>")
+        self.h.admin(ALICE, "room", "<item jid='remote.test' affiliation='outcast'/>")
+        self.assertEqual(sorted(self.room.occupants), ["alice", "bob", "eve"])
+        self.assertEqual(self.room.affiliation("eve@remote.test"), Affiliation.MEMBER)
+        self.h.clear()
+        self.h.admin(ALICE, "room", "<item jid='eve@remote.test' affiliation='none'/>")
+        [seen] = self.h.received(BOB)
+        self.assertEqual((seen["from"], codes(seen)), (f"room@{HOST}/Eve", {301}))
+        self.assertEqual(sorted(self.room.occupants), ["alice", "bob"])
+
+    def test_domainMember(self) -> None:
+        """
+        A domain's other affiliations apply too (as in Prosody): its present
+        occupants are shown with it, and lifting it shows them without.
+        """
+        self.h.admin(ALICE, "room", "<item jid='remote.test' affiliation='member'/>")
+        seen = self.h.received(BOB)
+        self.assertEqual([(s["from"], item(s)["affiliation"]) for s in seen],
+                         [(f"room@{HOST}/Eve", "member"), (f"room@{HOST}/Ed", "member")])
+        self.assertEqual(self.room.affiliation("fay@remote.test"), Affiliation.MEMBER)
+        self.assertEqual(self.room.affiliation("bob@localhost"), Affiliation.NONE)
+        self.h.clear()
+        self.h.admin(ALICE, "room", "<item jid='remote.test' affiliation='none'/>")
+        seen = self.h.received(BOB)
+        self.assertEqual([item(s)["affiliation"] for s in seen], ["none", "none"])
+
+    def test_domainAdmin(self) -> None:
+        """
+        A domain admin's users edit the lists as admins do.
+        """
+        self.h.admin(ALICE, "room", "<item jid='remote.test' affiliation='admin'/>")
+        self.h.admin(EVE, "room", "<item jid='bob@localhost' affiliation='outcast'/>")
+        self.assertEqual(self.room.affiliation("bob@localhost"), Affiliation.OUTCAST)

@@ -145,13 +145,16 @@ class Attaching:
         for domain, attachment in list(links.attached.items()):
             if not live or not attachment.sessions:
                 out.extend(self._detach(room, links, attachment, live))
-            elif isinstance(event, ev.AdminSetIn):
+                continue
+            if isinstance(event, (ev.AdminSetIn, ev.OwnerSetIn)):
+                # Either may change the affiliations (the owner form's
+                # owner and admin lists) the ban list depends on.
                 outcasts = outcastsOf(room, domain)
                 if outcasts != attachment.outcasts:
                     attachment.outcasts = outcasts
                     out.extend(attachment.through([], [
                         request(room, attachment, Outcasts(outcasts), self._id())]))
-            elif isinstance(event, ev.OwnerSetIn) and (
+            if isinstance(event, ev.OwnerSetIn) and (
                     attachment.anonymity is not anonymityOf(room)
                     or attachment.history != room.config.historyLength):
                 # The replica shows real JIDs and keeps history by what the

@@ -163,7 +163,18 @@ def outcastsOf(room: Room, domain: str) -> tuple[JID, ...]:
     """
     The room's bans that match users of C{domain}: their bare JIDs, or
     the domain itself. Bans on other domains never reach its replica.
+
+    The replica refuses every user the list matches (design section 3),
+    so the list names only users the room refuses too (L{Room.affiliation}:
+    a user's own entry wins over its domain's, and the service admins own
+    every room). A ban on the domain therefore travels only while none of
+    the domain's users has an entry of its own, or is a service admin,
+    that lets it in; the room's own check keeps the others out either way.
     """
-    return tuple(JID(bare) for bare, entry in sorted(room.affiliations.items())
-                 if entry.affiliation is Affiliation.OUTCAST
-                 and (bare == domain or bare.partition("@")[2] == domain))
+    banned = Affiliation.OUTCAST
+    own = [bare for bare in {*room.affiliations, *room.settings.admins}
+           if bare.partition("@")[2] == domain]
+    bans = [bare for bare in own if room.affiliation(bare) is banned]
+    if room.affiliation(domain) is banned and len(bans) == len(own):
+        bans.append(domain)
+    return tuple(JID(bare) for bare in sorted(bans))

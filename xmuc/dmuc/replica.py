@@ -270,7 +270,8 @@ class Replica:
         assert entrant is not None
         refusal = (
             "Not a user of this server" if entrant.host != self.domain
-            else "Banned from this room" if entrant.userhost() in room.outcasts
+            else "Banned from this room" if (entrant.userhost() in room.outcasts
+                                             or entrant.host in room.outcasts)
             else None if self.directed(entrant, room.address)
             else "No directed presence to this room")
         if refusal is not None:

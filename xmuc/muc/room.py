@@ -181,9 +181,19 @@ class Room:
     # Lookups
 
     def affiliation(self, bare: str) -> Affiliation:
+        """
+        A user's affiliation: the service admins own every room; otherwise
+        that of its bare JID if the room lists it, else that of its domain
+        (XEP-0045 section 9: an affiliation may name a bare JID or a
+        domain). A domain entry of any affiliation applies to every user
+        of the domain without an entry of its own, as in Prosody.
+        """
         if bare in self.settings.admins:
             return Affiliation.OWNER
         entry = self.affiliations.get(bare)
+        if entry is None:
+            # The domain: all of a domain JID, or what follows the '@'.
+            entry = self.affiliations.get(bare[bare.find("@") + 1:])
         return entry.affiliation if entry else Affiliation.NONE
 
     def owners(self) -> list[str]:
@@ -391,28 +401,36 @@ class Room:
     def setAffiliation(self, turn: Turn, bare: str, new: Affiliation,
                        actor: str | None = None, reason: str = "", nick: str = "") -> None:
         """
-        Record a bare JID's new affiliation and carry it through to its
-        occupants: outcasts are removed (301), the others get the role the
-        new affiliation gives (features may remove them instead, 321). A
-        user not in the room is told by message (status 101).
+        Record the new affiliation of a bare JID or a domain and carry it
+        through to the occupants it applies to (L{affiliation}): outcasts
+        are removed (301), each, the others get the role their affiliation
+        gives (features may remove them instead, 321). The occupants of a
+        domain with entries of their own keep theirs and are left alone. A
+        user not in the room is told by message (status 101); a domain is
+        not.
         """
-        old = self.affiliation(bare)
+        domain = "@" not in bare
+        affected = [o for o in self.occupants.values()
+                    if o.bare == bare or (domain and o.bare.partition("@")[2] == bare)]
+        before = {o.key: self.affiliation(o.bare) for o in affected}
         if new is Affiliation.NONE:
             self.affiliations.pop(bare, None)
         else:
             self.affiliations[bare] = Affiliated(new, reason, nick)
-        occupants = self.occupantsOf(bare)
-        if not occupants:
+        if not affected and not domain:
             notice = stanza("message", self.address, bare)
             notice.addChild(mucUser(itemElement(new, None, bare, reason=reason), codes=(101,)))
             turn.send(notice)
-        for occupant in occupants:
-            if new is Affiliation.OUTCAST:
+        for occupant in affected:
+            old, now = before[occupant.key], self.affiliation(occupant.bare)
+            if occupant.bare != bare and now is old:
+                continue
+            if now is Affiliation.OUTCAST:
                 self.removeOccupant(turn, occupant, (301,), actor, reason)
             elif not self.registry.hooks.fire(
-                "affiliation-changed", self, turn, occupant, old, new
+                "affiliation-changed", self, turn, occupant, old, now
             ):
-                occupant.role = defaultRole(new, self.config)
+                occupant.role = defaultRole(now, self.config)
                 self.announce(turn, occupant, view.roleChange(actor, reason))
         self.persist(turn)
 
