@@ -381,10 +381,6 @@ class ReviewScenarios(SynchronousTestCase):
         del fields
         self.differential(("owner@a.test", "bea@b.test", "bob@b.test", "ann@b.test"), steps)
 
-    test_presenceBroadcastRoles.todo = (  # type: ignore[attr-defined]
-        "the replica does not know muc#roomconfig_presencebroadcast: it shows visitors' "
-        "arrivals to B's other occupants and lists them in B entrants' rosters")
-
     def test_anonymityFlipThenEnter(self) -> None:
         """
         The room turns non-anonymous with a B user in, a second B user

@@ -203,7 +203,7 @@ class Replica:
             room.transition("attach")
             room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, length
             room.roster, room.history = {}, deque(maxlen=length)
-        room.keepalive = attach.keepalive
+        room.keepalive, room.presenceBroadcast = attach.keepalive, attach.broadcast
         room.rostered = room.newHistory = room.stepped = True
         return room
 
@@ -289,7 +289,8 @@ class Replica:
         if sharing:
             locals_.append(entrant)
             return out
-        out.extend(self._toOthers(room, nick, withCodes(stripped, ()), marker.seq))
+        if facts.role in room.presenceBroadcast:
+            out.extend(self._toOthers(room, nick, withCodes(stripped, ()), marker.seq))
         room.roster[nick] = Member(nick, facts.role, facts.affiliation,
                                    facts.jid or entrant.full(), facts.payload, facts.occupantId)
         room.local[nick] = [entrant]
