@@ -84,6 +84,11 @@ class Mirror:
     @ivar presenceBroadcast: the roles whose presence the room broadcasts
         (from the attach): an entrant of another role is shown to nobody
         else, and left out of entrants' rosters.
+    @ivar refused: nicknames of entrants this replica refused (not in
+        the roster), until the room's unavailable presence for them; the
+        only unavailable presences for a nickname not in the roster that
+        are not shown (others are occupants whose presence the room does
+        not broadcast, whose leave everyone sees).
     """
 
     address: str
@@ -106,6 +111,7 @@ class Mirror:
     added: list[HistoryEntry] = field(default_factory=list)
     savedLocal: tuple[tuple[str, str], ...] = ()
     presenceBroadcast: frozenset[Role] = ALL_ROLES
+    refused: set[str] = field(default_factory=set)
 
     def transition(self, event: str) -> None:
         self.phase = PHASES[(self.phase, event)]
