@@ -15,6 +15,7 @@ from xmuc.dmuc import wire
 from xmuc.dmuc.edge import MAX_SEQ
 from xmuc.dmuc.marker import Delay, Marker
 from xmuc.muc.events import HistoryRequest
+from xmuc.muc.model import ALL_ROLES
 from xmuc.muc.ns import NS_CLIENT, NS_SID
 
 #: Every property test: deterministic, no example database, no deadline.
@@ -56,7 +57,9 @@ def embedded(name: str) -> st.SearchStrategy[wire.Embedded]:
 
 attaches = st.builds(wire.Attach, epochs, st.integers(1, MAX_SEQ), numbers,
                      st.sampled_from(list(wire.Anonymity)),
-                     st.lists(outcastJIDs, max_size=4).map(tuple))
+                     st.lists(outcastJIDs, max_size=4).map(tuple),
+                     st.sets(st.sampled_from(sorted(ALL_ROLES, key=lambda r: r.rank))
+                             ).map(frozenset))
 outcastLists = st.builds(wire.Outcasts, st.lists(outcastJIDs, max_size=4).map(tuple))
 occupants = st.builds(wire.ResyncOccupant, fullJIDs, texts.filter(bool),
                       embedded("presence"))

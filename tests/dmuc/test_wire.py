@@ -18,6 +18,7 @@ from xmuc.core.errors import ServiceUnavailable, toStanzaError
 from xmuc.core.jid import parseJID
 from xmuc.dmuc import wire
 from xmuc.dmuc.ns import NS_DMUC
+from xmuc.muc.model import ALL_ROLES, Role
 from xmuc.muc.ns import NS_CLIENT, NS_SID
 
 # Section 2 of ../shared/design/dmuc.md, verbatim.
@@ -118,6 +119,23 @@ class ExampleTests(SynchronousTestCase):
                                 "<outcast jid='B'/></attach>"))
         self.assertEqual(value.outcasts, (parseJID("troll@b"), parseJID("b")))
         self.assertIs(value.anonymity, wire.Anonymity.NON)
+
+    def test_attachBroadcast(self) -> None:
+        """
+        The broadcast attribute lists the roles whose presence the room
+        broadcasts; without it every role's is, and an empty one is none.
+        """
+        value = wire.parse(dmuc("<attach epoch='e' keepalive='60' history='0' "
+                                "anonymity='semi' broadcast='participant moderator'/>"))
+        self.assertEqual(value.broadcast, frozenset((Role.MODERATOR, Role.PARTICIPANT)))
+        self.assertEqual(value.render().getAttribute("broadcast"), "moderator participant")
+        self.assertEqual(wire.parse(payloadOf(ATTACH_EXAMPLE)).broadcast, ALL_ROLES)
+        self.assertIsNone(wire.parse(payloadOf(ATTACH_EXAMPLE)).render().getAttribute(
+            "broadcast"))
+        empty = wire.parse(dmuc("<attach epoch='e' keepalive='60' history='0' "
+                                "anonymity='semi' broadcast=''/>"))
+        self.assertEqual(empty.broadcast, frozenset())
+        self.assertEqual(wire.parse(empty.render()), empty)
 
     def test_outcastsUpdate(self) -> None:
         """
@@ -241,6 +259,14 @@ class MalformedTests(SynchronousTestCase):
         """
         self.assertRefused("<attach epoch='e' keepalive='1' history='1' anonymity='full'/>",
                            "anonymity")
+
+    def test_attachBadBroadcast(self) -> None:
+        """
+        Broadcast names only occupants' roles.
+        """
+        for text in ("none", "moderator owner"):
+            self.assertRefused("<attach epoch='e' keepalive='1' history='1' anonymity='semi' "
+                               f"broadcast='{text}'/>", "broadcast")
 
     def test_longEpoch(self) -> None:
         """

@@ -381,9 +381,51 @@ class ReviewScenarios(SynchronousTestCase):
         del fields
         self.differential(("owner@a.test", "bea@b.test", "bob@b.test", "ann@b.test"), steps)
 
-    test_presenceBroadcastRoles.todo = (  # type: ignore[attr-defined]
-        "the replica does not know muc#roomconfig_presencebroadcast: it shows visitors' "
-        "arrivals to B's other occupants and lists them in B entrants' rosters")
+    def test_presenceBroadcastLeaves(self) -> None:
+        """
+        In a room that does not broadcast visitors' presence, a visitor's
+        leave is still shown to everyone: an A visitor's to B's
+        participant, and a B visitor's after a B moderator's entry made
+        the primary send a fresh snapshot (which leaves visitors out).
+        """
+        steps = self.room(("muc#roomconfig_moderatedroom", "1")) + [
+            ("owner@a.test",
+             f"<iq type='set' id='c2' to='{ROOM}'><query xmlns='{OWNER_NS}'>"
+             "<x xmlns='jabber:x:data' type='submit'>"
+             "<field var='muc#roomconfig_presencebroadcast'><value>moderator</value>"
+             "<value>participant</value></field></x></query></iq>"),
+            ("owner@a.test", admin("<item affiliation='member' jid='bea@b.test'/>", "m1")),
+            ("owner@a.test", admin("<item affiliation='admin' jid='bix@b.test'/>", "m2")),
+            ("bea@b.test", join("Bea")), ("ava@a.test", join("Ava")),
+            ("ava@a.test", f"<presence type='unavailable' to='{ROOM}/Ava'/>"),
+            ("bob@b.test", join("Bob")), ("bix@b.test", join("Bix")),
+            ("bob@b.test", f"<presence type='unavailable' to='{ROOM}/Bob'/>")]
+        self.differential(("owner@a.test", "bea@b.test", "ava@a.test", "bob@b.test",
+                           "bix@b.test"), steps)
+
+    def test_presenceBroadcastChanged(self) -> None:
+        """
+        The owner limits the broadcast to moderators and participants while
+        B's participant and visitor are in: the replica is told (a new
+        attach), so a later B visitor is not shown to B's participant and
+        its roster leaves the first visitor out; then every role again, and
+        a third B visitor sees both.
+        """
+        bcast = "muc#roomconfig_presencebroadcast"
+        def broadcast(id: str, *roles: str) -> str:
+            values = "".join(f"<value>{r}</value>" for r in roles)
+            return (f"<iq type='set' id='{id}' to='{ROOM}'><query xmlns='{OWNER_NS}'>"
+                    f"<x xmlns='jabber:x:data' type='submit'><field var='{bcast}'>"
+                    f"{values}</field></x></query></iq>")
+        steps = self.room(("muc#roomconfig_moderatedroom", "1")) + [
+            ("owner@a.test", admin("<item affiliation='member' jid='bea@b.test'/>", "m1")),
+            ("bea@b.test", join("Bea")), ("bob@b.test", join("Bob")),
+            ("owner@a.test", broadcast("c2", "moderator", "participant")),
+            ("ann@b.test", join("Ann")),
+            ("owner@a.test", broadcast("c3", "moderator", "participant", "visitor")),
+            ("bix@b.test", join("Bix"))]
+        self.differential(("owner@a.test", "bea@b.test", "bob@b.test", "ann@b.test",
+                           "bix@b.test"), steps)
 
     def test_anonymityFlipThenEnter(self) -> None:
         """

@@ -17,6 +17,7 @@ from tests.dmuc.test_persist import markedCrossings
 from xmuc.dmuc import persist
 from xmuc.dmuc.mirror import restore
 from xmuc.glue.dmucstore import PrimaryStore, ReplicaStore
+from xmuc.muc.model import Role
 from xmuc.storage import IStore, MemoryStore, SQLiteStore
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def state(mirror: Any) -> Any:
     What a mirror holds, comparable.
     """
     return (mirror.epoch, mirror.lastSeq, mirror.nonAnonymous, mirror.historyLimit,
+            mirror.presenceBroadcast,
             [(m.nick, m.role, m.affiliation, m.jid, m.occupantId,
               [p.toXml() for p in m.payload]) for m in mirror.roster.values()],
             {n: [j.full() for j in js] for n, js in mirror.local.items()},
@@ -116,6 +118,27 @@ class StoreTestsMixin(_Base):
         await self.keep(w)
         self.assertEqual(await self.replica.load(), [])
         self.assertEqual(await self.primary.load(), [])
+
+    async def test_broadcastKept(self) -> None:
+        """
+        The roles whose presence the room broadcasts, as the attach told
+        the replica, come back from the store with the mirror.
+        """
+        w = World()
+        w.create(OWNER, "room", "Owner")
+        w.send(OWNER, f"<iq type='set' id='cfg' to='{ROOM}'>"
+                      "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+                      "<x xmlns='jabber:x:data' type='submit'>"
+                      "<field var='muc#roomconfig_presencebroadcast'>"
+                      "<value>moderator</value><value>participant</value></field>"
+                      "</x></query></iq>")
+        w.join(BOB, "room", "Bob")
+        await self.keep(w)
+        mirror = w.replica.rooms[ROOM]
+        self.assertEqual(mirror.presenceBroadcast,
+                         frozenset((Role.MODERATOR, Role.PARTICIPANT)))
+        [stored] = await self.replica.load()
+        self.assertEqual(state(restore(stored)), state(mirror))
 
     async def test_restartGoesOn(self) -> None:
         """

@@ -263,7 +263,7 @@ class ReplicaStoreTestsMixin(_Base):
         await self.update(room=other)
         await self.update()
         await self.store.updateReplicaRoom(R2, ReplicaChange(ROOM))
-        newer = ReplicaRoom(ROOM.room, ROOM.primary, "e2", 9, "non", 30, 5, ())
+        newer = ReplicaRoom(ROOM.room, ROOM.primary, "e2", 9, "non", 30, 5, (), "moderator")
         await self.update(room=newer)
         self.assertEqual(await self.store.loadReplicaRooms(R1), [
             ReplicaState(ReplicaRoom("a@muc.a.example", "muc.a.example", "e7",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,7 +44,8 @@ from xmuc.storage.writer import runBatch
 
 HOST = "muc.a.example"
 R1, R2, R3 = "dmuc@b.example", "dmuc@c.example", "dmuc@d.example"
-ROOM = ReplicaRoom("room@muc.a.example", "muc.a.example", "e1", 4, "non", 30, 2, ("x@b",))
+ROOM = ReplicaRoom("room@muc.a.example", "muc.a.example", "e1", 4, "non", 30, 2, ("x@b",),
+                   "moderator participant")
 OCCUPANT = ReplicaOccupant("Nick", "moderator", "owner", "u@b.example/r", "<presence/>")
 MEMBER = LocalMember("Nick", "u@b.example/r")
 SPOOLED = SpooledMessage("o1", "u@b.example/r", "Nick", "<message/>", 7.25)
@@ -85,7 +87,7 @@ class RestartTests(TestCase):
 
 class UpgradeTests(TestCase):
     """
-    Schema 003 upgrades a database that an earlier xmuc made.
+    Schemas 003 and 004 upgrade a database that an earlier xmuc made.
     """
 
     async def test_from002(self) -> None:
@@ -119,6 +121,36 @@ class UpgradeTests(TestCase):
         self.assertEqual(await store.listSpooled(R1, ROOM.room), [SPOOLED])
         await store.deleteRoom(HOST, "room")
         self.assertEqual(await store.loadPrimaryRooms(HOST), [])
+
+    async def test_from003(self) -> None:
+        """
+        A database at schema 003 with a mirrored room upgrades: the room
+        broadcasts every role's presence (all a replica knew of before),
+        and a new setting is kept from then on.
+        """
+        old = Path(self.mktemp())
+        old.mkdir(parents=True)
+        for name in ("001_initial.sql", "002_muc.sql", "003_dmuc.sql"):
+            (old / name).write_text((SCHEMA_DIRECTORY / name).read_text(encoding="utf-8"),
+                                    encoding="utf-8")
+        path = self.mktemp()
+        with closing(sqlite3.connect(path)) as connection:
+            configureConnection(connection)
+            self.assertEqual(upgradeSchema(connection, old), 3)
+            connection.execute(
+                "INSERT INTO dmuc_replica_rooms (replica, room, primary_jid, epoch, seq,"
+                " anonymity, keepalive, history_size, outcasts)"
+                " VALUES (?, ?, ?, 'e1', 4, 'non', 30, 2, '[\"x@b\"]')",
+                (R1, ROOM.room, ROOM.primary))
+            connection.commit()
+
+        store = SQLiteStore(path)
+        await store.start()
+        self.addCleanup(store.stop)
+        before = replace(ROOM, broadcast="moderator participant visitor")
+        self.assertEqual(await store.loadReplicaRooms(R1), [ReplicaState(before)])
+        await store.updateReplicaRoom(R1, ReplicaChange(ROOM))
+        self.assertEqual(await store.loadReplicaRooms(R1), [ReplicaState(ROOM)])
 
 
 def _memoryOutcome(d: Deferred[Any]) -> tuple[str, Any]:

@@ -156,10 +156,11 @@ class Attaching:
                         request(room, attachment, Outcasts(outcasts), self._id())]))
             if isinstance(event, ev.OwnerSetIn) and (
                     attachment.anonymity is not anonymityOf(room)
-                    or attachment.history != room.config.historyLength):
-                # The replica shows real JIDs and keeps history by what the
-                # attach said: a configuration that changes either attaches
-                # again, with a fresh snapshot.
+                    or attachment.history != room.config.historyLength
+                    or attachment.broadcast != room.config.presenceBroadcast):
+                # The replica shows real JIDs, keeps history and shows
+                # presences by what the attach said: a configuration that
+                # changes any of them attaches again, with a fresh snapshot.
                 out.extend(attachment.through([], self._refresh(room, attachment, "", any(
                     o.role is Role.MODERATOR for o in room.occupants.values()
                     if o.jid.host == domain))))
@@ -203,7 +204,7 @@ class Attaching:
         """
         A fresh attach and snapshot for an attached replica (its copy lacks
         real JIDs a moderator entering there must see, or the room's
-        anonymity or history length changed).
+        anonymity, history length or presence broadcast changed).
         """
         links = self.rooms[room.name]
         return [attachRequest(room, links, attachment, self.keepalive, self._id()),

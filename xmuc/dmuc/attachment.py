@@ -20,7 +20,7 @@ from xmuc.dmuc.marker import Delay, Marker, marked
 from xmuc.dmuc.wire import Anonymity, Attach, Payload
 from xmuc.muc import entrant
 from xmuc.muc.effects import Send
-from xmuc.muc.model import Affiliation
+from xmuc.muc.model import ALL_ROLES, Affiliation, Role
 from xmuc.muc.room import Room
 from xmuc.muc.stanzas import stanza
 from xmuc.muc.view import rosterPresence
@@ -49,6 +49,8 @@ class Attachment:
         one per stanza it carried.
     @ivar anonymity: what the replica was last told of the room's.
     @ivar history: the history length the replica was last told.
+    @ivar broadcast: the roles whose presence the replica was last told
+        the room broadcasts.
     @ivar sessions: the full JIDs of the domain's sessions in the room.
     @ivar blind: a presence went to the replica without the real JID in a
         semi-anonymous room, so its copy of the room lacks some: a
@@ -66,6 +68,7 @@ class Attachment:
     iqId: str
     anonymity: Anonymity
     history: int
+    broadcast: frozenset[Role] = ALL_ROLES
     state: AttachState = AttachState.ATTACHING
     seq: int = 0
     outcasts: tuple[JID, ...] = ()
@@ -133,12 +136,14 @@ def attachRequest(room: Room, links: RoomLinks, attachment: Attachment, keepaliv
                   id: str) -> Send:
     """
     The C{<attach>} (or a fresh one, before a new snapshot), telling the
-    replica the room's epoch, anonymity, history length and the bans on
-    its domain.
+    replica the room's epoch, anonymity, history length, the roles whose
+    presence it broadcasts and the bans on its domain.
     """
     attachment.anonymity, attachment.history = anonymityOf(room), room.config.historyLength
+    attachment.broadcast = room.config.presenceBroadcast
     return request(room, attachment, Attach(links.epoch, keepalive, attachment.history,
-                                            attachment.anonymity, attachment.outcasts), id)
+                                            attachment.anonymity, attachment.outcasts,
+                                            attachment.broadcast), id)
 
 
 def snapshot(room: Room, attachment: Attachment, entrantNick: str, seeing: bool) -> list[Send]:

@@ -18,7 +18,7 @@ from twisted.words.protocols.jabber.jid import JID
 
 from xmuc.dmuc.copies import PresenceFacts, readPresence
 from xmuc.dmuc.persist import RestoredMirror, SavedOccupant, SaveMirror
-from xmuc.muc.model import Affiliation, HistoryEntry, Role, Subject
+from xmuc.muc.model import ALL_ROLES, Affiliation, HistoryEntry, Role, Subject
 from xmuc.muc.view import OccupantView, RoomView, rosterPresence
 
 
@@ -81,6 +81,14 @@ class Mirror:
     @ivar stepped: the current step changed the mirror: C{rostered} its
         roster, C{added} its history (C{newHistory}: replaced it).
     @ivar savedLocal: the local members as last saved, C{(nick, jid)}.
+    @ivar presenceBroadcast: the roles whose presence the room broadcasts
+        (from the attach): an entrant of another role is shown to nobody
+        else, and left out of entrants' rosters.
+    @ivar refused: nicknames of entrants this replica refused (not in
+        the roster), until the room's unavailable presence for them; the
+        only unavailable presences for a nickname not in the roster that
+        are not shown (others are occupants whose presence the room does
+        not broadcast, whose leave everyone sees).
     """
 
     address: str
@@ -102,6 +110,8 @@ class Mirror:
     newHistory: bool = False
     added: list[HistoryEntry] = field(default_factory=list)
     savedLocal: tuple[tuple[str, str], ...] = ()
+    presenceBroadcast: frozenset[Role] = ALL_ROLES
+    refused: set[str] = field(default_factory=set)
 
     def transition(self, event: str) -> None:
         self.phase = PHASES[(self.phase, event)]
@@ -110,7 +120,8 @@ class Mirror:
         return [jid for jids in self.local.values() for jid in jids]
 
     def view(self) -> RoomView:
-        return RoomView(self.address, self.nonAnonymous, occupants=tuple(
+        return RoomView(self.address, self.nonAnonymous,
+                        presenceBroadcast=self.presenceBroadcast, occupants=tuple(
             (m.view(), tuple(self.local.get(m.nick, ()))) for m in self.roster.values()),
             history=tuple(self.history), subject=self.subject)
 
@@ -131,6 +142,7 @@ class Mirror:
         change = SaveMirror(
             self.address, self.primary, self.epoch, self.lastSeq, self.nonAnonymous,
             self.historyLimit, tuple(sorted(self.outcasts)), self.keepalive, roster,
+            broadcast=self.presenceBroadcast,
             left=tuple(m for m in self.savedLocal if m not in after),
             joined=tuple(m for m in local if m not in before),
             history=tuple(self.added), newHistory=self.newHistory)
@@ -152,7 +164,7 @@ def restore(stored: RestoredMirror) -> Mirror:
     """
     mirror = Mirror(stored.address, stored.epoch, stored.nonAnonymous, stored.historyLimit,
                     frozenset(stored.outcasts), lastSeq=stored.seq, primary=stored.primary,
-                    keepalive=stored.keepalive,
+                    keepalive=stored.keepalive, presenceBroadcast=stored.broadcast,
                     history=deque(stored.history, maxlen=stored.historyLimit))
     for presence in stored.roster:
         facts = readPresence(presence)

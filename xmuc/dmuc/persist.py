@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xmuc.muc.model import HistoryEntry
+from xmuc.muc.model import ALL_ROLES, HistoryEntry, Role
 
 # The primary
 
@@ -123,6 +123,7 @@ class SaveMirror:
     @ivar left: C{(nick, jid)} local members gone; C{joined} those new.
     @ivar history: entries the step added, oldest first; C{newHistory}
         empties the stored history first (an attach).
+    @ivar broadcast: the roles whose presence the room broadcasts.
     """
 
     address: str
@@ -134,6 +135,7 @@ class SaveMirror:
     outcasts: tuple[str, ...]
     keepalive: int = 60
     roster: tuple[SavedOccupant, ...] | None = None
+    broadcast: frozenset[Role] = ALL_ROLES
     left: tuple[tuple[str, str], ...] = ()
     joined: tuple[tuple[str, str], ...] = ()
     history: tuple[HistoryEntry, ...] = ()
@@ -163,3 +165,4 @@ class RestoredMirror:
     roster: tuple[Any, ...] = ()
     local: tuple[tuple[str, str], ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
+    broadcast: frozenset[Role] = ALL_ROLES

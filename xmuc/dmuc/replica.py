@@ -203,7 +203,7 @@ class Replica:
             room.transition("attach")
             room.nonAnonymous, room.outcasts, room.historyLimit = nonAnonymous, outcasts, length
             room.roster, room.history = {}, deque(maxlen=length)
-        room.keepalive = attach.keepalive
+        room.keepalive, room.presenceBroadcast = attach.keepalive, attach.broadcast
         room.rostered = room.newHistory = room.stepped = True
         return room
 
@@ -275,9 +275,12 @@ class Replica:
             else None if self.directed(entrant, room.address)
             else "No directed presence to this room")
         if refusal is not None:
+            if facts.nick not in room.roster:
+                room.refused.add(facts.nick)
             reply = exceptionReply(element, Forbidden(refusal))
             return [] if reply is None else [Send(reply)]
         nick = facts.nick
+        room.refused.discard(nick)
         locals_ = room.local.get(nick, [])
         sharing = nick in room.roster and any(
             j.userhost() == entrant.userhost() for j in locals_)
@@ -290,7 +293,8 @@ class Replica:
         if sharing:
             locals_.append(entrant)
             return out
-        out.extend(self._toOthers(room, nick, withCodes(stripped, ()), marker.seq))
+        if facts.role in room.presenceBroadcast:
+            out.extend(self._toOthers(room, nick, withCodes(stripped, ()), marker.seq))
         room.roster[nick] = Member(nick, facts.role, facts.affiliation,
                                    facts.jid or entrant.full(), facts.payload, facts.occupantId)
         room.local[nick] = [entrant]
@@ -299,8 +303,10 @@ class Replica:
     def _presence(self, room: Mirror, stripped: domish.Element, marker: Marker,
                   facts: PresenceFacts) -> list[Any]:
         nick = facts.nick
-        if nick not in room.roster and facts.unavailable:
-            return []  # an entrant this replica refused
+        if nick in room.refused:
+            room.refused.discard(nick)
+            if facts.unavailable and nick not in room.roster:
+                return []  # an entrant this replica refused
         own = room.local.get(nick, [])
         if marker.leave is not None and marker.leave not in own and 110 in facts.codes:
             return []  # a session it refused left; the occupant's others stay

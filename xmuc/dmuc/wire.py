@@ -4,8 +4,8 @@ The DMUC wire format (../shared/design/dmuc.md, sections 2 and 6): the IQ
 payloads between a room's primary and a replica, as frozen values, with
 L{parse} (from a C{domish} element, at the edge) and C{render} (to one).
 
-  - L{Attach}: C{<attach epoch keepalive history anonymity>} with
-    C{<outcast jid/>} children, primary to replica (iq set);
+  - L{Attach}: C{<attach epoch keepalive history anonymity [broadcast]>}
+    with C{<outcast jid/>} children, primary to replica (iq set);
   - L{Outcasts}: C{<outcasts>} with C{<outcast jid/>} children, the whole
     updated ban list for the replica's domain (iq set, primary to replica);
   - L{Detach}: C{<detach/>} (iq set, primary to replica);
@@ -53,12 +53,13 @@ from xmuc.dmuc.edge import (
     required,
 )
 from xmuc.dmuc.ns import NS_DMUC
+from xmuc.muc.model import ALL_ROLES, Role
 from xmuc.muc.ns import NS_CLIENT
 
 __all__ = [
     "Anonymity", "Attach", "DMUCProtocolError", "Detach", "Embedded", "Outcasts",
     "Payload", "Resync", "ResyncMode", "ResyncOccupant", "Resynced", "embed", "parse",
-    "render",
+    "render", "roleLabels", "rolesOf",
 ]
 
 # Embedded stanzas
@@ -150,6 +151,26 @@ def _addOutcasts(parent: domish.Element, outcasts: tuple[JID, ...]) -> None:
         parent.addElement("outcast")["jid"] = jid.full()
 
 
+def roleLabels(roles: frozenset[Role]) -> str:
+    """
+    C{roles} as their labels, space-separated, highest first (the form of
+    C{<attach broadcast>} and of the store's column).
+    """
+    return " ".join(r.label for r in sorted(roles, key=lambda r: -r.rank))
+
+
+def rolesOf(text: str) -> frozenset[Role]:
+    """
+    The roles L{roleLabels} wrote.
+
+    @raise ValueError: for a word that names no occupant's role.
+    """
+    roles = frozenset(Role.fromLabel(word) for word in text.split())
+    if not roles <= ALL_ROLES:
+        raise ValueError(f"not an occupant's role: {text!r}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Attach:
     """
@@ -160,6 +181,9 @@ class Attach:
     @ivar history: stanzas of history the replica keeps.
     @ivar outcasts: the room's bans that match the replica's users: bare
         JIDs, or the replica's domain itself.
+    @ivar broadcast: the roles whose presence the room broadcasts
+        (C{muc#roomconfig_presencebroadcast}); the C{broadcast} attribute,
+        left out when it is every role, so an attach without it means all.
     """
 
     epoch: str
@@ -167,10 +191,13 @@ class Attach:
     history: int
     anonymity: Anonymity
     outcasts: tuple[JID, ...] = ()
+    broadcast: frozenset[Role] = ALL_ROLES
 
     def render(self) -> domish.Element:
         element = dmucElement("attach", epoch=self.epoch, keepalive=str(self.keepalive),
                               history=str(self.history), anonymity=self.anonymity.value)
+        if self.broadcast != ALL_ROLES:
+            element["broadcast"] = roleLabels(self.broadcast)
         _addOutcasts(element, self.outcasts)
         return element
 
@@ -181,8 +208,14 @@ class Attach:
             anonymity = Anonymity(element.getAttribute("anonymity"))
         except ValueError:
             raise DMUCProtocolError("<attach/> anonymity must be non or semi") from None
+        text = element.getAttribute("broadcast")
+        try:
+            broadcast = ALL_ROLES if text is None else rolesOf(text)
+        except ValueError:
+            raise DMUCProtocolError(
+                "<attach/> broadcast must list moderator, participant or visitor") from None
         return cls(epochOf(element), number(element, "keepalive", least=1),
-                   number(element, "history"), anonymity, _outcasts(element))
+                   number(element, "history"), anonymity, _outcasts(element), broadcast)
 
 
 @dataclass(frozen=True)

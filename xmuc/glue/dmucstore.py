@@ -28,6 +28,7 @@ from twisted.words.xish import domish
 
 from xmuc.core.stanza import parseStanza as parseStored
 from xmuc.dmuc import persist
+from xmuc.dmuc.wire import roleLabels, rolesOf
 from xmuc.muc.model import HistoryEntry as Entry
 from xmuc.muc.ns import NS_SID
 from xmuc.storage.dmucinterfaces import (
@@ -134,7 +135,7 @@ def changeOf(effect: persist.SaveMirror) -> ReplicaChange:
     """
     room = ReplicaRoom(effect.address, effect.primary, effect.epoch, effect.seq,
                        "non" if effect.nonAnonymous else "semi", effect.keepalive,
-                       effect.historyLimit, effect.outcasts)
+                       effect.historyLimit, effect.outcasts, roleLabels(effect.broadcast))
     occupants = () if effect.roster is None else tuple(
         ReplicaOccupant(o.nick, o.role, o.affiliation, o.jid, o.presence.toXml())
         for o in effect.roster)
@@ -158,4 +159,4 @@ def restoredOf(state: ReplicaState) -> persist.RestoredMirror:
         room.historySize, tuple(room.outcasts), room.keepalive,
         roster=tuple(parseStored(o.presence) for o in state.occupants),
         local=tuple((m.nick, m.jid) for m in state.members),
-        history=tuple(_entry(h) for h in state.history))
+        history=tuple(_entry(h) for h in state.history), broadcast=rolesOf(room.broadcast))

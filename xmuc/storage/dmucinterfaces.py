@@ -122,6 +122,8 @@ class ReplicaRoom:
     @ivar keepalive: seconds of silence before a ping.
     @ivar historySize: how many history stanzas the replica keeps.
     @ivar outcasts: the bans the primary last sent (bare JIDs or domains).
+    @ivar broadcast: the roles whose presence the room broadcasts, as
+        their labels separated by spaces.
     """
 
     room: str
@@ -132,6 +134,7 @@ class ReplicaRoom:
     keepalive: int = 60
     historySize: int = 50
     outcasts: tuple[str, ...] = ()
+    broadcast: str = "moderator participant visitor"
 
 
 @dataclass(frozen=True)

@@ -142,14 +142,15 @@ def acknowledgeBroadcasts(txn: Any, host: str, room: str, replica: str, seq: int
 
 # The replica side
 
-_ROOM = "room, primary_jid, epoch, seq, anonymity, keepalive, history_size, outcasts"
+_ROOM = ("room, primary_jid, epoch, seq, anonymity, keepalive, history_size, outcasts,"
+         " broadcast")
 _OCCUPANT = "nick, role, affiliation, jid, presence"
 _SPOOLED = "origin_id, sender, nick, xml, sent"
 
 
 def _replicaRoom(row: tuple[Any, ...]) -> ReplicaRoom:
-    *fields, outcasts = row
-    return ReplicaRoom(*fields, outcasts=tuple(json.loads(outcasts)))
+    *fields, outcasts, broadcast = row
+    return ReplicaRoom(*fields, outcasts=tuple(json.loads(outcasts)), broadcast=broadcast)
 
 
 def _rows(txn: Any, sql: str, replica: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -189,13 +190,14 @@ def loadReplicaRooms(txn: Any, replica: str) -> list[ReplicaState]:
 def _saveReplicaRoom(txn: Any, replica: str, room: ReplicaRoom) -> None:
     # An upsert, not INSERT OR REPLACE: replacing the row would cascade.
     txn.execute(
-        f"INSERT INTO dmuc_replica_rooms (replica, {_ROOM}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO dmuc_replica_rooms (replica, {_ROOM}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (replica, room) DO UPDATE SET primary_jid = excluded.primary_jid,"
         " epoch = excluded.epoch, seq = excluded.seq, anonymity = excluded.anonymity,"
         " keepalive = excluded.keepalive, history_size = excluded.history_size,"
-        " outcasts = excluded.outcasts",
+        " outcasts = excluded.outcasts, broadcast = excluded.broadcast",
         (replica, room.room, room.primary, room.epoch, room.seq, room.anonymity,
-         room.keepalive, room.historySize, json.dumps(list(room.outcasts), ensure_ascii=False)),
+         room.keepalive, room.historySize, json.dumps(list(room.outcasts), ensure_ascii=False),
+         room.broadcast),
     )
 
 
