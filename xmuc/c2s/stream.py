@@ -161,9 +161,7 @@ class C2SStream(StreamBase):
         the stream error.
         """
         self._timer = None
-        if self._held:
-            self._held = False
-            self.node.authThrottle.unhold(self._peerHost())
+        self._releaseHold()
         if self.secure:
             self.closed = True
             self.transport.abortConnection()
@@ -173,11 +171,18 @@ class C2SStream(StreamBase):
             logged=False,
         )
 
-    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
-        super().connectionLost(reason)
+    def _releaseHold(self) -> None:
+        """
+        Give back this connection's place among its address's held
+        refusals, if it has one (once, whichever way it ends).
+        """
         if self._held:
             self._held = False
             self.node.authThrottle.unhold(self._peerHost())
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        self._releaseHold()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
