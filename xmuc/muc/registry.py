@@ -54,6 +54,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from xmuc.core.hooks import Hooks
+
 #: The room's modules: the core first, then one line per feature.
 MODULES = (
     "xmuc.muc.occupancy",
@@ -80,31 +82,6 @@ MODULES = (
     "xmuc.muc.features.subject",
     "xmuc.muc.features.voicerequests",
 )
-
-
-class Hooks:
-    """
-    Named events with handlers in priority order (highest first).
-    """
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[tuple[int, Callable[..., Any]]]] = {}
-
-    def add(self, name: str, handler: Callable[..., Any], priority: int = 0) -> None:
-        handlers = self._handlers.setdefault(name, [])
-        handlers.append((priority, handler))
-        handlers.sort(key=lambda entry: -entry[0])
-
-    def fire(self, name: str, *args: Any) -> Any:
-        """
-        Call the handlers of C{name} in order until one returns a true
-        value, and return it (or L{None}).
-        """
-        for _, handler in self._handlers.get(name, ()):
-            result = handler(*args)
-            if result:
-                return result
-        return None
 
 
 @dataclass(frozen=True)
