@@ -159,3 +159,25 @@ def transition(state: str, event: str) -> str:
         return LINK_TRANSITIONS[state][event]
     except KeyError:
         raise IllegalTransition(f"link state {state}: no transition on {event}") from None
+
+
+#: Bounce conditions that mean the other server cannot be reached (design
+#: section 5), as opposed to a refusal by a server that was reached.
+UNREACHABLE = frozenset({"remote-server-not-found", "remote-server-timeout"})
+
+
+def splitSignal(event: LinkEvent) -> str | None:
+    """
+    What a link event says of the pair of domains (docs/dmuc-decisions.md,
+    "Netsplit and netjoin"): C{"down"} when the peer or the route failed
+    (a dead L{LinkDown}, or a stanza bounced as unreachable), C{"up"} when
+    the link is authenticated again, L{None} for the rest (an idle or clean
+    close, a node stopping, a refusal by a server that was reached).
+    """
+    if isinstance(event, LinkUp):
+        return "up"
+    if isinstance(event, LinkDown):
+        return "down" if event.dead else None
+    if isinstance(event, Bounced):
+        return "down" if event.condition in UNREACHABLE else None
+    return None
