@@ -19,7 +19,11 @@ presence records"):
   - an unavailable presence from the entity (a room telling the user it
     left, was kicked or banned, or the room went) ends it too;
   - an unavailable presence with status 303 (XEP-0045 section 7.6, a nick
-    change the room confirmed) moves it to C{room/newnick}.
+    change the room confirmed) moves it to C{room/newnick};
+  - but the room's answer to a leave (an unavailable self-presence with
+    status 110 alone) ends no record made after that leave: a user who
+    leaves and enters again at once has a new record when the old
+    answer arrives (L{DirectedPresenceRecords.withdrawDirectedPresence}).
 
 Presence reaches local sessions in two ways, and both report here
 (L{DirectedPresenceRecords.presenceDelivered}): what goes through the
@@ -60,6 +64,11 @@ def renamedTo(stanza: domish.Element) -> str | None:
     return None
 
 
+def _codes(stanza: domish.Element) -> set[str]:
+    return {status.getAttribute("code") for x in stanza.elements(NS_MUC_USER, "x")
+            for status in x.elements(NS_MUC_USER, "status")}
+
+
 class DirectedPresenceRecords:
     """
     The records, by sender and by target (so that a presence from an
@@ -70,6 +79,8 @@ class DirectedPresenceRecords:
         self._directed: dict[str, set[str]] = {}
         self._directedTo: dict[str, set[str]] = {}
         self._directedWatchers: list[DirectedWatcher] = []
+        # (sender, target) -> leaves sent there whose answer has not come.
+        self._withdrawn: dict[tuple[str, str], int] = {}
 
     def recordDirectedPresence(self, sender: str, to: str) -> None:
         """
@@ -98,6 +109,30 @@ class DirectedPresenceRecords:
                 del self._directedTo[to]
             for watcher in self._directedWatchers:
                 watcher(sender, to, False)
+
+    def withdrawDirectedPresence(self, sender: str, to: str) -> None:
+        """
+        C{sender} sent unavailable presence to C{to}: its record ends,
+        and when it had one, the entity's answer to this leave is
+        expected (so that it does not end a record made later).
+        """
+        if self.hasDirectedPresence(sender, to):
+            key = (sender, to)
+            self._withdrawn[key] = self._withdrawn.get(key, 0) + 1
+        self.forgetDirectedPresence(sender, to)
+
+    def _answered(self, sender: str, target: str, stanza: domish.Element) -> bool:
+        """
+        Whether C{stanza} (unavailable, from C{target}) answers a leave
+        C{sender} sent there: a self-presence (110) with no other code.
+        """
+        key = (sender, target)
+        if key not in self._withdrawn or _codes(stanza) != {"110"}:
+            return False
+        self._withdrawn[key] -= 1
+        if not self._withdrawn[key]:
+            del self._withdrawn[key]
+        return True
 
     def hasDirectedPresence(self, sender: str, to: str) -> bool:
         """
@@ -132,6 +167,8 @@ class DirectedPresenceRecords:
         targets = frozenset(self._directed.get(sender, ()))
         for to in targets:
             self.forgetDirectedPresence(sender, to)
+        for key in [k for k in self._withdrawn if k[0] == sender]:
+            del self._withdrawn[key]
         return targets
 
     def watchDirectedPresence(self, watcher: DirectedWatcher) -> None:
@@ -155,6 +192,8 @@ class DirectedPresenceRecords:
         except InvalidJID:
             return
         target = origin.full()
+        if self._withdrawn and stanza.getAttribute("type") == "unavailable":
+            recipients = [r for r in recipients if not self._answered(r.full(), target, stanza)]
         senders = self._directedTo.get(target)
         if not senders:
             return
