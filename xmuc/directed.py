@@ -79,8 +79,8 @@ class DirectedPresenceRecords:
         self._directed: dict[str, set[str]] = {}
         self._directedTo: dict[str, set[str]] = {}
         self._directedWatchers: list[DirectedWatcher] = []
-        # (sender, target) -> leaves sent there whose answer has not come.
-        self._withdrawn: dict[tuple[str, str], int] = {}
+        # sender -> target -> leaves sent there whose answer has not come.
+        self._withdrawn: dict[str, dict[str, int]] = {}
 
     def recordDirectedPresence(self, sender: str, to: str) -> None:
         """
@@ -117,8 +117,8 @@ class DirectedPresenceRecords:
         expected (so that it does not end a record made later).
         """
         if self.hasDirectedPresence(sender, to):
-            key = (sender, to)
-            self._withdrawn[key] = self._withdrawn.get(key, 0) + 1
+            pending = self._withdrawn.setdefault(sender, {})
+            pending[to] = pending.get(to, 0) + 1
         self.forgetDirectedPresence(sender, to)
 
     def _answered(self, sender: str, target: str, stanza: domish.Element) -> bool:
@@ -126,12 +126,14 @@ class DirectedPresenceRecords:
         Whether C{stanza} (unavailable, from C{target}) answers a leave
         C{sender} sent there: a self-presence (110) with no other code.
         """
-        key = (sender, target)
-        if key not in self._withdrawn or _codes(stanza) != {"110"}:
+        pending = self._withdrawn.get(sender)
+        if not pending or target not in pending or _codes(stanza) != {"110"}:
             return False
-        self._withdrawn[key] -= 1
-        if not self._withdrawn[key]:
-            del self._withdrawn[key]
+        pending[target] -= 1
+        if not pending[target]:
+            del pending[target]
+            if not pending:
+                del self._withdrawn[sender]
         return True
 
     def hasDirectedPresence(self, sender: str, to: str) -> bool:
@@ -147,10 +149,13 @@ class DirectedPresenceRecords:
         Whether C{sender} has presence at the bare JID C{bare} or at any
         full JID under it: for a room, whether the user is present at the
         room under any nickname (the room may have given it another one
-        than it asked for, XEP-0045 status 210).
+        than it asked for, XEP-0045 status 210), or has sent it a leave
+        the room has not answered yet (to the room it is still there: a
+        join it takes before that leave is served, and then left).
         """
         prefix = bare + "/"
-        return any(to == bare or to.startswith(prefix) for to in self._directed.get(sender, ()))
+        return any(to == bare or to.startswith(prefix) for to in self._directed.get(sender, ())) \
+            or any(to.startswith(prefix) for to in self._withdrawn.get(sender, ()))
 
     def directedPresence(self, sender: str) -> frozenset[str]:
         """
@@ -167,8 +172,7 @@ class DirectedPresenceRecords:
         targets = frozenset(self._directed.get(sender, ()))
         for to in targets:
             self.forgetDirectedPresence(sender, to)
-        for key in [k for k in self._withdrawn if k[0] == sender]:
-            del self._withdrawn[key]
+        self._withdrawn.pop(sender, None)
         return targets
 
     def watchDirectedPresence(self, watcher: DirectedWatcher) -> None:

@@ -147,8 +147,8 @@ class ClientView:
             if mine and 303 not in codes and seen.nick is not None:
                 episode = seen.episodes[-1]
                 episode.ended, episode.codes = now, codes - {110}
-                episode.asked = seen.leaving > 0
-                seen.leaving = max(0, seen.leaving - 1)
+                if not episode.codes and seen.leaving:
+                    episode.asked, seen.leaving = True, seen.leaving - 1
                 seen.nick = None
                 seen.roster.clear()
             return
