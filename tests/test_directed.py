@@ -73,6 +73,45 @@ class RecordTests(unittest.TestCase):
                      "</x></presence>", "u@h/1")
         self.assertEqual(self.records.directedPresence("u@h/1"), frozenset({"r@m/New"}))
 
+    def test_leaveAnswerKeepsNewRecord(self) -> None:
+        """
+        A leave, then at once a join again: the room's answer to the leave
+        (an unavailable self-presence, 110 alone) ends no record, so the
+        new join's stays; the next such presence ends it as usual, and a
+        kick (307) always does.
+        """
+        leave = ("<presence type='unavailable' from='r@m/n'><x xmlns='" + MUC +
+                 "#user'><status code='110'/></x></presence>")
+        self.records.recordDirectedPresence("u@h/1", "r@m/n")
+        self.records.withdrawDirectedPresence("u@h/1", "r@m/n")
+        self.assertTrue(self.records.hasDirectedPresenceAt("u@h/1", "r@m"))
+        self.records.recordDirectedPresence("u@h/1", "r@m/n")
+        self.deliver(leave, "u@h/1")
+        self.assertEqual(self.records.directedPresence("u@h/1"), frozenset({"r@m/n"}))
+        self.deliver(leave, "u@h/1")
+        self.assertEqual(self.records.directedPresence("u@h/1"), frozenset())
+        self.records.recordDirectedPresence("u@h/1", "r@m/n")
+        self.records.withdrawDirectedPresence("u@h/1", "r@m/n")
+        self.records.recordDirectedPresence("u@h/1", "r@m/n")
+        self.deliver("<presence type='unavailable' from='r@m/n'><x xmlns='" + MUC +
+                     "#user'><status code='110'/><status code='307'/></x></presence>", "u@h/1")
+        self.assertEqual(self.records.directedPresence("u@h/1"), frozenset())
+
+    def test_withdrawnUntilAnswered(self) -> None:
+        """
+        After a leave the user is still at the room (hasDirectedPresenceAt)
+        until the room answers it; a leave where it had no record, or a
+        session going unavailable, leaves nothing pending.
+        """
+        self.records.withdrawDirectedPresence("u@h/1", "r@m/n")
+        self.assertFalse(self.records.hasDirectedPresenceAt("u@h/1", "r@m"))
+        self.records.recordDirectedPresence("u@h/1", "r@m/n")
+        self.records.withdrawDirectedPresence("u@h/1", "r@m/n")
+        self.assertTrue(self.records.hasDirectedPresenceAt("u@h/1", "r@m"))
+        self.assertFalse(self.records.hasDirectedPresence("u@h/1", "r@m/n"))
+        self.records.clearDirectedPresence("u@h/1")
+        self.assertFalse(self.records.hasDirectedPresenceAt("u@h/1", "r@m"))
+
     def test_presentAt(self) -> None:
         """
         hasDirectedPresenceAt: presence at the bare JID or any full JID

@@ -19,7 +19,11 @@ presence records"):
   - an unavailable presence from the entity (a room telling the user it
     left, was kicked or banned, or the room went) ends it too;
   - an unavailable presence with status 303 (XEP-0045 section 7.6, a nick
-    change the room confirmed) moves it to C{room/newnick}.
+    change the room confirmed) moves it to C{room/newnick};
+  - but the room's answer to a leave (an unavailable self-presence with
+    status 110 alone) ends no record made after that leave: a user who
+    leaves and enters again at once has a new record when the old
+    answer arrives (L{DirectedPresenceRecords.withdrawDirectedPresence}).
 
 Presence reaches local sessions in two ways, and both report here
 (L{DirectedPresenceRecords.presenceDelivered}): what goes through the
@@ -60,6 +64,11 @@ def renamedTo(stanza: domish.Element) -> str | None:
     return None
 
 
+def _codes(stanza: domish.Element) -> set[str]:
+    return {status.getAttribute("code") for x in stanza.elements(NS_MUC_USER, "x")
+            for status in x.elements(NS_MUC_USER, "status")}
+
+
 class DirectedPresenceRecords:
     """
     The records, by sender and by target (so that a presence from an
@@ -70,6 +79,8 @@ class DirectedPresenceRecords:
         self._directed: dict[str, set[str]] = {}
         self._directedTo: dict[str, set[str]] = {}
         self._directedWatchers: list[DirectedWatcher] = []
+        # sender -> target -> leaves sent there whose answer has not come.
+        self._withdrawn: dict[str, dict[str, int]] = {}
 
     def recordDirectedPresence(self, sender: str, to: str) -> None:
         """
@@ -99,6 +110,32 @@ class DirectedPresenceRecords:
             for watcher in self._directedWatchers:
                 watcher(sender, to, False)
 
+    def withdrawDirectedPresence(self, sender: str, to: str) -> None:
+        """
+        C{sender} sent unavailable presence to C{to}: its record ends,
+        and when it had one, the entity's answer to this leave is
+        expected (so that it does not end a record made later).
+        """
+        if self.hasDirectedPresence(sender, to):
+            pending = self._withdrawn.setdefault(sender, {})
+            pending[to] = pending.get(to, 0) + 1
+        self.forgetDirectedPresence(sender, to)
+
+    def _answered(self, sender: str, target: str, stanza: domish.Element) -> bool:
+        """
+        Whether C{stanza} (unavailable, from C{target}) answers a leave
+        C{sender} sent there: a self-presence (110) with no other code.
+        """
+        pending = self._withdrawn.get(sender)
+        if not pending or target not in pending or _codes(stanza) != {"110"}:
+            return False
+        pending[target] -= 1
+        if not pending[target]:
+            del pending[target]
+            if not pending:
+                del self._withdrawn[sender]
+        return True
+
     def hasDirectedPresence(self, sender: str, to: str) -> bool:
         """
         Whether the full JID C{sender} has sent available presence to
@@ -112,10 +149,13 @@ class DirectedPresenceRecords:
         Whether C{sender} has presence at the bare JID C{bare} or at any
         full JID under it: for a room, whether the user is present at the
         room under any nickname (the room may have given it another one
-        than it asked for, XEP-0045 status 210).
+        than it asked for, XEP-0045 status 210), or has sent it a leave
+        the room has not answered yet (to the room it is still there: a
+        join it takes before that leave is served, and then left).
         """
         prefix = bare + "/"
-        return any(to == bare or to.startswith(prefix) for to in self._directed.get(sender, ()))
+        return any(to == bare or to.startswith(prefix) for to in self._directed.get(sender, ())) \
+            or any(to.startswith(prefix) for to in self._withdrawn.get(sender, ()))
 
     def directedPresence(self, sender: str) -> frozenset[str]:
         """
@@ -132,6 +172,7 @@ class DirectedPresenceRecords:
         targets = frozenset(self._directed.get(sender, ()))
         for to in targets:
             self.forgetDirectedPresence(sender, to)
+        self._withdrawn.pop(sender, None)
         return targets
 
     def watchDirectedPresence(self, watcher: DirectedWatcher) -> None:
@@ -155,6 +196,8 @@ class DirectedPresenceRecords:
         except InvalidJID:
             return
         target = origin.full()
+        if self._withdrawn and stanza.getAttribute("type") == "unavailable":
+            recipients = [r for r in recipients if not self._answered(r.full(), target, stanza)]
         senders = self._directedTo.get(target)
         if not senders:
             return

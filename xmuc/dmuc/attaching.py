@@ -184,9 +184,12 @@ class Attaching:
         self.restored.setdefault(room.name, {})[attachment.domain] = RestoredAttachment(
             attachment.replica.full(), attachment.seq)
         if attachment.state is AttachState.ATTACHING:
-            # Nothing reached the replica: what waited goes classically.
+            # Only the attach reached the replica: what waited goes
+            # classically, and a detach follows the attach (on the same
+            # link), so that a replica that takes it drops the copy.
             return [CancelTimer(attachTimer(room.name, attachment.domain)),
-                    *(e for classic, _ in attachment.waiting for e in classic), *stored]
+                    *(e for classic, _ in attachment.waiting for e in classic),
+                    request(room, attachment, Detach(), self._id()), *stored]
         return [request(room, attachment, Detach(), self._id()), *stored]
 
     def _epochOf(self, name: str, out: list[Any]) -> str:

@@ -169,7 +169,10 @@ class PrimaryGlue:
             component.addRunner(kind, runner)
         component.loaders.append(self.load)
         self.discovery = disco.Discovery(timeout, ttl)
-        self._held: dict[int, tuple[domish.Element, JID]] = {}
+        self._held: dict[int, tuple[domish.Element, JID, tuple[str, str]]] = {}
+        # What a sender sent a room while its join there is held: it
+        # follows the join, in order (a leave must not overtake it).
+        self._behind: dict[tuple[str, str], list[tuple[domish.Element, JID]]] = {}
         self._tokens = count(1)
         self._timers: dict[tuple[str, ...], Any] = {}
         node.router.components[self.host] = self
@@ -190,13 +193,32 @@ class PrimaryGlue:
         return self.stored.load().addCallbacks(loaded, failed)
 
     def receive(self, stanza: domish.Element, to: JID) -> None:
+        key = (stanza.getAttribute("from", ""), to.userhost())
+        if key in self._behind:
+            self._behind[key].append((stanza, to))
+            return
         domain = self._joiningFrom(stanza, to)
         if domain is None:
             self.component.receive(stanza, to)
             return
         token = next(self._tokens)
-        self._held[token] = (stanza, to)
+        self._held[token] = (stanza, to, key)
+        self._behind[key] = []
         self._run(self.discovery.handle(disco.JoinWanted(domain, token), self.clock.seconds()))
+
+    def _release(self, token: int) -> None:
+        """
+        A held join goes to the room, then what its sender sent the room
+        meanwhile, in order (through L{receive}: a join among them may be
+        held in turn).
+        """
+        held = self._held.pop(token, None)
+        if held is None:
+            return
+        stanza, to, key = held
+        self.component.receive(stanza, to)
+        for later in self._behind.pop(key, []):
+            self.receive(*later)
 
     def _joiningFrom(self, stanza: domish.Element, to: JID) -> str | None:
         """
@@ -221,9 +243,7 @@ class PrimaryGlue:
         for effect in done:
             if isinstance(effect, disco.Decided):
                 self.primary.replicaFound(effect.domain, effect.replica)
-                held = self._held.pop(effect.join, None)
-                if held is not None:
-                    self.component.receive(*held)
+                self._release(effect.join)
             elif isinstance(effect, disco.SendDiscoInfo):
                 self._ask(effect)
             elif isinstance(effect, effects.StartTimer):

@@ -166,7 +166,7 @@ class PresenceService:
             self.router.recordDirectedPresence(session.full, target)
         self.node.route(stanza)
         if kind == "unavailable":
-            self.router.forgetDirectedPresence(session.full, target)
+            self.router.withdrawDirectedPresence(session.full, target)
 
     def _initialOrUpdate(self, session: Any, stanza: domish.Element) -> None:
         try:
