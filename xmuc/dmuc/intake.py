@@ -119,11 +119,15 @@ class Intake(Netjoining):
         if element.getAttribute("type") != "groupchat":
             raise BadRequest("Only groupchat messages are spooled")
         stamp = now
-        for child in element.elements(NS_DELAY, "delay"):
+        delays = list(element.elements(NS_DELAY, "delay"))
+        for child in delays[:1]:
             try:
                 stamp = min(now, parseStamp(child.getAttribute("stamp", "")))
             except ValueError:
                 raise BadRequest("A spooled message's delay has no valid stamp") from None
+        # The spool's stamp is the replica's note, not the message's: the
+        # room sets its own delay at that time.
+        element.children = [c for c in element.children if c not in delays]
         event = parseEvent(element, room.jid)
         assert isinstance(event, ev.GroupchatIn)
         return Spooled(sender, originOf(event.payload), replace(event, stamp=stamp))
