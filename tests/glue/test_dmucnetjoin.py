@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.dmucroom import MUC_NS, ON, REPLICA, ROOM, condition, join
@@ -166,6 +167,37 @@ class SplitAndHealTests(SynchronousTestCase):
         self.assertEqual(len(syncs), 1)
         [sync] = list(syncs[0].elements(NS_DMUC, "sync"))
         self.assertEqual((sync["epoch"], sync["seq"]), (n.mirror.epoch, str(seq)))
+
+    def test_logLines(self) -> None:
+        """
+        The split and the netjoin are each one line at info level for the
+        domain: rooms, broadcasts logged while split, replayed, modes,
+        the time from split to convergence (the replica on main answers
+        the C{<sync/>} with an error and asks nothing: mode none).
+        """
+        seen: list[str] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            if event.get("log_level") is LogLevel.info and "dmuc" in event.get(
+                    "log_namespace", ""):
+                seen.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        n = Net()
+        n.split()
+        n.say(n.owner, "during", "d1")
+        n.net.heal()
+        n.net.advance(70)
+        n.net.flush()
+        self.assertEqual(len(seen), 2, seen)
+        self.assertTrue(seen[0].startswith("Split from b.test (no answer to keepalive): 1 "
+                                           "rooms of muc.a.test"), seen[0])
+        self.assertRegex(seen[1], r"^Netjoin with b\.test converged after \d+\.\d s: 1 rooms "
+                                  r"of muc\.a\.test \(none 1\), 1 broadcasts logged while "
+                                  r"split, 0 replayed$")
+        self.assertEqual(n.primary.stats.splits, 1)
+        self.assertIsNotNone(n.primary.stats.lastConvergence)
 
     def test_replayReachesBob(self) -> None:
         """

@@ -201,7 +201,8 @@ class Netjoining:
             return self._lost(name, attachment, now)
         if condition in UNREACHABLE or attachment.state is AttachState.RESYNCING:
             return []
-        return self._netjoinDone(attachment.domain, name, now, "none")
+        logged, attachment.loggedSplit = attachment.loggedSplit, 0
+        return self._netjoinDone(attachment.domain, name, now, "none", logged)
 
     def _netjoinDone(self, domain: str, name: str, now: float, mode: str,
                      logged: int = 0, replayed: int = 0) -> list[Any]:
