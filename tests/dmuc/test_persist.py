@@ -115,26 +115,28 @@ class PrimaryPersistenceTests(SynchronousTestCase):
         self.assertIn(persist.AttachReplica("room", REPLICA.full(), w.now, seq), w.keptA)
         self.assertEqual(ofType(w.keptA, persist.DropEpoch), [])
 
-    def test_restoredAttachmentGoesOn(self) -> None:
+    def test_restartIsANewEpoch(self) -> None:
         """
-        After a restart the room keeps its epoch, and a replica attached
-        before goes on from its stored C{seq}: first detached (its copy may
-        hold sessions the room lost), then attached again with the same
-        epoch and a snapshot numbered from there, so no C{seq} of the epoch
-        is used twice; B's user is served as ever.
+        After a restart the room starts a new epoch (its occupants were in
+        memory: a replica's copy of the old one must not be taken for
+        current), and a replica attached before is first detached (its
+        copy may hold sessions the room lost), then attached again in the
+        new epoch, numbered from 1; B's user is served as ever.
         """
         w = World()
         w.create(OWNER, "room", "Owner")
         self.assertEqual(w.primary.load([persist.RestoredRoom("room", "e1", (
             persist.RestoredAttachment(REPLICA.full(), 41),))]), [])
+        self.assertEqual(w.primary.epochs, {})
         w.say(OWNER, "room", "before", "h1")
         w.join(BOB, "room", "Bob")
         iqs = [c for c in w.crossings if c.name == "iq"]
         self.assertIn("detach", iqs[0].toXml())
-        self.assertIn("epoch='e1'", iqs[1].toXml())
-        self.assertEqual(markedCrossings(w)[0][0], 42)
-        self.assertEqual(ofType(w.keptA, persist.StartEpoch), [])
-        self.assertIn(persist.AttachReplica("room", REPLICA.full(), w.now, 41), w.keptA)
+        [started] = ofType(w.keptA, persist.StartEpoch)
+        self.assertNotEqual(started.epoch, "e1")
+        self.assertIn(f"epoch='{started.epoch}'", iqs[1].toXml())
+        self.assertEqual(markedCrossings(w)[0][0], 1)
+        self.assertIn(persist.AttachReplica("room", REPLICA.full(), w.now, 0), w.keptA)
         got = w.received(BOB)
         self.assertTrue(any(p.name == "presence" and "code='110'" in p.toXml() for p in got))
         self.assertEqual([str(m.body) for m in got if m.name == "message" and m.body],

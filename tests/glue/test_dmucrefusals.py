@@ -306,10 +306,11 @@ class PrimaryTests(SynchronousTestCase):
         From B's replica about Cal (a user of C) and Owner (of A): a
         C{forbidden} error for their nicknames (as if refusing an enter) is
         ignored (an error is never answered), a leave (unavailable
-        presence with C{<leave/>}) is answered C{forbidden}, and a resync
-        leaving them out C{service-unavailable} (the primary does not take
-        resyncs yet: issue 10; then it must take them about B's users
-        alone). Cal and Owner stay, nobody gets anything.
+        presence with C{<leave/>}) is answered C{forbidden}, and so is a
+        resync listing either (beside Bob, so that nothing else would
+        change) or holding a spooled message from either: a replica speaks
+        for B's users alone, and a resync is refused whole. Cal and Owner
+        stay, nobody gets anything.
         """
         r = RoomNet()
         before = r.state()
@@ -320,10 +321,23 @@ class PrimaryTests(SynchronousTestCase):
             leave = (f"<presence type='unavailable' from='{REPLICA}' to='{ROOM}/{nick}'>"
                      f"<x xmlns='{NS_DMUC}'><leave jid='{jid}'/></x></presence>")
             self.assertEqual([condition(x) for x in self.fromReplica(r, leave)], ["forbidden"])
-        resync = (f"<iq type='set' id='s1' from='{REPLICA}' to='{ROOM}'>"
-                  f"<resync xmlns='{NS_DMUC}' epoch='e' last-seq='1'/></iq>")
-        self.assertEqual([condition(x) for x in self.fromReplica(r, resync)],
-                         ["service-unavailable"])
+        epoch = r.mirror.epoch
+        bob = (f"<occupant jid='bob@b.test/res' nick='Bob'>"
+               f"<presence xmlns='jabber:client'/></occupant>")
+        for nick, jid in (("Cal", "cal@c.test/res"), ("Owner", "owner@a.test/res")):
+            listed = (f"<iq type='set' id='s1' from='{REPLICA}' to='{ROOM}'>"
+                      f"<resync xmlns='{NS_DMUC}' epoch='{epoch}' last-seq='1'>{bob}"
+                      f"<occupant jid='{jid}' nick='{nick}'>"
+                      f"<presence xmlns='jabber:client'/></occupant></resync></iq>")
+            self.assertEqual([condition(x) for x in self.fromReplica(r, listed)],
+                             ["forbidden"])
+            spooled = (f"<iq type='set' id='s2' from='{REPLICA}' to='{ROOM}'>"
+                       f"<resync xmlns='{NS_DMUC}' epoch='{epoch}' last-seq='1'>{bob}"
+                       f"<spooled><message xmlns='jabber:client' type='groupchat' "
+                       f"from='{jid}' to='{ROOM}' id='x'><body>forged</body></message>"
+                       f"</spooled></resync></iq>")
+            self.assertEqual([condition(x) for x in self.fromReplica(r, spooled)],
+                             ["forbidden"])
         r.nobodyReceived(self)
         self.assertEqual(r.state(), before)
 

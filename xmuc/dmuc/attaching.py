@@ -11,11 +11,11 @@ rewrites the room engine's effects.
 from __future__ import annotations
 
 import random as _random
-from typing import Any
+from typing import Any, Callable
 
 from twisted.words.protocols.jabber.jid import JID
 
-from xmuc.core.errors import Forbidden
+from xmuc.core.errors import Forbidden, ItemNotFound
 from xmuc.dmuc.attachment import (
     AttachState,
     Attachment,
@@ -34,13 +34,16 @@ from xmuc.dmuc.persist import (
     RestoredRoom,
     StartEpoch,
 )
+from xmuc.dmuc.netjoin import abandoned
+from xmuc.dmuc.resync import KeepLink, ReleaseLink, ResyncIn
 from xmuc.dmuc.rewrite import attachTimer
 from xmuc.dmuc.wire import Detach, Outcasts
 from xmuc.muc import events as ev
-from xmuc.muc.effects import CancelTimer, StartTimer
+from xmuc.muc.effects import CancelTimer, Send, StartTimer
 from xmuc.muc.model import Role
 from xmuc.muc.room import Room
 from xmuc.muc.service import MUCService
+from xmuc.muc.stanzas import iqResult
 
 
 class Attaching:
@@ -63,27 +66,48 @@ class Attaching:
     epochs: dict[str, str]
     restored: dict[str, dict[str, RestoredAttachment]]
     _version: int
+    _linked: dict[str, int]
+    _origins: dict[str, Any]
+    # Provided by the netjoin's part (xmuc.dmuc.intake, xmuc.dmuc.netjoin).
+    _resync: Callable[[str, Any, float], list[Any]]
+    _syncAnswered: Callable[[str, Attachment, Any, float], list[Any]]
 
     def handle(self, event: Any, now: float) -> list[Any]:
         raise NotImplementedError()
 
     def load(self, rooms: list[RestoredRoom]) -> list[Any]:
         """
-        The store's DMUC state at start, after the service's rooms loaded:
-        the epochs and attachments of rooms that still exist come back;
-        those of rooms that did not survive (temporary ones) are dropped.
+        The store's DMUC state at start, after the service's rooms loaded.
+        Every start is a new epoch (the rooms' occupants were in memory):
+        the stored epochs are not taken up again, and the next attach or
+        resync of a room starts one. The stored attachments of rooms that
+        still exist are kept aside (L{restored}, numbering from 0 in the
+        new epoch), so that an attach first detaches a copy the replica
+        may still hold; the state of rooms that did not survive (temporary
+        ones) is dropped.
         """
         out: list[Any] = []
         for stored in rooms:
             if stored.room not in self.service.rooms:
                 out.append(DropEpoch(stored.room))
                 continue
-            self.epochs[stored.room] = stored.epoch
             if stored.attachments:
                 self.restored[stored.room] = {
-                    JID(a.replica).host: a for a in stored.attachments}
+                    JID(a.replica).host: RestoredAttachment(a.replica, 0)
+                    for a in stored.attachments}
         return out
 
+    def _linkChanged(self, domain: str, delta: int) -> list[Any]:
+        """
+        An attachment on C{domain} came (C{delta} 1) or went (-1): the link
+        to the domain is kept up while there is one (L{KeepLink}).
+        """
+        count = self._linked.get(domain, 0) + delta
+        if count > 0:
+            self._linked[domain] = count
+            return [KeepLink(domain)] if count == 1 and delta > 0 else []
+        self._linked.pop(domain, None)
+        return [ReleaseLink(domain)]
 
     # Attach, outcasts, detach
 
@@ -115,6 +139,7 @@ class Attaching:
                 out.append(DetachReplica(room.name, old.replica))
         out.append(AttachReplica(room.name, replica.full(), now, attachment.seq))
         links.attached[domain] = attachment
+        out.extend(self._linkChanged(domain, 1))
         occupant = room.occupantOf(entrantJid)
         moderator = occupant is not None and occupant.role is Role.MODERATOR
         out.append(attachRequest(room, links, attachment, self.keepalive, attachment.iqId))
@@ -143,14 +168,19 @@ class Attaching:
                 if len(attachment.sessions) != before:
                     self._version += 1
         for domain, attachment in list(links.attached.items()):
-            if not live or not attachment.sessions:
+            owing = attachment.state in (AttachState.SPLIT, AttachState.RESYNCING)
+            if not live or (not attachment.sessions and not owing):
+                # A replica that cannot hear keeps its attachment until the
+                # netjoin, so that its resync finds the room's view.
                 out.extend(self._detach(room, links, attachment, live))
                 continue
             if isinstance(event, (ev.AdminSetIn, ev.OwnerSetIn)):
                 # Either may change the affiliations (the owner form's
                 # owner and admin lists) the ban list depends on.
                 outcasts = outcastsOf(room, domain)
-                if outcasts != attachment.outcasts:
+                if outcasts != attachment.outcasts and owing:
+                    attachment.outcastsOwed = True
+                elif outcasts != attachment.outcasts:
                     attachment.outcasts = outcasts
                     out.extend(attachment.through([], [
                         request(room, attachment, Outcasts(outcasts), self._id())]))
@@ -160,25 +190,51 @@ class Attaching:
                     or attachment.broadcast != room.config.presenceBroadcast):
                 # The replica shows real JIDs, keeps history and shows
                 # presences by what the attach said: a configuration that
-                # changes any of them attaches again, with a fresh snapshot.
+                # changes any of them attaches again, with a fresh snapshot
+                # (after the netjoin when the replica cannot hear now).
+                if owing:
+                    attachment.refresh = True
+                    continue
                 out.extend(attachment.through([], self._refresh(room, attachment, "", any(
                     o.role is Role.MODERATOR for o in room.occupants.values()
                     if o.jid.host == domain))))
-        if not links.attached:
-            # No replica holds a copy any more: the next attach starts a
-            # new epoch, so no numbering is ever taken up again.
-            self.rooms.pop(room.name, None)
-            if self.epochs.pop(room.name, None) is not None:
-                self.restored.pop(room.name, None)
-                out.append(DropEpoch(room.name))
+        return out + self._unused(room.name, links)
+
+    def _unused(self, name: str, links: RoomLinks) -> list[Any]:
+        """
+        No replica holds a copy of the room any more: the next attach
+        starts a new epoch, so no numbering is ever taken up again.
+        """
+        if links.attached:
+            return []
+        out: list[Any] = []
+        if self.rooms.get(name) is links:
+            del self.rooms[name]
+        if self.epochs.pop(name, None) is not None:
+            self.restored.pop(name, None)
+            self._origins.pop(name, None)
+            out.append(DropEpoch(name))
         return out
+
+    def _detachIfEmpty(self, room: Room, links: RoomLinks) -> list[Any]:
+        """
+        After a netjoin: an attachment whose domain has nobody left in the
+        room goes now that its replica hears.
+        """
+        out: list[Any] = []
+        for attachment in list(links.attached.values()):
+            if not attachment.sessions and attachment.live:
+                out.extend(self._detach(room, links, attachment))
+        return out + self._unused(room.name, links)
 
     def _detach(self, room: Room, links: RoomLinks, attachment: Attachment,
                 live: bool = True) -> list[Any]:
         del links.attached[attachment.domain]
         self._version += 1
         # The room's end drops its whole DMUC state (DropEpoch) instead.
-        stored = [DetachReplica(room.name, attachment.replica.full())] if live else []
+        stored: list[Any] = [DetachReplica(room.name, attachment.replica.full())] if live else []
+        stored.extend(abandoned(room.address, attachment))
+        stored.extend(self._linkChanged(attachment.domain, -1))
         # While the epoch lasts, an attach of this domain again goes on
         # from this seq (after a detach, in case this one is lost).
         self.restored.setdefault(room.name, {})[attachment.domain] = RestoredAttachment(
@@ -220,27 +276,38 @@ class Attaching:
 
     def _fromReplica(self, domain: str, event: Any, now: float) -> list[Any]:
         """
-        A replica answers an attach (result or error), refuses an enter
-        (C{<forbidden/>}: the occupant is removed) or no longer knows the
-        room (C{<item-not-found/>}: L{_lost}); other answers are dropped,
-        and anything else is refused: a replica never speaks for the room
-        or changes it.
+        A replica answers an attach or a C{<sync/>} (result or error),
+        refuses an enter (C{<forbidden/>}: the occupant is removed), no
+        longer knows the room (C{<item-not-found/>}: L{_lost}), resyncs
+        (L{xmuc.dmuc.intake}) or pings the room; other answers are
+        dropped. Anything else is refused: C{item-not-found} for a room
+        that does not use this replica (a primary that restarted), else
+        C{forbidden}, since a replica never speaks for the room or
+        changes it.
         """
         name = event.to.user
         attachment = self.attachment(name, domain) if name else None
+        if isinstance(event, ResyncIn):
+            return self._resync(domain, event, now)
         if isinstance(event, ev.IQReplyIn):
             if attachment is not None and attachment.state is AttachState.ATTACHING \
                     and event.id == attachment.iqId:
                 return self._attachAnswered(name, attachment, event.kind == "result")
+            if attachment is not None and attachment.syncId and event.id == attachment.syncId:
+                return self._syncAnswered(name, attachment, event, now)
             return []
         if isinstance(event, ev.ErrorIn):
             if event.name == "presence" and event.condition == "forbidden" and \
                     attachment is not None and event.to.resource:
                 return self._refusedEnter(name, attachment, event.to.resource, now)
             if event.condition == "item-not-found" and attachment is not None and \
-                    attachment.state is AttachState.ATTACHED:
+                    attachment.state in (AttachState.ATTACHED, AttachState.SPLIT):
                 return self._lost(name, attachment, now)
             return []
+        if isinstance(event, ev.PingIn) and (name is None or attachment is not None):
+            return [Send(iqResult(event))]
+        if attachment is None:
+            raise ItemNotFound("This room does not use your replica")
         raise Forbidden("A replica does not act in the room")
 
     def _lost(self, name: str, attachment: Attachment, now: float) -> list[Any]:
@@ -249,7 +316,8 @@ class Attaching:
         ended with it, and a restored copy is never served): the
         attachment goes, and the domain's sessions leave the room as they
         would have, served classically, so that they can enter again
-        through a fresh attach. What a resync would keep is issue 10's.
+        through a fresh attach. (A replica that restarted resyncs instead
+        when it can: its dead sessions leave through its resync.)
         """
         links = self.rooms[name]
         del links.attached[attachment.domain]
@@ -257,7 +325,7 @@ class Attaching:
         replica = attachment.replica.full()
         self.restored.setdefault(name, {})[attachment.domain] = RestoredAttachment(
             replica, attachment.seq)
-        out: list[Any] = [DetachReplica(name, replica)]
+        out: list[Any] = [DetachReplica(name, replica), *self._linkChanged(attachment.domain, -1)]
         room = self.service.rooms.get(name)
         for full in sorted(attachment.sessions):
             session = JID(full)
@@ -266,11 +334,8 @@ class Attaching:
                 out.extend(self.handle(ev.PresenceIn(
                     sender=session, to=JID(f"{room.address}/{occupant.nick}"), id=None,
                     nick=occupant.nick, available=False), now))
-        if not links.attached and not links.classic and self.rooms.get(name) is links:
-            del self.rooms[name]
-            if self.epochs.pop(name, None) is not None:
-                self.restored.pop(name, None)
-                out.append(DropEpoch(name))
+        if not links.classic:
+            out.extend(self._unused(name, links))
         return out
 
     def _attachAnswered(self, name: str, attachment: Attachment, ok: bool) -> list[Any]:
@@ -287,10 +352,9 @@ class Attaching:
         del links.attached[attachment.domain]
         self._version += 1
         links.classic.add(attachment.domain)
-        if not links.attached and not links.classic:
-            self.rooms.pop(name, None)
         return done + [e for classic, _ in waiting for e in classic] + [
-            DetachReplica(name, attachment.replica.full())]
+            DetachReplica(name, attachment.replica.full()),
+            *self._linkChanged(attachment.domain, -1)]
 
     def _refusedEnter(self, name: str, attachment: Attachment, nick: str,
                       now: float) -> list[Any]:

@@ -31,13 +31,37 @@ class AttachState(enum.Enum):
     ATTACHING = "attaching"
     #: the replica mirrors the room
     ATTACHED = "attached"
+    #: the link to the replica's domain is dead: stanzas for it are
+    #: numbered and logged, not sent
+    SPLIT = "split"
+    #: the replica asked for a resync: what is marked meanwhile waits
+    #: (logged) and follows the answer
+    RESYNCING = "resyncing"
 
 
 #: (state, event) -> next state. A refused attach, a detach or the room's
-#: end drops the attachment instead of moving it.
+#: end drops the attachment instead of moving it. An attach still out
+#: ignores the link's events: its answer (or its timeout) decides.
 TRANSITIONS: dict[tuple[AttachState, str], AttachState] = {
     (AttachState.ATTACHING, "attach-result"): AttachState.ATTACHED,
+    (AttachState.ATTACHED, "peer-down"): AttachState.SPLIT,
+    (AttachState.SPLIT, "peer-down"): AttachState.SPLIT,
+    (AttachState.RESYNCING, "peer-down"): AttachState.RESYNCING,
+    # The link is back: a <sync/> goes out and stanzas go again.
+    (AttachState.SPLIT, "peer-up"): AttachState.ATTACHED,
+    (AttachState.ATTACHED, "peer-up"): AttachState.ATTACHED,
+    (AttachState.RESYNCING, "peer-up"): AttachState.RESYNCING,
+    # A <resync/> came (the replica may see the link up before we do).
+    (AttachState.ATTACHED, "resync"): AttachState.RESYNCING,
+    (AttachState.SPLIT, "resync"): AttachState.RESYNCING,
+    # The resync's answer went out, with the link up or (a peer-down
+    # while it was being prepared) down.
+    (AttachState.RESYNCING, "answered"): AttachState.ATTACHED,
+    (AttachState.RESYNCING, "answered-while-down"): AttachState.SPLIT,
 }
+
+#: The states in which stanzas for the replica go out at once.
+LIVE = frozenset({AttachState.ATTACHED})
 
 
 @dataclass
@@ -61,6 +85,19 @@ class Attachment:
         (whom a C{<forbidden/>} from the replica removes).
     @ivar unlogged: C{(seq, stanza)} marked since the primary last
         collected them for the broadcast log (L{xmuc.dmuc.persist}).
+    @ivar held: while resyncing, the copies marked after the log was
+        read (L{heldFrom} is the last C{seq} the read covers); they follow
+        the resync's answer.
+    @ivar syncId: the id of the C{<sync/>} last sent, so that its
+        C{item-not-found} is recognised.
+    @ivar pending: the resync being answered (L{xmuc.dmuc.netjoin}).
+    @ivar refresh: a fresh attach and snapshot is owed (the room's
+        settings changed, or a moderator of the domain entered a blind
+        copy, while the link was down): it goes after the resync.
+    @ivar outcastsOwed: the ban list changed while the link was down: the
+        whole list goes after the resync.
+    @ivar splitAt: when the link was found dead (L{None}: not split).
+    @ivar loggedSplit: stanzas marked, and not sent, since L{splitAt}.
     """
 
     replica: JID
@@ -77,6 +114,22 @@ class Attachment:
     waiting: list[tuple[list[Any], list[Any]]] = field(default_factory=list)
     entered: dict[str, JID] = field(default_factory=dict)
     unlogged: list[tuple[int, Any]] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)
+    heldFrom: int = 0
+    syncId: str = ""
+    pending: Any = None
+    refresh: bool = False
+    outcastsOwed: bool = False
+    splitAt: float | None = None
+    loggedSplit: int = 0
+
+    @property
+    def live(self) -> bool:
+        """
+        Whether stanzas for the replica go out as they are made (not while
+        attaching, split or resyncing).
+        """
+        return self.state in LIVE
 
     def transition(self, event: str) -> None:
         try:
@@ -92,16 +145,25 @@ class Attachment:
         self.seq += 1
         send = Send(marked(element, Marker(self.seq, **values), self.replica.full()))
         self.unlogged.append((self.seq, send.stanza))
+        if self.state is AttachState.SPLIT:
+            self.loggedSplit += 1
         return send
 
     def through(self, classic: list[Any], copies: list[Any]) -> list[Any]:
         """
-        Copies for the replica go now, or wait for the attach's answer
-        with their classic form beside them.
+        Copies for the replica go now; or wait for the attach's answer
+        with their classic form beside them; or, split, stay in the log
+        only (the resync replays them); or, resyncing, wait for its answer
+        (L{held}). Only marked copies come here while the link is down or
+        a resync is out (the others are owed: L{refresh}, L{outcastsOwed}).
         """
-        if self.state is AttachState.ATTACHED:
+        state = self.state
+        if state is AttachState.ATTACHED:
             return copies
-        self.waiting.append((classic, copies))
+        if state is AttachState.ATTACHING:
+            self.waiting.append((classic, copies))
+        elif state is AttachState.RESYNCING:
+            self.held.extend(copies)
         return []
 
 

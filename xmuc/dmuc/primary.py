@@ -50,12 +50,17 @@ attachments (docs/dmuc-decisions.md, "Persistence: ...").
 from __future__ import annotations
 
 import random as _random
+from collections import OrderedDict
 from typing import Any, Callable
 
 from twisted.words.protocols.jabber.jid import JID
 
+from xmuc.core.errors import ServiceUnavailable
 from xmuc.dmuc.attaching import Attaching
 from xmuc.dmuc.attachment import AttachState, Attachment, RoomLinks
+from xmuc.dmuc.netjoin import ORIGINS_KEPT, originOf
+from xmuc.dmuc.resync import NetjoinStats, ResyncIn
+from xmuc.dmuc.resynced import Answering
 from xmuc.dmuc.rewrite import (
     ATTACH_TIMER,
     groups,
@@ -75,13 +80,15 @@ from xmuc.muc.service import MUCService
 from xmuc.muc.view import Kind
 
 
-class Primary(Attaching):
+class Primary(Attaching, Answering):
     """
     The distributed side of one MUC service (the attachments' life in
-    L{Attaching}).
+    L{Attaching}; splits and netjoins in L{xmuc.dmuc.netjoin},
+    L{xmuc.dmuc.intake} and L{xmuc.dmuc.resynced}).
 
     @ivar replicas: the replica JID of each domain discovery found
         capable (L{replicaFound}).
+    @ivar stats: the split and netjoin counters (L{NetjoinStats}).
     """
 
     def __init__(self, service: MUCService, random: _random.Random, keepalive: int = 60,
@@ -109,6 +116,13 @@ class Primary(Attaching):
         # replica, or an attachment comes or goes (L{_split}'s memo).
         self._version = 0
         self._splits: dict[int, tuple[Any, ...]] = {}
+        self.down: set[str] = set()
+        self.stats = NetjoinStats()
+        self._netsplits: dict[str, Any] = {}
+        self._origins: dict[str, OrderedDict[tuple[str, str], None]] = {}
+        # Attachments per domain: the link to a domain is kept up while
+        # there is one (KeepLink, ReleaseLink).
+        self._linked: dict[str, int] = {}
 
     def replicaFound(self, domain: str, replica: JID | None) -> None:
         """
@@ -137,6 +151,8 @@ class Primary(Attaching):
         domain = self._replicaJids.get(event.sender.full())
         if domain is not None:
             return self._fromReplica(domain, event, now)
+        if isinstance(event, ResyncIn):
+            raise ServiceUnavailable("Only a domain's replica resyncs a room")
         name = event.to.user
         links = self.rooms.get(name)
         joining = (isinstance(event, ev.PresenceIn) and event.available
@@ -144,10 +160,14 @@ class Primary(Attaching):
         before = self.service.rooms.get(name)
         wasIn = before is not None and before.occupantOf(event.sender) is not None
         done = self.service.handle(event, now)
+        if links is not None and isinstance(event, ev.GroupchatIn) and \
+                event.sender.host in links.attached:
+            self._remember(name, event)
         if links is None and not joining:
             if name in self.epochs and name not in self.service.rooms:
                 del self.epochs[name]  # the room ended with no attachment left
                 self.restored.pop(name, None)
+                self._origins.pop(name, None)
                 done.append(DropEpoch(name))
             return done
         room = self.service.rooms.get(name) or before
@@ -156,6 +176,20 @@ class Primary(Attaching):
         entrantJid = event.sender if joining and not wasIn and \
             room.occupantOf(event.sender) is not None else None
         return self._rewrite(room, done, now, event, entrantJid)
+
+    def _remember(self, name: str, event: ev.GroupchatIn) -> None:
+        """
+        A message the room took from a user of an attached domain: its
+        (sender bare JID, origin-id), against which spooled messages are
+        checked for duplicates in this epoch (the last L{ORIGINS_KEPT}).
+        """
+        origin = originOf(event.payload)
+        if origin is None:
+            return
+        seen = self._origins.setdefault(name, OrderedDict())
+        seen[(event.sender.userhost(), origin)] = None
+        if len(seen) > ORIGINS_KEPT:
+            seen.popitem(last=False)
 
     def timerFired(self, key: tuple[str, ...], now: float) -> list[Any]:
         """
@@ -218,6 +252,8 @@ class Primary(Attaching):
             entries: list[tuple[str, int, Any]] = []
             for attachment in links.attached.values():
                 if attachment.unlogged:
+                    if attachment.state is AttachState.SPLIT:
+                        self.stats.logged += len(attachment.unlogged)
                     replica = attachment.replica.full()
                     entries.extend((replica, seq, stanza) for seq, stanza in attachment.unlogged)
                     attachment.unlogged = []
@@ -303,7 +339,9 @@ class Primary(Attaching):
                 entrantJid: JID | None) -> list[Send]:
         first = parts[0][0]
         if first.stanza.name == "message":
-            delay = Delay(now, room.jid)
+            # A spooled message keeps the time its sender sent it.
+            stamp = event.stamp if isinstance(event, ev.GroupchatIn) else None
+            delay = Delay(now if stamp is None else stamp, room.jid)
             return [attachment.mark(p.stanza, delay=delay) for p, _ in parts]
         own = [(p, r) for p, r in parts if p.kind is Kind.SELF_PRESENCE]
         if entrantJid is not None and entrantJid.host == attachment.domain and \
@@ -329,7 +367,12 @@ class Primary(Attaching):
         if occupant is not None:
             attachment.entered[occupant.nick] = entrantJid
             if attachment.blind and occupant.role is Role.MODERATOR:
-                sends.extend(self._refresh(room, attachment, occupant.nick, True))
+                if attachment.state in (AttachState.SPLIT, AttachState.RESYNCING):
+                    # The fresh attach must reach the replica before the
+                    # snapshot: after the netjoin (its copy is replayed).
+                    attachment.refresh = True
+                else:
+                    sends.extend(self._refresh(room, attachment, occupant.nick, True))
         history = event.join.history if isinstance(event, ev.PresenceIn) and event.join else None
         sends.append(attachment.mark(own, enter=entrantJid, history=history))
         return sends

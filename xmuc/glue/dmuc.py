@@ -23,8 +23,13 @@ the router, the clock and the node's IQ requests.
 What both keep (design section 8) goes to the node's store and comes
 back at start through L{xmuc.glue.dmucstore}.
 
-C{[dmuc] enabled} turns it on (off by default: links that break and
-restarts are issue 10's).
+The primary holds the s2s link to each domain it has an attachment on
+up (C{S2SManager.keepUp}) and takes that link's splits and heals
+(L{xmuc.dmuc.peers}); a replica's C{<resync/>} waits for discovery to
+confirm the replica like a join does, and what its answer needs from the
+store is read between two turns (L{xmuc.glue.dmucstore}).
+
+C{[dmuc] enabled} turns it on (off by default).
 """
 
 from __future__ import annotations
@@ -44,14 +49,17 @@ from xmuc.core.jid import InvalidJID, parseJID
 from xmuc.core.links import LinkDown
 from xmuc.core.stanza import readdressed
 from xmuc.dmuc import discovery as disco
+from xmuc.dmuc import resync, wire
 from xmuc.dmuc.infoform import defaultReplica, infoForm, parseDiscoInfo
 from xmuc.dmuc import persist
 from xmuc.dmuc.ns import NS_DMUC
+from xmuc.dmuc.peers import PeerDown, PeerUp, peerEvent
 from xmuc.dmuc.primary import Primary
 from xmuc.dmuc.replica import Replica, ResyncNeeded
 from xmuc.glue.dmucstore import PrimaryStore, ReplicaStore
 from xmuc.muc import effects
 from xmuc.muc.ns import NS_DISCO_INFO
+from xmuc.muc.parse import parseStanza
 from xmuc.muc.stanzas import stanza as newStanza
 
 #: Seconds the node's IQ tracker waits for a disco#info answer: longer
@@ -63,6 +71,18 @@ def _template(element: domish.Element) -> tuple[bytes, bytes]:
     xml = element.toXml()
     cut = len(element.name) + 1
     return xml[:cut].encode("utf-8"), xml[cut:].encode("utf-8")
+
+
+def _resyncOf(stanza: domish.Element) -> domish.Element | None:
+    """
+    The C{<resync/>} of an iq set, or L{None}.
+    """
+    if stanza.name != "iq" or stanza.getAttribute("type") != "set":
+        return None
+    payload = stanza.firstChildElement()
+    if payload is None or payload.uri != NS_DMUC or payload.name != "resync":
+        return None
+    return payload
 
 
 def deliver(router: Any, element: domish.Element, recipients: tuple[JID, ...]) -> None:
@@ -168,6 +188,15 @@ class PrimaryGlue:
         for kind, runner in self.stored.runners().items():
             component.addRunner(kind, runner)
         component.loaders.append(self.load)
+        component.parse = self._parse
+        for kind, runner in {
+            resync.KeepLink: self._keepLink,
+            resync.ReleaseLink: self._releaseLink,
+            resync.ReadForResync: self._readForResync,
+            resync.SplitReport: self._report,
+            resync.NetjoinReport: self._report,
+        }.items():
+            component.addRunner(kind, runner)
         self.discovery = disco.Discovery(timeout, ttl)
         self._held: dict[int, tuple[domish.Element, JID, tuple[str, str]]] = {}
         # What a sender sent a room while its join there is held: it
@@ -175,6 +204,8 @@ class PrimaryGlue:
         self._behind: dict[tuple[str, str], list[tuple[domish.Element, JID]]] = {}
         self._tokens = count(1)
         self._timers: dict[tuple[str, ...], Any] = {}
+        # The release of each link kept up (KeepLink), by domain.
+        self._kept: dict[str, Callable[[], None]] = {}
         node.router.components[self.host] = self
 
     def load(self) -> Any:
@@ -222,11 +253,14 @@ class PrimaryGlue:
 
     def _joiningFrom(self, stanza: domish.Element, to: JID) -> str | None:
         """
-        The remote domain of a user entering a room, or L{None} for any
-        other stanza.
+        The remote domain of a user entering a room, or of a replica
+        resyncing one (whose domain must be known capable, and this JID
+        its replica, before the primary takes it: after a restart it is
+        not), or L{None} for any other stanza.
         """
-        if stanza.name != "presence" or stanza.getAttribute("type") is not None \
-                or to.user is None or to.resource is None:
+        resyncing = _resyncOf(stanza) is not None
+        if not resyncing and (stanza.name != "presence" or stanza.getAttribute("type") is not None
+                              or to.user is None or to.resource is None):
             return None
         try:
             sender = parseJID(stanza.getAttribute("from", ""))
@@ -234,10 +268,65 @@ class PrimaryGlue:
             return None
         if self.node.hosts(sender.host):
             return None
-        room = self.component.service.rooms.get(to.user)
-        if room is not None and room.occupantOf(sender) is not None:
+        room = self.component.service.rooms.get(to.user or "")
+        if not resyncing and room is not None and room.occupantOf(sender) is not None:
             return None
         return sender.host
+
+    def _parse(self, stanza: domish.Element, to: JID) -> Any:
+        """
+        The component's edge (L{MUCComponent.parse}): a C{<resync/>} iq
+        becomes L{resync.ResyncIn}, the rest goes to the room's parser.
+        """
+        payload = _resyncOf(stanza)
+        if payload is None:
+            return parseStanza(stanza, to)
+        value = wire.parse(payload)
+        return resync.ResyncIn(sender=parseJID(stanza.getAttribute("from", "")), to=to,
+                               id=stanza.getAttribute("id"), resync=value)
+
+    # Netsplits and netjoins
+
+    def _keepLink(self, effect: resync.KeepLink, origin: Any) -> None:
+        s2s = getattr(self.node, "s2s", None)
+        if s2s is not None and effect.domain not in self._kept:
+            self._kept[effect.domain] = s2s.keepUp(effect.domain, self.host)
+
+    def _releaseLink(self, effect: resync.ReleaseLink, origin: Any) -> None:
+        release = self._kept.pop(effect.domain, None)
+        if release is not None:
+            release()
+
+    def _readForResync(self, effect: resync.ReadForResync, origin: Any) -> None:
+        """
+        Read what the resync needs, then hand it to the primary in a turn
+        of its own.
+        """
+        def read(value: resync.ResyncRead) -> None:
+            try:
+                done = self.primary.resyncRead(effect.room, effect.domain, value,
+                                               self.clock.seconds())
+            except Exception:
+                self.log.failure("Answering the resync of {room} from {domain} failed",
+                                 room=effect.room, domain=effect.domain)
+                return
+            self.component.run(done)
+
+        self.node.track(self.stored.readForResync(effect).addCallback(read))
+
+    def _report(self, effect: Any, origin: Any) -> None:
+        if isinstance(effect, resync.SplitReport):
+            self.log.info("Split from {domain} ({reason}): {rooms} rooms of {host} logging "
+                          "their broadcasts for its replica", domain=effect.domain,
+                          reason=effect.reason or "link down", rooms=effect.rooms,
+                          host=self.host)
+            return
+        modes = ", ".join(f"{mode} {n}" for mode, n in effect.modes) or "none"
+        self.log.info("Netjoin with {domain} converged after {seconds:.1f} s: {rooms} rooms "
+                      "of {host} ({modes}), {logged} broadcasts logged while split, "
+                      "{replayed} replayed", domain=effect.domain, seconds=effect.seconds,
+                      rooms=effect.rooms, host=self.host, modes=modes, logged=effect.logged,
+                      replayed=effect.replayed)
 
     def _run(self, done: list[Any]) -> None:
         for effect in done:
@@ -289,10 +378,19 @@ class PrimaryGlue:
 
     def linkEvent(self, event: Any) -> None:
         """
-        A link to a domain went down: its cached answer is forgotten.
+        An s2s link event: a link that went down forgets its domain's
+        cached discovery answer; on the service's own links, a split or a
+        heal (L{peerEvent}) goes to the primary (every room at once).
         """
         if isinstance(event, LinkDown):
             self._step(disco.LinkDropped(event.remote))
+        if getattr(event, "local", None) != self.host:
+            return
+        peer = peerEvent(event)
+        if isinstance(peer, PeerDown):
+            self.component.run(self.primary.peerDown(peer, self.clock.seconds()))
+        elif isinstance(peer, PeerUp):
+            self.component.run(self.primary.peerUp(peer, self.clock.seconds()))
 
 
 @dataclass

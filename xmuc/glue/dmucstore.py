@@ -9,8 +9,10 @@ brought back into the engines at start.
     adds to the MUC component's turns, run by the component in order
     with the room's own (L{MUCComponent.addRunner
     <xmuc.glue.muc.MUCComponent.addRunner>}); each attachment's log is
-    kept to the last C{[dmuc] log_size} stanzas. The epochs and
-    attachments load after the service's rooms and before any stanza
+    kept to the last C{[dmuc] log_size} stanzas and trimmed up to what a
+    resync acknowledges; what a resync's answer needs is read here
+    (L{PrimaryStore.readForResync}). The epochs and attachments load
+    after the service's rooms and before any stanza
     (L{MUCComponent.loaders <xmuc.glue.muc.MUCComponent>}).
   - L{ReplicaStore}: each step of a mirrored room is one
     L{ReplicaChange}; the mirrors load at C{node-started}.
@@ -28,6 +30,7 @@ from twisted.words.xish import domish
 
 from xmuc.core.stanza import parseStanza as parseStored
 from xmuc.dmuc import persist
+from xmuc.dmuc.resync import AcknowledgeBroadcasts, ReadForResync, ResyncRead
 from xmuc.dmuc.wire import roleLabels, rolesOf
 from xmuc.muc.model import HistoryEntry as Entry
 from xmuc.muc.ns import NS_SID
@@ -42,6 +45,11 @@ from xmuc.storage.dmucinterfaces import (
     ReplicaRoom,
     ReplicaState,
 )
+from xmuc.storage.interfaces import ArchivedMessage, ArchiveFilter
+
+#: Archived messages of one spooling sender since the split began looked
+#: at, at most, for the spooled messages' duplicates.
+ARCHIVE_LOOKUP = 10000
 
 log = Logger()
 
@@ -78,12 +86,51 @@ class PrimaryStore:
             persist.DetachReplica: lambda e, o: _write(
                 store.detachReplica(host, e.room, e.replica)),
             persist.LogBroadcasts: self._log,
+            AcknowledgeBroadcasts: lambda e, o: _write(store.acknowledgeBroadcasts(
+                host, e.room, e.replica, e.seq)),
         }
 
     def _log(self, effect: persist.LogBroadcasts, origin: Any) -> defer.Deferred:
         entries = [LoggedBroadcast(replica, seq, stanza.toXml())
                    for replica, seq, stanza in effect.entries]
         return _write(self.store.appendBroadcasts(self.host, effect.room, entries, self.logSize))
+
+    @defer.inlineCallbacks
+    def readForResync(self, effect: ReadForResync) -> Any:
+        """
+        What a resync needs from the store, read in store order (after the
+        writes asked for before it): the replica's log after C{after}, and
+        the origin-ids of the spooling senders' archived messages since
+        the split began. A read that fails is logged and left out (no log:
+        the answer is a snapshot; no archive: only the epoch's own
+        record of taken messages finds duplicates).
+
+        @return: a L{Deferred} firing with a L{ResyncRead}.
+        """
+        logged, complete = None, False
+        if effect.after is not None:
+            try:
+                replay = yield self.store.replayBroadcasts(self.host, effect.room,
+                                                           effect.replica, effect.after)
+            except Exception:
+                log.failure("Reading the broadcast log of {room} failed: a snapshot instead",
+                            level=LogLevel.error, room=effect.room)
+            else:
+                if replay is not None:
+                    logged = tuple((b.seq, parseStored(b.xml)) for b in replay.broadcasts)
+                    complete = replay.complete
+        archived: set[tuple[str, str]] = set()
+        for sender in effect.senders:
+            wanted = ArchiveFilter(start=effect.since, with_=sender, max=ARCHIVE_LOOKUP)
+            try:
+                page = yield self.store.queryArchive(self.host, effect.room, wanted)
+            except Exception:
+                log.failure("Reading the archive of {room} for duplicates failed",
+                            level=LogLevel.error, room=effect.room)
+                continue
+            archived.update((sender, origin) for origin in map(_originOf, page.messages)
+                            if origin)
+        return ResyncRead(logged, complete, frozenset(archived))
 
     @defer.inlineCallbacks
     def load(self) -> Any:
@@ -127,6 +174,14 @@ class ReplicaStore:
                 log.failure("The mirror of {room} could not be read: left out",
                             level=LogLevel.error, room=state.room.room)
         return out
+
+
+def _originOf(message: ArchivedMessage) -> str | None:
+    try:
+        stanza = parseStored(message.xml)
+    except Exception:
+        return None
+    return next((c.getAttribute("id") for c in stanza.elements(NS_SID, "origin-id")), None)
 
 
 def changeOf(effect: persist.SaveMirror) -> ReplicaChange:

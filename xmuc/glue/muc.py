@@ -107,6 +107,9 @@ class MUCComponent:
     @ivar loaders: what else loads before the service takes stanzas,
         after its rooms (the primary's DMUC state): each returns a
         L{Deferred}.
+    @ivar parse: the edge, a stanza to the engine's input
+        (L{xmuc.muc.parse.parseStanza}; the primary's glue adds the DMUC
+        iq payloads in front of it).
     """
 
     log = Logger()
@@ -125,6 +128,7 @@ class MUCComponent:
                                   random.Random(node.random.getrandbits(64)),
                                   state=ServiceState.LOADING)
         self.engine: Any = self.service
+        self.parse: Callable[[domish.Element, JID], Any] = parseStanza
         self.timers: dict[tuple[str, ...], Any] = {}
         self.loadQueue = node.config.muc.load_queue
         # Stanzas parked until the rooms load, each with its handler bound
@@ -211,7 +215,7 @@ class MUCComponent:
 
     def _handle(self, stanza: domish.Element, to: JID) -> None:
         def turn(now: float) -> list[Any]:
-            event = parseStanza(stanza, to)
+            event = self.parse(stanza, to)
             return [] if event is None else self.engine.handle(event, now)
 
         self._turn(turn, stanza, to.full())

@@ -76,10 +76,32 @@ class GroupchatIn(Inbound):
     """
     A C{groupchat} message to the room; C{subject} is L{None} without a
     C{<subject/>} element and C{""} for an empty one.
+
+    @ivar stamp: for a message a split replica spooled (handed in by the
+        primary at the netjoin, L{xmuc.dmuc.netjoin}), when its sender
+        sent it: the room broadcasts it with a C{<delay/>} at that time
+        and archives it there, and flood control does not judge it (a
+        backlog arrives at once, however slowly it was written).
+        L{None} for a message as it arrives.
     """
 
     body: str | None
     subject: str | None
+    payload: tuple[Any, ...] = ()
+    stamp: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionSwapIn(Inbound):
+    """
+    The occupant's session C{old} is now C{sender}, the same account
+    under the same nickname (C{to}'s resource): a client that reconnected
+    while a replica was split from the room (the primary hands it in at
+    the netjoin, L{xmuc.dmuc.netjoin}). C{payload} is the new session's
+    last presence.
+    """
+
+    old: JID
     payload: tuple[Any, ...] = ()
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 from twisted.words.xish import domish
 
 from xmuc.core.errors import Forbidden, ItemNotFound
+from xmuc.core.stanza import readdressed
 from xmuc.muc.events import GroupchatIn, IQReplyIn, IQToOccupantIn
 from xmuc.muc.model import Occupant
 from xmuc.muc.ns import NS_SID
 from xmuc.muc.permissions import maySpeak
 from xmuc.muc.registry import Registry
 from xmuc.muc.room import Room, Turn
-from xmuc.muc.stanzas import stanza
+from xmuc.muc.stanzas import delay, stanza
 
 NS_VCARD = "vcard-temp"
 
@@ -44,10 +45,16 @@ def onGroupchat(room: Room, turn: Turn, event: GroupchatIn) -> None:
         sid = element.addElement((NS_SID, "stanza-id"))
         sid["id"] = stanzaId
         sid["by"] = room.address
-    room.broadcastMessage(turn, element)
+    stamp = turn.now if event.stamp is None else event.stamp
+    if event.stamp is None:
+        room.broadcastMessage(turn, element)
+    else:
+        # A spooled message: everyone sees when it was written; history
+        # and the archive keep it without that delay (they add their own).
+        room.broadcastMessage(turn, readdressed(element, None, extra=(
+            delay(event.stamp, room.address),)))
     if stanzaId is not None:
-        room.registry.hooks.fire("archived", room, turn, occupant, element, stanzaId,
-                                 turn.now)
+        room.registry.hooks.fire("archived", room, turn, occupant, element, stanzaId, stamp)
 
 
 def requireVoice(room: Room, turn: Turn, occupant: Occupant, event: GroupchatIn) -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xmuc.core.errors import Conflict, Forbidden, ItemNotFound
+from xmuc.core.errors import Conflict, Forbidden, ItemNotFound, NotAcceptable
 from xmuc.core.jid import InvalidJID, displayNickname, prepNickname
 from xmuc.muc import view
 from xmuc.muc.effects import Deliver
 from xmuc.muc.entrant import EntrantView, joinSequence
-from xmuc.muc.events import PresenceIn, TimerFired
+from xmuc.muc.events import PresenceIn, SessionSwapIn, TimerFired
 from xmuc.muc.model import Affiliation, Occupant, Session
 from xmuc.muc.permissions import defaultRole
 from xmuc.muc.registry import Registry
@@ -156,6 +156,26 @@ def leave(room: Room, turn: Turn, occupant: Occupant, event: PresenceIn) -> None
         room.transition("destroy")
 
 
+def swapSession(room: Room, turn: Turn, event: SessionSwapIn) -> None:
+    """
+    A session of an occupant is replaced by another client of the same
+    account under the same nickname (a client that reconnected while its
+    server was split from the room): the occupant stays where it is in
+    the roster, and everyone sees its presence as the new session sent
+    it (with its new real JID where real JIDs are shown).
+
+    @raise NotAcceptable: when C{old} is not a session of that nickname
+        and account, or the new session is in the room already.
+    """
+    occupant = room.occupantOf(event.old)
+    if occupant is None or occupant.bare != event.sender.userhost() \
+            or occupant.nick != event.to.resource or room.occupantOf(event.sender) is not None:
+        raise NotAcceptable("Not a session of that occupant")
+    room.addSession(occupant, Session(event.sender, event.payload))
+    room.dropSession(occupant, event.old.full())
+    room.announce(turn, occupant)
+
+
 def gate(room: Room, turn: Turn, entrant: Entrant) -> None:
     """
     The core's checks before anyone enters: a locked room admits only its
@@ -186,5 +206,6 @@ def onTimer(room: Room, turn: Turn, event: TimerFired) -> None:
 def install(registry: Registry) -> None:
     registry.on(PresenceIn, onPresence)
     registry.on(TimerFired, onTimer)
+    registry.on(SessionSwapIn, swapSession)
     registry.hooks.add("pre-join", gate, priority=100)
     registry.hooks.add("pre-join", nickInUse, priority=70)
